@@ -1,0 +1,1 @@
+"""Datasets: image reading, importers, catalogs, splits, cache and transforms."""

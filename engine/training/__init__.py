@@ -1,0 +1,1 @@
+"""Supervised training: config, the train job, callbacks and checkpoints."""
