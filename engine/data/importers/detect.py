@@ -1,0 +1,44 @@
+"""Automatic choice of the importer for a dataset root ("auto")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.data.importers.csvlist import LIST_SUFFIXES
+from engine.errors import DataError
+from engine.registry import create, names
+
+
+def check_root(root: str | Path) -> Path:
+    """``root`` as an absolute Path; DataError unless it is a folder or a CSV/TSV list."""
+    root = Path(root).expanduser().absolute()
+    if not root.exists():
+        raise DataError(f"{root} does not exist. Choose a dataset folder or a CSV/TSV list.")
+    if root.is_file() and root.suffix.lower() not in LIST_SUFFIXES:
+        raise DataError(f"{root} is a file. Choose a dataset folder or a CSV/TSV list of images.")
+    return root
+
+
+def importer_confidences(root: str | Path) -> dict[str, float]:
+    """Every registered importer's :meth:`detect` confidence for ``root``."""
+    root = Path(root)
+    scores = {}
+    for name in names("importer"):
+        try:
+            scores[name] = float(create("importer", name).detect(root))
+        except Exception:  # a detector never blocks the others
+            scores[name] = 0.0
+    return scores
+
+
+def detect_importer(root: str | Path) -> str:
+    """Name of the importer most confident about ``root`` (first registered wins ties).
+
+    A CSV/TSV file gives ``"csv"``; BreaKHis-named images ``"breakhis"``;
+    images in label sub-folders ``"folder"``; anything else ``"prefix"``.
+    Raises :class:`DataError` when ``root`` does not exist or is a file that
+    is not a CSV/TSV list.
+    """
+    root = check_root(root)
+    scores = importer_confidences(root)
+    return max(scores, key=lambda name: scores[name])

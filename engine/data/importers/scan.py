@@ -1,0 +1,118 @@
+"""Scanning a dataset into a :class:`~engine.data.catalog.Catalog`.
+
+The importer lists candidate files with their labels; the scan then checks
+each file (size, extension, header, pixel budget, full decodability), hashes
+it and records one :class:`ImageRecord` per image page. A bad file becomes a
+:class:`SkippedFile` with a reason; it never aborts the scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+from engine.data.catalog import Catalog, ImageRecord, SkippedFile
+from engine.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, is_image_file, verify_image
+from engine.data.importers.detect import check_root, detect_importer
+from engine.errors import DataError, ImageReadError
+from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
+from engine.registry import create
+
+_META_FIELDS = ("label", "patient", "magnification", "subtype", "split")
+_PROGRESS_EVERY_S = 0.1
+
+
+class _Skip(Exception):
+    """Internal: the current file is unusable, for the reason given."""
+
+
+def file_sha1(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-1 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[ImageRecord]:
+    """Records for one candidate file (one per TIFF page); raises ``_Skip`` with a reason."""
+    if "skip" in meta:
+        raise _Skip(meta["skip"])
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise _Skip(f"cannot read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise _Skip("empty file (0 bytes)")
+    if not is_image_file(path):
+        raise _Skip(f"not an image file ({path.suffix.lower() or 'no extension'})")
+    if not meta.get("label"):
+        raise _Skip("no label could be determined for this file")
+    try:
+        info = verify_image(path, max_pixels)
+    except ImageReadError as exc:
+        raise _Skip(getattr(exc, "reason", str(exc))) from exc
+    digest = file_sha1(path)
+    fields = {key: (str(meta[key]) if meta.get(key) is not None else None) for key in _META_FIELDS}
+    sizes = info.page_sizes or ((info.width, info.height),)
+    return [ImageRecord(path=os.path.abspath(path), width=w, height=h, sha1=digest, page=page, **fields)
+            for page, (w, h) in enumerate(sizes)]
+
+
+def _no_images_message(root: Path, importer: str, skipped: list[SkippedFile]) -> str:
+    if not skipped:
+        kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
+        return (f"No images found in {root} (importer '{importer}'). Choose the folder that holds "
+                f"the images ({kinds}) or a CSV/TSV list of them.")
+    examples = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
+    return (f"No usable images in {root} (importer '{importer}'): all {len(skipped)} files were "
+            f"skipped, e.g. {examples}. Check the folder and the importer choice.")
+
+
+def scan(root: str | os.PathLike, importer: str = "auto", *, max_pixels: int = DEFAULT_MAX_PIXELS,
+         progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Catalog:
+    """Scan ``root`` (a folder or a CSV/TSV list) into a sorted :class:`Catalog`.
+
+    ``importer`` is a registered importer name or ``"auto"``
+    (:func:`detect_importer`). Emits ``Progress(stage="scan")`` events with a
+    known total and an ETA, checks ``cancel`` between files (raising
+    :class:`~engine.errors.CancelledError`), and raises
+    :class:`~engine.errors.DataError` when no usable image is found; that
+    error's ``catalog`` attribute holds the skips for display.
+    """
+    root = check_root(root)
+    name = detect_importer(root) if importer == "auto" else importer
+    source = create("importer", name)
+    progress(Progress("scan", 0, None, message=f"Listing files ({name} importer)..."))
+    candidates = list(source.collect(root, cancel))
+    total = len(candidates)
+    eta = EtaEstimator(total)
+    records: list[ImageRecord] = []
+    skipped: list[SkippedFile] = []
+    progress(Progress("scan", 0, total, message=f"Checking {total} files"))
+    last_report = time.monotonic()
+    for step, (path, meta) in enumerate(candidates, start=1):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        try:
+            records.extend(_inspect_file(path, meta, max_pixels))
+        except _Skip as exc:
+            skipped.append(SkippedFile(os.path.abspath(path), str(exc)))
+        except Exception as exc:  # PermissionError mid-read, decoder bugs...: skip, go on
+            skipped.append(SkippedFile(os.path.abspath(path), f"cannot read: {type(exc).__name__}: {exc}"))
+        now = time.monotonic()
+        if step == total or now - last_report >= _PROGRESS_EVERY_S:
+            last_report = now
+            progress(Progress("scan", step, total, message=f"{len(records)} images, {len(skipped)} skipped",
+                              eta_s=eta.eta(step)))
+    records.sort(key=lambda r: (r.path, r.page))
+    skipped.sort(key=lambda s: (s.path, s.reason))
+    catalog = Catalog(root=str(root), importer=name, records=records, skipped=skipped)
+    if not records:
+        error = DataError(_no_images_message(root, name, skipped))
+        error.catalog = catalog  # type: ignore[attr-defined]
+        raise error
+    return catalog
