@@ -251,3 +251,16 @@ def test_balanced_class_weights_match_sklearn(targets):
     expected = compute_class_weight("balanced", classes=np.unique(targets), y=np.array(targets))
     got = class_weights_balanced(targets, len(set(targets)))
     assert got.dtype == torch.float32 and np.allclose(got.numpy(), expected)
+
+
+def test_affine_augmentation_leaves_no_black_corners():
+    """Black corners exist only in training images and are a learnable shortcut."""
+    from engine.data.transforms import build_transform
+    from engine.training.config import AugmentConfig
+
+    img = np.full((64, 96, 3), 200, np.uint8)
+    img[::5] = 120
+    tf = build_transform(AugmentConfig(rotation=45, shift=0.3, zoom=0.3), train=True, image_size=64, normalize="unit")
+    torch.manual_seed(0)
+    lows = [float(tf(img).min()) for _ in range(50)]
+    assert min(lows) >= 100 / 255

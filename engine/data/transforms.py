@@ -6,7 +6,10 @@ run on uint8 tensors with ``torchvision.transforms.v2`` (cheaper than
 float); random erasing runs after normalisation. Each augmentation of
 :class:`~engine.training.config.AugmentConfig` is switched on by its own
 field, so an all-zero config gives a deterministic transform. Rotation,
-shift and zoom fill the uncovered corners with black.
+shift and zoom run on a reflect-padded canvas that is centre-cropped back,
+so no black corners appear: black corners exist only in training images
+and would be a shortcut a model can learn (measured: a demo model reached
+train accuracy 1.0 and validation accuracy 0.5 with them).
 """
 
 from __future__ import annotations
@@ -58,6 +61,39 @@ class RandomRot90(nn.Module):
         return tv_tensors.wrap(out, like=img) if isinstance(img, tv_tensors.TVTensor) else out
 
 
+class ReflectAffine(nn.Module):
+    """Random rotation/shift/zoom without empty corners.
+
+    The image is reflect-padded by enough pixels to cover the largest
+    rotation, shift and zoom-out, transformed with ``v2.RandomAffine`` and
+    centre-cropped back to its size.
+    """
+
+    def __init__(self, degrees: float, shift: float, zoom: float):
+        super().__init__()
+        self.shift, self.zoom, self.degrees = shift, zoom, degrees
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """``img`` (C x H x W) randomly transformed, same size, borders reflected."""
+        h, w = img.shape[-2:]
+        side = max(h, w)
+        # half-diagonal growth from rotation, zoom-out and shift, in pixels
+        reach = side * (0.5 * (abs(np.sin(np.radians(min(self.degrees, 45)))) + self.zoom) + self.shift)
+        need = int(np.ceil(reach / max(1 - self.zoom, 0.5))) + 2
+        padded = img
+        while need > 0:  # a reflect pad is at most (size - 1) wide, so pad in steps
+            step = min(need, min(padded.shape[-2:]) - 1)
+            padded = F.pad(padded, [step, step, step, step], padding_mode="reflect")
+            need -= step
+        angle = float(torch.empty(1).uniform_(-self.degrees, self.degrees)) if self.degrees else 0.0
+        tx = float(torch.empty(1).uniform_(-self.shift, self.shift)) * w if self.shift else 0.0
+        ty = float(torch.empty(1).uniform_(-self.shift, self.shift)) * h if self.shift else 0.0
+        scale = float(torch.empty(1).uniform_(1 - self.zoom, 1 + self.zoom)) if self.zoom else 1.0
+        out = F.affine(padded, angle=angle, translate=[round(tx), round(ty)], scale=scale, shear=[0.0, 0.0],
+                       interpolation=v2.InterpolationMode.BILINEAR)
+        return F.center_crop(out, [h, w])
+
+
 def _check(aug: AugmentConfig, image_size: int, normalize: str) -> None:
     if normalize not in NORMALIZATIONS:
         raise ConfigError(f"Unknown normalisation '{normalize}'. Use 'imagenet' (ImageNet mean/std, "
@@ -88,10 +124,7 @@ def _augmentations(aug: AugmentConfig, size: int) -> list[tuple[str, Callable]]:
     if aug.rotation or aug.shift or aug.zoom:
         steps.append((f"random affine: rotation up to {aug.rotation:g} deg, shift up to "
                       f"{aug.shift:.0%}, zoom up to {aug.zoom:.0%}",
-                      v2.RandomAffine(degrees=aug.rotation,
-                                      translate=(aug.shift, aug.shift) if aug.shift else None,
-                                      scale=(1 - aug.zoom, 1 + aug.zoom) if aug.zoom else None,
-                                      interpolation=v2.InterpolationMode.BILINEAR)))
+                      ReflectAffine(aug.rotation, aug.shift, aug.zoom)))
     if aug.color_jitter or aug.hue:
         cj = aug.color_jitter
         steps.append((f"colour jitter: brightness/contrast/saturation {cj:g}, hue {aug.hue:g}",

@@ -137,6 +137,7 @@ class TrainConfig:
     sampler: str = "none"          # "none" or "weighted" (WeightedRandomSampler)
     amp: str = "auto"              # "auto" (on CUDA), "on", "off"
     grad_clip: float | None = None
+    precise_bn: str = "auto"       # recompute BatchNorm stats after each epoch: auto (< 100 batches), on, off
     device: str = "auto"           # auto, cpu, cuda, mps
     deterministic: bool = True
     runs_dir: str | None = None

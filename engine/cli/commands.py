@@ -1,0 +1,275 @@
+"""The CLI sub-commands; each is a thin wrapper over one engine job."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+from engine.cli.overrides import flags_to_overrides, parse_ratios, parse_set
+from engine.cli.progress import TerminalProgress
+from engine.io_utils import load_config_file
+from engine.jobs import CancelToken
+
+
+def _progress(args) -> TerminalProgress:
+    return TerminalProgress(quiet=getattr(args, "quiet", False))
+
+
+def _cancel_on_sigint() -> CancelToken:
+    """A token cancelled by the first Ctrl-C (the second one kills)."""
+    token = CancelToken()
+
+    def handler(_sig, _frame):
+        if token.cancelled:
+            raise KeyboardInterrupt
+        print("\ncancelling after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+    return token
+
+
+# --- scan -------------------------------------------------------------------
+def cmd_scan(args) -> int:
+    """Scan a dataset and print its summary."""
+    from engine.data.importers import scan
+
+    catalog = scan(args.path, args.importer, progress=_progress(args))
+    summary = catalog.summary()
+    if args.out:
+        catalog.save(args.out)
+    print(json.dumps(summary, indent=2))
+    if catalog.skipped:
+        print(f"\n{len(catalog.skipped)} file(s) skipped:", file=sys.stderr)
+        for s in catalog.skipped[: None if args.show_skipped else 20]:
+            print(f"  {s.path}: {s.reason}", file=sys.stderr)
+    return 0
+
+
+def _add_scan(sub) -> None:
+    p = sub.add_parser("scan", help="scan a dataset folder or CSV and print its summary")
+    p.add_argument("path", help="dataset folder or CSV/TSV file")
+    p.add_argument("--importer", default="auto", help="importer name (default: auto-detect)")
+    p.add_argument("--out", help="write the catalog to this JSON file")
+    p.add_argument("--show-skipped", action="store_true", help="list every skipped file")
+    p.set_defaults(func=cmd_scan)
+
+
+# --- split ------------------------------------------------------------------
+def cmd_split(args) -> int:
+    """Split a dataset (patient-level by default) and audit it for leakage."""
+    from engine.data.importers import scan
+    from engine.data.splits import split_with_audit
+    from engine.training.config import SplitConfig
+
+    progress = _progress(args)
+    catalog = scan(args.path, args.importer, progress=progress)
+    cfg = SplitConfig(mode=args.mode, ratios=parse_ratios(args.ratios), k_folds=args.k_folds, fold=args.fold)
+    split = split_with_audit(catalog, cfg, args.seed, progress=progress)
+    out = Path(args.out)
+    split.save(out)
+    print(json.dumps({"mode": split.mode, "counts": split.counts(catalog),
+                      "patients": {k: len(v) for k, v in split.patients(catalog).items()},
+                      "audit": split.audit}, indent=2))
+    print(f"split written to {out}", file=sys.stderr)
+    return 0 if split.audit.get("ok", True) else 1
+
+
+def _add_split(sub) -> None:
+    p = sub.add_parser("split", help="make a train/val/test split (patient-level by default) with a leakage audit")
+    p.add_argument("path", help="dataset folder or CSV/TSV file")
+    p.add_argument("--importer", default="auto")
+    p.add_argument("--mode", default="auto", choices=["auto", "patient", "image"])
+    p.add_argument("--ratios", default="70/15/15", help="train/val/test, e.g. 70/15/15")
+    p.add_argument("--k-folds", type=int, default=0, help="k-fold cross-validation (test = fold --fold)")
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="split.json")
+    p.set_defaults(func=cmd_split)
+
+
+# --- train ------------------------------------------------------------------
+def build_train_config(args):
+    """Defaults <- preset <- --config file <- flags <- --set pairs."""
+    from engine.training.config import build_config, preset_dict
+
+    overrides = []
+    if args.config:
+        overrides.append(load_config_file(args.config))
+    flags = flags_to_overrides(args)
+    overrides.append(flags)
+    overrides.append(parse_set(args.set))
+    config = build_config(args.preset, *overrides)
+    if args.epochs and config.phases and "phases" not in parse_set(args.set):
+        _scale_phases(config, args.epochs)
+    if args.preset:
+        preset_dict(args.preset)  # validates the name early
+    return config
+
+
+def _scale_phases(config, epochs: int) -> None:
+    """--epochs N on a phased preset: share N epochs among its phases."""
+    total = sum(p.epochs for p in config.phases)
+    for p in config.phases:
+        p.epochs = max(1, round(p.epochs * epochs / total))
+
+
+def cmd_train(args) -> int:
+    """Train (or resume) a model and print its test metrics."""
+    from engine.training.job import resume, train
+
+    progress, cancel = _progress(args), _cancel_on_sigint()
+    if args.resume:
+        run = resume(args.resume, progress=progress, cancel=cancel)
+    else:
+        config = build_train_config(args)
+        if args.dry_run:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        run = train(config, progress=progress, cancel=cancel)
+    _print_run_result(run)
+    return 0 if run.summary.get("status") == "completed" else 3
+
+
+def _print_run_result(run) -> None:
+    from engine.evaluation.metrics import format_metrics_table
+
+    summary = run.summary
+    print(f"\nrun: {run.path}\nstatus: {summary.get('status')}")
+    evaluation = run.read("evaluation.json", {})
+    for name in ("val", "test"):
+        if name in evaluation:
+            print(f"\n== {name} ==\n{format_metrics_table(evaluation[name])}")
+    if summary.get("image_level_split"):
+        print("\nnote: image-level split (no patient ids): the same patient may be in train and test.")
+
+
+def _add_train(sub) -> None:
+    from engine.training.config import preset_names
+
+    p = sub.add_parser("train", help="train a model (presets: " + ", ".join(preset_names()) + ")")
+    p.add_argument("--preset", help="recipe preset name (see `python main.py presets`)")
+    p.add_argument("--config", help="JSON or YAML config file (applied after the preset)")
+    p.add_argument("--data", help="dataset folder or CSV, or 'demo'")
+    p.add_argument("--importer")
+    p.add_argument("--model", help="model registry name (see `python main.py models`)")
+    p.add_argument("--pretrained", help="none, imagenet, or a local weights file")
+    p.add_argument("--epochs", type=int, help="epochs (shared among a preset's phases)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--max-images", type=int, help="use at most N images (quick trials)")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes")
+    p.add_argument("--split-mode", choices=["auto", "patient", "image"])
+    p.add_argument("--ratios", help="train/val/test ratios, e.g. 70/15/15")
+    p.add_argument("--k-folds", type=int)
+    p.add_argument("--fold", type=int)
+    p.add_argument("--split-file", help="reuse an existing split.json")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda or mps")
+    p.add_argument("--runs-dir", help="folder for run folders")
+    p.add_argument("--name", help="run name")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. --set optim.name=adamw")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=cmd_train)
+
+
+# --- evaluate / predict ----------------------------------------------------
+def cmd_evaluate(args) -> int:
+    """Evaluate a finished run (optionally with TTA or on an external dataset)."""
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.evaluation.metrics import format_metrics_table
+
+    splits = tuple(args.split.split(","))
+    results = evaluate_run(args.run, splits=splits, tta=args.tta, dataset=args.data, device=args.device,
+                           progress=_progress(args), cancel=_cancel_on_sigint())
+    for name, metrics in results.items():
+        if isinstance(metrics, dict):
+            print(f"\n== {name}{' (TTA)' if args.tta else ''} ==\n{format_metrics_table(metrics)}")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a run's model on its test split or another dataset")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--split", default="test", help="comma-separated splits (train,val,test)")
+    p.add_argument("--data", help="external labelled dataset: every image becomes the test set")
+    p.add_argument("--tta", action="store_true", help="average 7 flip/rotation views (S3)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_predict(args) -> int:
+    """Classify every image of a folder with a run's model."""
+    from engine.evaluation.predict import predict_folder
+
+    result = predict_folder(args.run, args.folder, out=args.out, tta=args.tta, device=args.device,
+                            progress=_progress(args), cancel=_cancel_on_sigint())
+    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable -> {result['csv']}")
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify a folder of images with a trained run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("folder", help="folder of images (searched recursively)")
+    p.add_argument("--out", help="CSV file to write (default: <folder>/histodesk_predictions.csv)")
+    p.add_argument("--tta", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_predict)
+
+
+# --- listings ---------------------------------------------------------------
+def cmd_presets(_args) -> int:
+    """List the recipe presets."""
+    from engine.training.config import preset_description, preset_names
+
+    for name in preset_names():
+        print(f"{name}\n    {preset_description(name)}\n")
+    return 0
+
+
+def cmd_models(_args) -> int:
+    """List the registry models and whether pretrained weights are available."""
+    from engine.models import model_names
+    from engine.models.weights import weights_status
+
+    for name in model_names():
+        print(f"{name:<26} {weights_status(name).message}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    """List runs with their status and test metrics."""
+    from engine.runs import list_runs
+
+    for run in list_runs(args.runs_dir):
+        s = run.summary
+        test = (s.get("metrics") or {}).get("test", {})
+        acc, auc = test.get("accuracy"), test.get("roc_auc")
+        figures = f"acc {acc:.3f} auc {auc:.3f}" if acc is not None and auc is not None else ""
+        print(f"{run.id:<48} {s.get('status', '?'):<10} {s.get('model', ''):<24} {figures}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Generate the built-in demo dataset and print where it is."""
+    from engine.data.demo import generate_demo
+
+    print(generate_demo(progress=_progress(args)))
+    return 0
+
+
+def _add_listings(sub) -> None:
+    sub.add_parser("presets", help="list recipe presets").set_defaults(func=cmd_presets)
+    sub.add_parser("models", help="list models and pretrained-weights status").set_defaults(func=cmd_models)
+    p = sub.add_parser("runs", help="list runs")
+    p.add_argument("--runs-dir")
+    p.set_defaults(func=cmd_runs)
+    sub.add_parser("demo", help="generate the built-in demo dataset").set_defaults(func=cmd_demo)
+
+
+REGISTRARS = [_add_scan, _add_split, _add_train, _add_evaluate, _add_predict, _add_listings]

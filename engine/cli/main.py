@@ -1,0 +1,42 @@
+"""Argument parsing and dispatch for ``python main.py <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.errors import HistoDeskError
+
+DESCRIPTION = """HistoDesk: train, explain and deploy histopathology image classifiers.
+Without a command, `python main.py` opens the desktop app (or, where there is
+no display, trains and evaluates the demo preset headless)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every sub-command."""
+    from engine.cli import commands
+
+    parser = argparse.ArgumentParser(prog="python main.py", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for register in commands.REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one CLI command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except HistoDeskError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

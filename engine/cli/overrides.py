@@ -1,0 +1,63 @@
+"""Turn CLI flags and ``--set key.path=value`` pairs into config override dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from engine.errors import ConfigError
+
+
+def parse_set(pairs: list[str] | None) -> dict[str, Any]:
+    """``["optim.lr=1e-4", "augment.hflip=true"]`` -> nested dict (values as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--set expects key=value, got '{pair}'.")
+        key, raw = pair.split("=", 1)
+        value = yaml.safe_load(raw) if raw else ""
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def flags_to_overrides(args) -> dict[str, Any]:
+    """Common train flags (--data, --model, --epochs, ...) as a nested dict."""
+    mapping = {
+        "data": ("data", "path"), "importer": ("data", "importer"), "image_size": ("data", "image_size"),
+        "max_images": ("data", "max_images"), "workers": ("data", "num_workers"),
+        "model": ("model", "name"), "pretrained": ("model", "pretrained"),
+        "split_mode": ("split", "mode"), "k_folds": ("split", "k_folds"), "fold": ("split", "fold"),
+        "split_file": ("split", "file"), "lr": ("optim", "lr"),
+        "epochs": ("epochs",), "batch_size": ("batch_size",), "seed": ("seed",), "device": ("device",),
+        "runs_dir": ("runs_dir",), "name": ("name",),
+    }
+    out: dict[str, Any] = {}
+    for attr, path in mapping.items():
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    if getattr(args, "ratios", None):
+        out.setdefault("split", {})["ratios"] = parse_ratios(args.ratios)
+    return out
+
+
+def parse_ratios(text: str) -> list[float]:
+    """'70/15/15' or '0.7,0.15,0.15' -> [0.7, 0.15, 0.15]."""
+    parts = [p for p in text.replace(",", "/").split("/") if p.strip()]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as exc:
+        raise ConfigError(f"Ratios must be numbers like 70/15/15, got '{text}'.") from exc
+    if len(values) != 3:
+        raise ConfigError(f"Give three ratios train/val/test, got '{text}'.")
+    total = sum(values)
+    return [v / total for v in values] if total > 1.5 else values

@@ -1,0 +1,147 @@
+"""Runs on disk: one folder per run, readable by the CLI, the GUI and scripts.
+
+Layout (architecture.md, "Runs on disk")::
+
+    <runs_dir>/<run id>/
+        config.json        everything needed to repeat the run, seed included
+        catalog.json       the scanned dataset
+        split.json         train/val/test assignment + leakage audit
+        metrics.jsonl      one line per epoch
+        checkpoints/last.pt          training state (torch.load(weights_only=True))
+        checkpoints/best.safetensors best weights so far
+        model.safetensors  final weights (best epoch when restore_best)
+        predictions.csv    per-image predictions on every split
+        evaluation.json    full metrics per split (curves, confusion, report)
+        summary.json       status and headline figures
+        train.log          human-readable log
+
+Every JSON write is atomic; the GUI lists runs by reading these folders.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import HistoDeskError
+from engine.io_utils import append_jsonl, atomic_write_text, read_json, read_jsonl, to_jsonable, write_json
+from engine.paths import runs_dir as default_runs_dir
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:60] or "run"
+
+
+@dataclass
+class Run:
+    """A run folder and typed access to its files."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+
+    @classmethod
+    def create(cls, name: str, runs_dir: str | Path | None = None) -> "Run":
+        """Make a new, uniquely named run folder."""
+        base = Path(runs_dir) if runs_dir else default_runs_dir()
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        stem = f"{stamp}-{_slug(name)}"
+        path = base / stem
+        n = 1
+        while path.exists():
+            n += 1
+            path = base / f"{stem}-{n}"
+        (path / "checkpoints").mkdir(parents=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Run":
+        """Open an existing run folder; HistoDeskError if it is not one."""
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise HistoDeskError(f"{path} is not a HistoDesk run (no config.json).")
+        return cls(path)
+
+    # --- file locations -------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The folder name, used as the run's id."""
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        """Path of a file inside the run."""
+        return self.path / name
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """Training state written after every epoch."""
+        return self.path / "checkpoints" / "last.pt"
+
+    @property
+    def best_weights(self) -> Path:
+        """Weights of the best epoch so far."""
+        return self.path / "checkpoints" / "best.safetensors"
+
+    @property
+    def model_weights(self) -> Path:
+        """Final weights of the run."""
+        return self.path / "model.safetensors"
+
+    # --- JSON files -----------------------------------------------------
+    def read(self, name: str, default: Any = None) -> Any:
+        """Read a JSON file of the run, or ``default`` when absent."""
+        p = self.file(name)
+        return read_json(p) if p.exists() else default
+
+    def write(self, name: str, obj: Any) -> None:
+        """Atomically write a JSON file of the run."""
+        write_json(self.file(name), obj)
+
+    @property
+    def config(self) -> dict:
+        """The run's config.json."""
+        return self.read("config.json", {})
+
+    @property
+    def summary(self) -> dict:
+        """The run's summary.json (status and headline figures)."""
+        return self.read("summary.json", {})
+
+    def update_summary(self, **fields: Any) -> dict:
+        """Merge ``fields`` into summary.json."""
+        data = self.summary
+        data.update(fields)
+        self.write("summary.json", data)
+        return data
+
+    def metrics(self) -> list[dict]:
+        """Per-epoch rows of metrics.jsonl."""
+        return read_jsonl(self.file("metrics.jsonl"))
+
+    def append_metrics(self, row: dict) -> None:
+        """Append one epoch's metrics."""
+        append_jsonl(self.file("metrics.jsonl"), row)
+
+    def rewrite_metrics(self, rows: list[dict]) -> None:
+        """Replace metrics.jsonl by ``rows`` (used when resuming)."""
+        atomic_write_text(self.file("metrics.jsonl"), "".join(json.dumps(to_jsonable(r)) + "\n" for r in rows))
+
+    def log(self, message: str) -> None:
+        """Append a timestamped line to train.log."""
+        stamp = _dt.datetime.now().strftime("%H:%M:%S")
+        with open(self.file("train.log"), "a", encoding="utf-8") as fh:
+            fh.write(f"[{stamp}] {message}\n")
+
+
+def list_runs(runs_dir: str | Path | None = None) -> list[Run]:
+    """All runs in ``runs_dir``, newest first (started from the app or the CLI)."""
+    base = Path(runs_dir) if runs_dir else default_runs_dir()
+    if not base.exists():
+        return []
+    runs = [Run(p) for p in base.iterdir() if (p / "config.json").exists()]
+    return sorted(runs, key=lambda r: r.id, reverse=True)

@@ -1,0 +1,116 @@
+"""Prepare a training run's data: dataset -> catalog -> split -> cached loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from engine.data.catalog import Catalog
+from engine.errors import ConfigError, DataError
+from engine.jobs import CancelToken, ProgressFn, null_progress
+from engine.training.config import DataConfig, TrainConfig
+from engine.training.seeding import epoch_seed
+
+SPLITS = ("train", "val", "test")
+
+
+def resolve_dataset_path(path: str, progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Path:
+    """``demo`` -> the built-in demo dataset (generated on demand), else the path."""
+    if not path:
+        raise ConfigError("No dataset given: set data.path to a folder or CSV, or 'demo'.")
+    if path == "demo":
+        from engine.data.demo import generate_demo
+
+        return generate_demo(progress=progress, cancel=cancel)
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"Dataset not found: {p}. Check the path, or use 'demo' for the built-in dataset.")
+    return p
+
+
+def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Catalog:
+    """Scan the configured dataset (capped at ``max_images``, keeping class mix)."""
+    from engine.data.importers import scan
+
+    root = resolve_dataset_path(cfg.path, progress, cancel)
+    catalog = scan(root, cfg.importer, progress=progress, cancel=cancel)
+    if cfg.max_images and len(catalog.records) > cfg.max_images:
+        step = len(catalog.records) / cfg.max_images
+        catalog.records = [catalog.records[int(i * step)] for i in range(cfg.max_images)]
+    if len(catalog.classes) < 2:
+        raise DataError(f"{root}: found only the class(es) {catalog.classes}; training needs at least two.")
+    return catalog
+
+
+def make_loader(cfg: DataConfig):
+    """The image loader: the on-disk cache, or decode-every-time when disabled."""
+    from engine.data.cache import DirectLoader, ImageCache
+
+    resize = cfg.resize or cfg.image_size
+    if cfg.cache:
+        return ImageCache(resize=resize, keep_aspect=cfg.keep_aspect)
+    return DirectLoader(resize=resize, keep_aspect=cfg.keep_aspect)
+
+
+@dataclass
+class RunData:
+    """Everything the loop needs from the data side.
+
+    ``loaders["train"]`` shuffles/samples and augments; ``eval_loaders`` hold
+    every split in order with the deterministic eval transform, and
+    ``datasets`` are those eval datasets (records in loader order).
+    """
+
+    catalog: Catalog
+    split: object
+    classes: list[str]
+    datasets: dict
+    loaders: dict
+    eval_loaders: dict
+    train_generator: torch.Generator
+
+    def set_epoch(self, seed: int, epoch: int) -> None:
+        """Make this epoch's shuffling depend only on (seed, epoch)."""
+        self.train_generator.manual_seed(epoch_seed(seed, epoch))
+
+
+def build_run_data(config: TrainConfig, catalog: Catalog, split, device: torch.device,
+                   classes: list[str] | None = None) -> RunData:
+    """Datasets and DataLoaders for each split, with the configured sampler.
+
+    ``classes`` fixes the class order (a trained run's); default: the catalog's.
+    """
+    from engine.data.dataset import HistoDataset, make_weighted_sampler
+    from engine.data.transforms import build_transform
+
+    if config.sampler not in ("none", "weighted"):
+        raise ConfigError("sampler must be 'none' or 'weighted'.")
+    classes = list(classes or catalog.classes)
+    loader = make_loader(config.data)
+    size, norm = config.data.image_size, config.data.normalize
+    eval_tf = build_transform(None, train=False, image_size=size, normalize=norm)
+    kwargs = dict(batch_size=config.batch_size, num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
+                  persistent_workers=config.data.num_workers > 0)
+    datasets, eval_loaders = {}, {}
+    for name in SPLITS:
+        datasets[name] = HistoDataset(split.records(catalog, name), classes, loader, eval_tf)
+        eval_loaders[name] = DataLoader(datasets[name], shuffle=False, **kwargs) if len(datasets[name]) else None
+    if not len(datasets["train"]):
+        raise DataError("The training split is empty: check the split ratios and the dataset.")
+    train_ds = HistoDataset(datasets["train"].records, classes, loader,
+                            build_transform(config.augment, train=True, image_size=size, normalize=norm))
+    generator = torch.Generator()
+    generator.manual_seed(epoch_seed(config.seed, 0))
+    if config.sampler == "weighted":
+        sampler = make_weighted_sampler(train_ds.targets, config.seed)
+        sampler.generator = generator
+        train_loader = DataLoader(train_ds, sampler=sampler, **kwargs)
+    else:
+        # drop_last avoids a batch of one, which BatchNorm cannot train on
+        train_loader = DataLoader(train_ds, shuffle=True, generator=generator,
+                                  drop_last=len(train_ds) > config.batch_size, **kwargs)
+    loaders = {"train": train_loader, "val": eval_loaders["val"], "test": eval_loaders["test"]}
+    return RunData(catalog, split, classes, datasets, loaders, eval_loaders, generator)

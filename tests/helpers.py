@@ -1,0 +1,28 @@
+"""Small builders shared by the tests (tiny datasets and configs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.training.config import TrainConfig
+
+
+def tiny_demo(root: Path, patients_per_class: int = 3, images: int = 3) -> Path:
+    """A tiny seeded demo dataset (BreaKHis layout) under ``root``."""
+    from engine.data.demo import generate_demo
+
+    return generate_demo(root / "demo", patients_per_class=patients_per_class, magnifications=("40X", "100X"),
+                         images_per_patient_mag=images, size=(64, 48), seed=0)
+
+
+def tiny_config(data_root: Path, runs: Path, **overrides) -> TrainConfig:
+    """A config that trains the basic CNN at 32 px for a couple of epochs."""
+    base = {
+        "name": "tiny", "seed": 1, "epochs": 2, "batch_size": 8, "runs_dir": str(runs),
+        "data": {"path": str(data_root), "image_size": 32, "normalize": "unit"},
+        "model": {"name": "basic_cnn", "pretrained": "none", "head_hidden": 16},
+        "augment": {"hflip": True, "rotation": 10},
+    }
+    from engine.training.config import deep_merge
+
+    return TrainConfig.from_dict(deep_merge(base, overrides))
