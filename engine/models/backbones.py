@@ -24,7 +24,7 @@ import timm
 import torch
 from torch import nn
 
-from engine.models.base import HistoModel, PretrainedPart, module_group
+from engine.models.base import PretrainedPart, SingleBackboneModel, module_group
 from engine.registry import register
 
 
@@ -166,7 +166,7 @@ def vit_reshape_transform(vit: nn.Module) -> TokensToGrid:
     return TokensToGrid(tuple(vit.patch_embed.grid_size), int(getattr(vit, "num_prefix_tokens", 1)))
 
 
-class TimmModel(HistoModel):
+class TimmModel(SingleBackboneModel):
     """A timm backbone (``self.backbone``) plus our classifier head (``self.head``)."""
 
     def __init__(self, name: str, arch: TimmArch, num_classes: int = 2, binary_single_logit: bool = True,
@@ -178,14 +178,6 @@ class TimmModel(HistoModel):
         self.arch = arch
         self._timm_kwargs = kwargs
         self.reset_classifier(num_classes, binary_single_logit, head_hidden, dropout)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """timm's pooled pre-logits features (ViT: the [CLS] token after the final norm)."""
-        return self.backbone(x)
-
-    def backbone_parts(self) -> dict[str, nn.Module]:
-        """``{"backbone": the timm model}``."""
-        return {"backbone": self.backbone}
 
     def backbone_blocks(self) -> dict[str, list[nn.Module]]:
         """Stages of the backbone, input to output (see the ``*_blocks`` functions)."""
@@ -206,7 +198,7 @@ class TimmModel(HistoModel):
 
 
 def _factory(name: str, num_classes: int = 2, *, binary_single_logit: bool = True, head_hidden: int | None = None,
-             dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> HistoModel:
+             dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> SingleBackboneModel:
     return TimmModel(name, TIMM_MODELS[name], num_classes, binary_single_logit, head_hidden, dropout,
                      image_size, in_chans)
 

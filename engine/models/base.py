@@ -185,3 +185,17 @@ class HistoModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, feature_dim={self.feature_dim}, num_outputs={self.num_outputs}"
+
+
+class SingleBackboneModel(HistoModel):
+    """A :class:`HistoModel` whose whole feature extractor is ``self.backbone``."""
+
+    backbone: nn.Module
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``[B, feature_dim]`` from ``self.backbone``."""
+        return self.backbone(x)
+
+    def backbone_parts(self) -> dict[str, nn.Module]:
+        """``{"backbone": self.backbone}``."""
+        return {"backbone": self.backbone}

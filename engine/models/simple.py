@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.models.base import HistoModel
+from engine.models.base import SingleBackboneModel
 from engine.registry import register
 
 
@@ -39,7 +39,7 @@ def flat_size(channels: int, image_size: int, num_pools: int) -> int:
     return channels * side * side
 
 
-class _SequentialCNN(HistoModel):
+class _SequentialCNN(SingleBackboneModel):
     """A CNN whose backbone is one ``nn.Sequential`` of named blocks."""
 
     def __init__(self, name: str, blocks: "OrderedDict[str, nn.Module]", feature_dim: int, cam_block: str,
@@ -48,14 +48,6 @@ class _SequentialCNN(HistoModel):
         self.backbone = nn.Sequential(blocks)
         self._cam_block = cam_block
         self.reset_classifier(num_classes, binary_single_logit, head_hidden, dropout)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Output of the last hidden dense layer, ``[B, feature_dim]``."""
-        return self.backbone(x)
-
-    def backbone_parts(self) -> dict[str, nn.Module]:
-        """``{"backbone": the nn.Sequential}``."""
-        return {"backbone": self.backbone}
 
     def backbone_blocks(self) -> dict[str, list[nn.Module]]:
         """The conv blocks then the dense block, input to output."""
@@ -118,7 +110,7 @@ class SimpleCNN(_SequentialCNN):
 @register("model", "basic_cnn", family="cnn", default_size=224, pretrained_tag=None,
           description="S1 basic CNN: 3 conv blocks (32/64/128) + Dense 256 (head_hidden sets its width).")
 def basic_cnn(num_classes: int = 2, *, binary_single_logit: bool = True, head_hidden: int | None = None,
-              dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> HistoModel:
+              dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> SingleBackboneModel:
     """S1 basic CNN; ``head_hidden`` is the width of its Dense layer (256, or the 128 variant)."""
     return BasicCNN(num_classes, binary_single_logit, head_hidden or 256, dropout, image_size, in_chans)
 
@@ -126,6 +118,6 @@ def basic_cnn(num_classes: int = 2, *, binary_single_logit: bool = True, head_hi
 @register("model", "simple_cnn", family="cnn", default_size=224, pretrained_tag=None,
           description="S2 simple CNN: 2 conv blocks (16/32) + FC 512 -> FC 128 -> FC out.")
 def simple_cnn(num_classes: int = 2, *, binary_single_logit: bool = True, head_hidden: int | None = None,
-               dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> HistoModel:
+               dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> SingleBackboneModel:
     """S2 simple CNN; ``head_hidden`` adds an MLP head on its 128-d features."""
     return SimpleCNN(num_classes, binary_single_logit, head_hidden, dropout, image_size, in_chans)
