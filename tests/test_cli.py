@@ -106,3 +106,18 @@ def test_train_preset_on_breakhis_sample_then_evaluate_and_predict(shared_data, 
     assert len(lines) == 3 and any(",error," in line for line in lines) and any(",ok," in line for line in lines)
     assert cli(["runs", "--runs-dir", str(runs)]) == 0
     assert Run.open(run.path).id in capsys.readouterr().out
+
+
+def test_terminal_progress_shows_bar_and_eta():
+    import io
+
+    from engine.cli.progress import TerminalProgress
+    from engine.jobs import Progress
+
+    out = io.StringIO()
+    bar = TerminalProgress(stream=out, min_interval=0)
+    bar(Progress(stage="train", step=5, total=10, eta_s=75, message="epoch 1/2", metrics={"batch_loss": 0.5}))
+    bar(Progress(stage="epoch", step=1, total=2, metrics={"epoch": 1, "phase": 1, "train_loss": 0.4, "val_auc": 0.9}))
+    text = out.getvalue()
+    assert "50.0%" in text and "ETA 1m15s" in text and "loss 0.5000" in text
+    assert "epoch 1 (phase 1): train_loss 0.4" in text and "val_auc 0.9" in text
