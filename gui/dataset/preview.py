@@ -1,0 +1,117 @@
+"""Image preview: the selected image scaled to fit, and its metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QThreadPool
+from PySide6.QtGui import QFontDatabase, QImage, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from engine.data.catalog import ImageRecord
+from gui.dataset.thumbnails import ImageLoadSignals, ImageLoadTask, record_key
+
+PREVIEW_MAX = 1024  # decoded size cap; the label scales further to fit
+FIELDS = ("path", "label", "patient", "magnification", "subtype", "size", "sha1", "split")
+
+
+class ImagePreviewWidget(QWidget):
+    """Shows one record: its image (decoded off the GUI thread) and metadata."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._record: ImageRecord | None = None
+        self._pixmap: QPixmap | None = None
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = ImageLoadSignals()
+        self._signals.loaded.connect(self._on_image_loaded, Qt.ConnectionType.QueuedConnection)
+        self._signals.failed.connect(self._on_image_failed, Qt.ConnectionType.QueuedConnection)
+
+        self.image_label = QLabel("Select an image")
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setMinimumSize(QSize(200, 160))
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.image_label.setStyleSheet("QLabel { background: #f3f4f6; color: #6b7280; border-radius: 4px; }")
+        self.fields: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name in FIELDS:
+            value = QLabel("-")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            self.fields[name] = value
+            form.addRow(f"{name.capitalize()}:", value)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        mono.setPointSizeF(max(7.0, mono.pointSizeF() - 1))
+        self.fields["sha1"].setFont(mono)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.image_label, 1)
+        layout.addLayout(form)
+
+    def set_record(self, record: ImageRecord | None, split_name: str | None = None) -> None:
+        """Show ``record`` (None clears) with the split it belongs to, if known."""
+        self._record = record
+        self._pixmap = None
+        if record is None:
+            self.image_label.setPixmap(QPixmap())
+            self.image_label.setText("Select an image")
+            for value in self.fields.values():
+                value.setText("-")
+            return
+        self.image_label.setPixmap(QPixmap())
+        self.image_label.setText("Loading...")
+        values = {
+            "path": record.path, "label": record.label, "patient": record.patient or "-",
+            "magnification": record.magnification or "-", "subtype": record.subtype or "-",
+            "size": f"{record.width} x {record.height} px" + (f", page {record.page}" if record.page else ""),
+            "sha1": record.sha1 or "-", "split": split_name or "-",
+        }
+        for name, text in values.items():
+            self.fields[name].setText(text)
+        self.fields["path"].setToolTip(record.path)
+        self.fields["path"].setText(f"{Path(record.path).name}  ({Path(record.path).parent})")
+        self._pool.clear()
+        size = min(max(record.width, record.height) or PREVIEW_MAX, PREVIEW_MAX)  # native, capped
+        self._pool.start(ImageLoadTask(record_key(record), record.path, record.page, size, self._signals))
+
+    def set_split_name(self, split_name: str | None) -> None:
+        """Update only the split field (after a new split is set)."""
+        self.fields["split"].setText(split_name or "-")
+
+    def record(self) -> ImageRecord | None:
+        """The record shown, or None."""
+        return self._record
+
+    def has_image(self) -> bool:
+        """True once the shown record's image has been decoded."""
+        return self._pixmap is not None
+
+    def shutdown(self, wait_ms: int = 2000) -> None:
+        """Drop queued decodes and wait for the running one."""
+        self._pool.clear()
+        self._pool.waitForDone(wait_ms)
+
+    def _on_image_loaded(self, key: str, image: QImage) -> None:
+        if self._record is None or key != record_key(self._record):
+            return  # a stale decode for a record no longer shown
+        self._pixmap = QPixmap.fromImage(image)
+        self._rescale()
+
+    def _on_image_failed(self, key: str, reason: str) -> None:
+        if self._record is not None and key == record_key(self._record):
+            self.image_label.setText(f"Cannot show this image:\n{reason}")
+
+    def _rescale(self) -> None:
+        if self._pixmap is None:
+            return
+        size = self.image_label.size()
+        self.image_label.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                                       Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        """Refit the image to the new size."""
+        super().resizeEvent(event)
+        self._rescale()
