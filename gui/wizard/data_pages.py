@@ -1,0 +1,190 @@
+"""Wizard pages for the data: which dataset and how it is split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout,
+    QWizardPage,
+)
+
+from engine import registry
+from engine.training.config import TrainConfig
+from gui.wizard.fields import combo, error_label, set_combo, show_error, spin
+
+SPLIT_MODES = [("auto", "auto (patient-level when patient ids are known)"), ("patient", "patient-level"),
+               ("image", "image-level (may leak patients between splits)")]
+
+
+class DatasetPage(QWizardPage):
+    """Dataset folder or CSV, importer, image size, normalisation, cache and image cap."""
+
+    def __init__(self, dataset_path: str = "", parent=None):
+        super().__init__(parent)
+        self.setTitle("Dataset")
+        self.setSubTitle("Which images to train on and how they become network inputs.")
+        self.path_edit = QLineEdit(dataset_path)
+        self.path_edit.setPlaceholderText("dataset folder, CSV list, or 'demo'")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        self.importer_combo = combo(["auto"] + registry.names("importer"), "auto")
+        self.size_spin = spin(16, 1024, 224, " px")
+        self.normalize_combo = combo(["imagenet", "unit"], "imagenet")
+        self.normalize_combo.setToolTip("imagenet: ImageNet mean/std; unit: pixels / 255 (S1 basic CNN)")
+        self.cache_check = QCheckBox("Decode once and cache at training resolution")
+        self.max_spin = spin(0, 10_000_000, 0)
+        self.max_spin.setSpecialValueText("all images")
+        form = QFormLayout()
+        form.addRow("Dataset:", row)
+        form.addRow("Importer:", self.importer_combo)
+        form.addRow("Image size:", self.size_spin)
+        form.addRow("Normalisation:", self.normalize_combo)
+        form.addRow("Cache:", self.cache_check)
+        form.addRow("Max images:", self.max_spin)
+        self.error = error_label()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addStretch(1)
+        layout.addWidget(self.error)
+        self.path_edit.textChanged.connect(self._on_path_changed)
+
+    def _on_browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Dataset folder", self.path_edit.text())
+        if folder:
+            self.path_edit.setText(folder)
+
+    def _on_path_changed(self, _text: str) -> None:
+        show_error(self.error, "")
+        self.completeChanged.emit()
+
+    def isComplete(self) -> bool:  # noqa: N802 (Qt API)
+        """Next is enabled once a path is typed."""
+        return bool(self.path_edit.text().strip())
+
+    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+        """The path must exist (or be the built-in ``demo``)."""
+        text = self.path_edit.text().strip()
+        if not text:
+            return show_error(self.error, "Choose a dataset folder or CSV file.")
+        if text != "demo" and not Path(text).expanduser().exists():
+            return show_error(self.error, f"{text} does not exist: choose an existing dataset folder or CSV.")
+        return show_error(self.error, "")
+
+    def load(self, cfg: TrainConfig) -> None:
+        """Fill the fields from ``cfg`` (the path is kept when ``cfg`` has none)."""
+        if cfg.data.path:
+            self.path_edit.setText(cfg.data.path)
+        set_combo(self.importer_combo, cfg.data.importer)
+        self.size_spin.setValue(cfg.data.image_size)
+        set_combo(self.normalize_combo, cfg.data.normalize)
+        self.cache_check.setChecked(cfg.data.cache)
+        self.max_spin.setValue(cfg.data.max_images or 0)
+
+    def apply(self, d: dict[str, Any]) -> None:
+        """Write the fields into the config dict ``d``."""
+        d["data"].update(path=self.path_edit.text().strip(), importer=self.importer_combo.currentText(),
+                         image_size=self.size_spin.value(), normalize=self.normalize_combo.currentText(),
+                         cache=self.cache_check.isChecked(), max_images=self.max_spin.value() or None)
+
+
+class SplitPage(QWizardPage):
+    """Split mode, train/val/test percentages, k-fold and seed."""
+
+    def __init__(self, catalog=None, parent=None):
+        super().__init__(parent)
+        self.setTitle("Split")
+        self.setSubTitle("How images are divided into train, validation and test sets.")
+        self.mode_combo = combo([label for _, label in SPLIT_MODES])
+        self.mode_note = QLabel(self._mode_note(catalog))
+        self.mode_note.setWordWrap(True)
+        self.ratio_spins = [spin(0, 100, v, " %") for v in (70, 15, 15)]
+        ratio_row = QHBoxLayout()
+        for name, box in zip(("train", "val", "test"), self.ratio_spins):
+            ratio_row.addWidget(QLabel(name))
+            ratio_row.addWidget(box)
+            box.valueChanged.connect(self._on_ratio_changed)
+        self.sum_label = QLabel()
+        ratio_row.addWidget(self.sum_label)
+        ratio_row.addStretch(1)
+        self.kfold_spin = spin(0, 20, 0)
+        self.kfold_spin.setSpecialValueText("off")
+        self.fold_spin = spin(0, 19, 0)
+        self.seed_spin = spin(0, 2_147_483_647, 0)
+        self.kfold_spin.valueChanged.connect(self._on_kfold_changed)
+        box = QGroupBox("Cross-validation")
+        kform = QFormLayout(box)
+        kform.addRow("Folds (k):", self.kfold_spin)
+        kform.addRow("Use fold:", self.fold_spin)
+        form = QFormLayout()
+        form.addRow("Mode:", self.mode_combo)
+        form.addRow("", self.mode_note)
+        form.addRow("Ratios:", ratio_row)
+        form.addRow("Seed:", self.seed_spin)
+        self.error = error_label()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(box)
+        layout.addStretch(1)
+        layout.addWidget(self.error)
+        self._on_ratio_changed()
+        self._on_kfold_changed(0)
+
+    @staticmethod
+    def _mode_note(catalog) -> str:
+        if catalog is None:
+            return ("auto = patient-level split whenever patient ids are known (e.g. BreaKHis file names), "
+                    "so no patient is in two splits; otherwise image-level.")
+        known = catalog.has_patients
+        if callable(known):
+            known = known()
+        if known:
+            return (f"Patient ids found ({catalog.summary().get('patients', '?')} patients): auto = patient-level "
+                    "split, so no patient appears in two splits.")
+        return "No patient ids in this dataset: auto = image-level split; test figures may be optimistic."
+
+    def ratios(self) -> list[int]:
+        """The three percentages (train, val, test)."""
+        return [b.value() for b in self.ratio_spins]
+
+    def _on_ratio_changed(self, _value: int = 0) -> None:
+        total = sum(self.ratios())
+        colour = "#1b5e20" if total == 100 else "#b00020"
+        self.sum_label.setText(f"<span style='color:{colour}'>sum {total} %</span>")
+        show_error(self.error, "")
+
+    def _on_kfold_changed(self, k: int) -> None:
+        self.fold_spin.setEnabled(k > 1)
+        self.fold_spin.setMaximum(max(k - 1, 0))
+
+    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+        """Ratios must sum to 100 with a non-empty train set; k-fold needs k >= 2."""
+        r = self.ratios()
+        if sum(r) != 100:
+            return show_error(self.error, f"Train + val + test must sum to 100 % (now {sum(r)} %).")
+        if r[0] == 0:
+            return show_error(self.error, "The train share must be above 0 %.")
+        if self.kfold_spin.value() == 1:
+            return show_error(self.error, "k-fold needs at least 2 folds (or 'off').")
+        return show_error(self.error, "")
+
+    def load(self, cfg: TrainConfig) -> None:
+        """Fill the fields from ``cfg``."""
+        modes = [m for m, _ in SPLIT_MODES]
+        self.mode_combo.setCurrentIndex(modes.index(cfg.split.mode) if cfg.split.mode in modes else 0)
+        for box, value in zip(self.ratio_spins, cfg.split.ratios):
+            box.setValue(round(float(value) * 100))
+        self.kfold_spin.setValue(cfg.split.k_folds)
+        self.fold_spin.setValue(cfg.split.fold)
+        self.seed_spin.setValue(cfg.seed)
+
+    def apply(self, d: dict[str, Any]) -> None:
+        """Write the fields into the config dict ``d``."""
+        k = self.kfold_spin.value()
+        d["split"].update(mode=SPLIT_MODES[self.mode_combo.currentIndex()][0],
+                          ratios=[v / 100 for v in self.ratios()], k_folds=k, fold=self.fold_spin.value() if k > 1 else 0)
+        d["seed"] = self.seed_spin.value()

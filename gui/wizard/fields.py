@@ -1,0 +1,88 @@
+"""Small input widgets shared by the wizard pages."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QSpinBox, QWidget
+
+
+class FloatEditWidget(QLineEdit):
+    """A line edit for floats written like ``1e-4``; empty means ``None`` when ``optional``."""
+
+    def __init__(self, value: float | None = None, optional: bool = False, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._optional = optional
+        validator = QDoubleValidator(self)
+        validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+        self.setValidator(validator)
+        if optional:
+            self.setPlaceholderText("same as lr")
+        self.set_value(value)
+
+    def value(self) -> float | None:
+        """The number typed, ``None`` when empty (or not a number)."""
+        text = self.text().strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+    def set_value(self, value: float | None) -> None:
+        """Show ``value`` compactly (``None`` clears the field)."""
+        self.setText("" if value is None else f"{float(value):g}")
+
+
+def spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
+    """An integer spin box with a range, value and optional suffix."""
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setValue(value)
+    if suffix:
+        box.setSuffix(suffix)
+    return box
+
+
+def dspin(lo: float, hi: float, value: float, step: float = 0.05, decimals: int = 2) -> QDoubleSpinBox:
+    """A float spin box with a range, step and decimals."""
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+def combo(items: list[str], current: str | None = None) -> QComboBox:
+    """A combo box of ``items`` with ``current`` selected."""
+    box = QComboBox()
+    box.addItems(items)
+    if current is not None:
+        set_combo(box, current)
+    return box
+
+
+def set_combo(box: QComboBox, text: str) -> None:
+    """Select ``text`` in ``box``, adding it first when missing."""
+    idx = box.findText(str(text))
+    if idx < 0:
+        box.addItem(str(text))
+        idx = box.count() - 1
+    box.setCurrentIndex(idx)
+
+
+def error_label() -> QLabel:
+    """A red, word-wrapped label for a page's validation message (hidden when empty)."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #b00020; font-weight: bold;")
+    label.setVisible(False)
+    return label
+
+
+def show_error(label: QLabel, message: str) -> bool:
+    """Show ``message`` in ``label`` (hide it when empty); True when there is no error."""
+    label.setText(message)
+    label.setVisible(bool(message))
+    return not message

@@ -1,0 +1,205 @@
+"""Wizard page for the training recipe: preset, optimiser, schedule, stopping, loss, augmentation, phases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
+)
+
+from engine.training.config import TrainConfig, preset_description, preset_names
+from gui.wizard.fields import FloatEditWidget, combo, dspin, error_label, set_combo, show_error, spin
+from gui.wizard.recipe_widgets import AugmentWidget, PhasesTableWidget
+
+CUSTOM = "custom"
+MONITORS = ["val_loss", "val_auc", "val_acc", "val_f1"]
+SCHEDULE_PARAMS = {"none": (), "plateau": ("monitor", "factor", "patience", "min_lr"),
+                   "step": ("step_size", "gamma"), "cosine": ("min_lr",)}
+
+
+class RecipePage(QWizardPage):
+    """Preset choice plus every recipe field; choosing a preset fills all pages."""
+
+    preset_chosen = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTitle("Recipe")
+        self.setSubTitle("Start from a study's preset or set everything yourself.")
+        self.preset_combo = combo(preset_names() + [CUSTOM], CUSTOM)
+        self.preset_note = QLabel()
+        self.preset_note.setWordWrap(True)
+        self.preset_note.setStyleSheet("color: #444;")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_training_tab(), "Training")
+        self.augment = AugmentWidget()
+        self.tabs.addTab(self.augment, "Augmentation")
+        self.phases = PhasesTableWidget()
+        self.tabs.addTab(self.phases, "Phases")
+        self.error = error_label()
+        top = QFormLayout()
+        top.addRow("Preset:", self.preset_combo)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.preset_note)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.error)
+        self.preset_combo.currentTextChanged.connect(self._on_preset_changed)
+        self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
+        for edit in (self.lr_edit, self.backbone_lr_edit, self.wd_edit, self.sched["min_lr"]):
+            edit.textChanged.connect(self._on_field_edited)
+        self.phases.table.itemChanged.connect(self._on_field_edited)
+        self.phases.table.model().rowsInserted.connect(self._on_phases_changed)
+        self.phases.table.model().rowsRemoved.connect(self._on_phases_changed)
+        self._on_schedule_changed(self.schedule_combo.currentText())
+        self._on_preset_changed(CUSTOM)
+
+    def _build_training_tab(self) -> QWidget:
+        self.optim_combo = combo(["adam", "adamw", "sgd"])
+        self.lr_edit = FloatEditWidget(1e-3)
+        self.backbone_lr_edit = FloatEditWidget(None, optional=True)
+        self.wd_edit = FloatEditWidget(0.0)
+        self.epochs_spin = spin(1, 10_000, 10)
+        self.batch_spin = spin(1, 4096, 32)
+        optim = QGroupBox("Optimiser")
+        f = QFormLayout(optim)
+        for label, w in (("Optimizer:", self.optim_combo), ("Learning rate:", self.lr_edit),
+                         ("Backbone lr:", self.backbone_lr_edit), ("Weight decay:", self.wd_edit),
+                         ("Epochs:", self.epochs_spin), ("Batch size:", self.batch_spin)):
+            f.addRow(label, w)
+        self.schedule_combo = combo(list(SCHEDULE_PARAMS))
+        self.sched = {"monitor": combo(MONITORS), "factor": dspin(0.01, 0.99, 0.5, 0.05),
+                      "patience": spin(0, 1000, 3), "min_lr": FloatEditWidget(1e-6),
+                      "step_size": spin(1, 1000, 7), "gamma": dspin(0.01, 0.99, 0.1, 0.05)}
+        sched = QGroupBox("LR schedule")
+        self.sched_form = QFormLayout(sched)
+        self.sched_form.addRow("Schedule:", self.schedule_combo)
+        for key, w in self.sched.items():
+            self.sched_form.addRow(key.replace("_", " ") + ":", w)
+        self.es_monitor = combo(MONITORS)
+        self.es_patience = spin(0, 1000, 0)
+        self.es_patience.setSpecialValueText("off")
+        self.es_min_epochs = spin(0, 1000, 0)
+        self.es_restore = QCheckBox("Restore best weights")
+        stop = QGroupBox("Early stopping")
+        f = QFormLayout(stop)
+        for label, w in (("Monitor:", self.es_monitor), ("Patience:", self.es_patience),
+                         ("Min epochs:", self.es_min_epochs), ("", self.es_restore)):
+            f.addRow(label, w)
+        self.balanced_check = QCheckBox("Balanced class weights")
+        self.smoothing_spin = dspin(0.0, 0.9, 0.0, 0.05)
+        self.sampler_combo = combo(["none", "weighted"])
+        loss = QGroupBox("Loss and sampling")
+        f = QFormLayout(loss)
+        f.addRow("", self.balanced_check)
+        f.addRow("Label smoothing:", self.smoothing_spin)
+        f.addRow("Sampler:", self.sampler_combo)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(optim)
+        left.addWidget(stop)
+        right.addWidget(sched)
+        right.addWidget(loss)
+        left.addStretch(1)
+        right.addStretch(1)
+        tab = QWidget()
+        row = QHBoxLayout(tab)
+        row.addLayout(left)
+        row.addLayout(right)
+        return tab
+
+    def _on_preset_changed(self, name: str) -> None:
+        show_error(self.error, "")
+        if name == CUSTOM:
+            self.preset_note.setText("Custom recipe: every field is yours to set.")
+            return
+        self.preset_note.setText(preset_description(name) + "\n(Choosing a preset also sets the model, image "
+                                 "size, normalisation and split mode on the earlier pages.)")
+        self.preset_chosen.emit(name)
+
+    def _on_phases_changed(self, *_args) -> None:
+        has_phases = self.phases.table.rowCount() > 0
+        self.epochs_spin.setEnabled(not has_phases)
+        self.epochs_spin.setToolTip("The phases set the number of epochs." if has_phases else "")
+
+    def _on_field_edited(self, *_args) -> None:
+        show_error(self.error, "")
+
+    def _on_schedule_changed(self, name: str) -> None:
+        for key, w in self.sched.items():
+            visible = key in SCHEDULE_PARAMS.get(name, ())
+            self.sched_form.setRowVisible(w, visible)
+
+    def preset(self) -> str | None:
+        """The chosen preset, or ``None`` for a custom recipe."""
+        name = self.preset_combo.currentText()
+        return None if name == CUSTOM else name
+
+    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+        """Learning rates above 0, non-negative weight decay, valid phases."""
+        lr = self.lr_edit.value()
+        if lr is None or lr <= 0:
+            return show_error(self.error, "The learning rate must be a number above 0 (e.g. 1e-3).")
+        blr = self.backbone_lr_edit.value()
+        if self.backbone_lr_edit.text().strip() and (blr is None or blr < 0):
+            return show_error(self.error, "The backbone lr must be 0 or more, or empty (same as lr).")
+        wd = self.wd_edit.value()
+        if wd is None or wd < 0:
+            return show_error(self.error, "Weight decay must be 0 or more.")
+        if self.schedule_combo.currentText() in ("plateau", "cosine") and (self.sched["min_lr"].value() or 0) < 0:
+            return show_error(self.error, "The minimum lr must be 0 or more.")
+        try:
+            self.phases.phases()
+        except ValueError as exc:
+            self.tabs.setCurrentWidget(self.phases)
+            return show_error(self.error, str(exc))
+        return show_error(self.error, "")
+
+    def load(self, cfg: TrainConfig) -> None:
+        """Fill the fields from ``cfg``."""
+        set_combo(self.optim_combo, cfg.optim.name)
+        self.lr_edit.set_value(cfg.optim.lr)
+        self.backbone_lr_edit.set_value(cfg.optim.backbone_lr)
+        self.wd_edit.set_value(cfg.optim.weight_decay)
+        self.epochs_spin.setValue(cfg.epochs)
+        self.batch_spin.setValue(cfg.batch_size)
+        s = cfg.schedule
+        set_combo(self.schedule_combo, s.name)
+        set_combo(self.sched["monitor"], s.monitor)
+        self.sched["factor"].setValue(s.factor)
+        self.sched["patience"].setValue(s.patience)
+        self.sched["min_lr"].set_value(s.min_lr)
+        self.sched["step_size"].setValue(s.step_size)
+        self.sched["gamma"].setValue(s.gamma)
+        e = cfg.early_stopping
+        set_combo(self.es_monitor, e.monitor)
+        self.es_patience.setValue(e.patience)
+        self.es_min_epochs.setValue(e.min_epochs)
+        self.es_restore.setChecked(e.restore_best)
+        self.balanced_check.setChecked(cfg.loss.class_weights == "balanced")
+        self.smoothing_spin.setValue(cfg.loss.label_smoothing)
+        set_combo(self.sampler_combo, cfg.sampler)
+        self.augment.load(cfg.augment)
+        self.phases.load(cfg.phases)
+
+    def apply(self, d: dict[str, Any]) -> None:
+        """Write the fields into the config dict ``d`` (call after :meth:`validatePage`)."""
+        d["optim"].update(name=self.optim_combo.currentText(), lr=self.lr_edit.value(),
+                          backbone_lr=self.backbone_lr_edit.value(), weight_decay=self.wd_edit.value() or 0.0)
+        d.update(epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(),
+                 sampler=self.sampler_combo.currentText())
+        d["schedule"].update(name=self.schedule_combo.currentText(), monitor=self.sched["monitor"].currentText(),
+                             factor=round(self.sched["factor"].value(), 4), patience=self.sched["patience"].value(),
+                             min_lr=self.sched["min_lr"].value() or 0.0, step_size=self.sched["step_size"].value(),
+                             gamma=round(self.sched["gamma"].value(), 4))
+        d["early_stopping"].update(monitor=self.es_monitor.currentText(), patience=self.es_patience.value(),
+                                   min_epochs=self.es_min_epochs.value(), restore_best=self.es_restore.isChecked())
+        d["loss"].update(class_weights="balanced" if self.balanced_check.isChecked() else None,
+                         label_smoothing=round(self.smoothing_spin.value(), 4))
+        d["augment"].update(self.augment.values())
+        try:
+            d["phases"] = self.phases.phases()
+        except ValueError:
+            pass  # reported by validatePage; keep the preset's phases
+        d["preset"] = self.preset()

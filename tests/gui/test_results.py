@@ -1,0 +1,140 @@
+"""Runs list, run results and comparison views on two real tiny runs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+
+from engine.runs import Run  # noqa: E402
+
+GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two completed basic_cnn / simple_cnn runs on a tiny demo dataset (a few seconds on CPU)."""
+    from engine.data.demo import generate_demo
+    from engine.training.config import build_config
+    from engine.training.job import train
+
+    base = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HISTODESK_HOME", str(base / "home"))
+        data = generate_demo(base / "d", patients_per_class=3, images_per_patient_mag=3, size=(64, 48))
+        runs = []
+        for name, seed in (("basic_cnn", 0), ("simple_cnn", 1)):
+            cfg = build_config(None, {"name": name, "seed": seed, "model": {"name": name, "head_hidden": 16},
+                                      "data": {"path": str(data), "image_size": 32}, "epochs": 2,
+                                      "batch_size": 8, "runs_dir": str(base / "runs")})
+            runs.append(train(cfg))
+    return base / "runs", runs
+
+
+def _grab(widget, name: str) -> None:
+    widget.grab().save(os.path.join(GRAB_DIR, name))
+
+
+def test_runs_list_shows_and_filters(qtbot, two_runs):
+    from gui.results import RunsListWidget
+
+    runs_dir, runs = two_runs
+    w = RunsListWidget()
+    qtbot.addWidget(w)
+    w.refresh(runs_dir)
+    assert sorted(w.visible_run_ids()) == sorted(r.id for r in runs)
+    assert w.table.item(0, 1).text() == "completed"
+    w.filter_edit.setText("simple")
+    assert w.visible_run_ids() == [runs[1].id]
+    w.filter_edit.setText("")
+    w.status_combo.setCurrentText("failed")
+    assert w.visible_run_ids() == []
+    w.status_combo.setCurrentText("all")
+    with qtbot.waitSignal(w.run_selected) as sig:
+        w.select_run(runs[0].path)
+    assert sig.args[0].id == runs[0].id
+    w.table.selectAll()
+    assert {r.id for r in w.selected_runs()} == {r.id for r in runs}
+    w.resize(1000, 260)
+    _grab(w, "histodesk_runs_list.png")
+
+
+def test_runs_list_picks_up_new_cli_run(qtbot, two_runs, tmp_path):
+    from gui.results import RunsListWidget
+
+    runs_dir, runs = two_runs
+    w = RunsListWidget()
+    qtbot.addWidget(w)
+    w.refresh(tmp_path)
+    assert w.visible_run_ids() == []
+    fake = Run.create("from-cli", tmp_path)
+    fake.write("config.json", {"model": {"name": "resnet18"}})
+    fake.update_summary(status="failed", error="boom")
+    w.refresh()
+    assert w.visible_run_ids() == [fake.id]
+    assert w.table.item(0, 1).text() == "failed"
+
+
+def test_results_view_matches_evaluation(qtbot, two_runs):
+    from gui.results import RunResultsWidget
+
+    _, runs = two_runs
+    w = RunResultsWidget()
+    qtbot.addWidget(w)
+    w.resize(1000, 640)
+    w.set_run(runs[0])
+    evaluation = runs[0].read("evaluation.json")
+    assert w.split_combo.currentText() == "test"
+    cm = evaluation["test"]["confusion_matrix"]
+    shown = [[int(w.confusion.table.item(i, j).text()) for j in range(len(cm))] for i in range(len(cm))]
+    assert shown == cm
+    assert w.confusion.table.horizontalHeaderItem(1).text().endswith(evaluation["test"]["classes"][1])
+    w.confusion.normalized_check.setChecked(True)
+    assert float(w.confusion.table.item(0, 0).text()) == pytest.approx(
+        evaluation["test"]["confusion_matrix_normalized"][0][0], abs=0.005)
+    acc_row = [w.metrics_table.item(r, 0).text() for r in range(w.metrics_table.rowCount())].index("accuracy")
+    assert float(w.metrics_table.item(acc_row, 1).text()) == pytest.approx(evaluation["test"]["accuracy"], abs=1e-4)
+    assert len(w.roc.curves) == 1 and len(w.pr.curves) == 1
+    assert "precision" in w.report.toPlainText()
+    assert w.patients.rowCount() == evaluation["test"]["patient"]["n_patients"]
+    w.training.log_check.setChecked(True)
+    for i, name in enumerate(["metrics", "confusion", "curves", "training", "report", "patients"]):
+        w.tabs.setCurrentIndex(i)
+        _grab(w, f"histodesk_results_{name}.png")
+
+
+def test_results_view_failed_and_running(qtbot, tmp_path):
+    from gui.results import RunResultsWidget
+
+    w = RunResultsWidget()
+    qtbot.addWidget(w)
+    failed = Run.create("bad", tmp_path)
+    failed.write("config.json", {"model": {"name": "resnet50"}})
+    failed.update_summary(status="failed", error="CUDA out of memory")
+    w.set_run(failed)
+    assert "CUDA out of memory" in w.header.text() and "failed" in w.header.text()
+    assert w.split_combo.count() == 0
+    running = Run.create("live", tmp_path)
+    running.write("config.json", {"model": {"name": "resnet18"}})
+    running.update_summary(status="running")
+    running.append_metrics({"epoch": 1, "train_loss": 0.7, "val_loss": 0.6, "val_acc": 0.5})
+    w.set_run(running)
+    assert "Still running" in w.header.text()
+    w.set_run(None)
+    assert "No run" in w.header.text()
+
+
+def test_compare_has_one_roc_per_run(qtbot, two_runs):
+    from gui.results import CompareRunsWidget
+
+    _, runs = two_runs
+    w = CompareRunsWidget(runs)
+    qtbot.addWidget(w)
+    w.resize(1000, 480)
+    assert len(w.roc.curves) == 2
+    assert w.table.columnCount() == 3
+    assert [w.table.horizontalHeaderItem(i).text() for i in (1, 2)] == [r.id for r in runs]
+    _grab(w, "histodesk_compare.png")

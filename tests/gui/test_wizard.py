@@ -1,0 +1,154 @@
+"""The training wizard, driven page by page."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from engine.training.config import TrainConfig, build_config  # noqa: E402
+
+GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
+
+
+@pytest.fixture
+def wizard(qtbot, tmp_path):
+    from gui.wizard import TrainWizard
+
+    data = tmp_path / "data"
+    data.mkdir()
+    w = TrainWizard(str(data))
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def _shown(label) -> bool:
+    return not label.isHidden() and bool(label.text())
+
+
+def test_wizard_pages_validate_and_build_config(wizard, tmp_path):
+    w = wizard
+    page = w.dataset_page
+    assert w.currentPage() is page
+    page.path_edit.setText(str(tmp_path / "missing"))
+    w.next()
+    assert w.currentPage() is page and _shown(page.error)
+    page.path_edit.setText(str(tmp_path / "data"))
+    page.size_spin.setValue(64)
+    page.normalize_combo.setCurrentText("unit")
+    page.max_spin.setValue(500)
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_1_dataset.png"))
+    w.next()
+
+    split = w.split_page
+    assert w.currentPage() is split
+    split.ratio_spins[0].setValue(80)  # 80 + 15 + 15 = 110
+    w.next()
+    assert w.currentPage() is split and "100" in split.error.text() and _shown(split.error)
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_2_split_error.png"))
+    split.ratio_spins[0].setValue(60)
+    split.ratio_spins[1].setValue(20)
+    split.ratio_spins[2].setValue(20)
+    split.seed_spin.setValue(7)
+    w.next()
+
+    model = w.model_page
+    assert w.currentPage() is model
+    model.model_combo.setCurrentText("basic_cnn")  # trained from scratch: never has ImageNet weights
+    model.radio_imagenet.setChecked(True)
+    assert "unavailable" in model.weights_label.text() and "b00020" in model.weights_label.styleSheet()
+    w.next()
+    assert w.currentPage() is model and _shown(model.error)
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_3_model_error.png"))
+    model.radio_file.setChecked(True)
+    model.file_edit.setText(str(tmp_path / "nope.safetensors"))
+    w.next()
+    assert w.currentPage() is model and _shown(model.error)
+    model.radio_none.setChecked(True)
+    model.hidden_spin.setValue(64)
+    model.dropout_spin.setValue(0.3)
+    w.next()
+
+    recipe = w.recipe_page
+    assert w.currentPage() is recipe
+    recipe.lr_edit.setText("0")
+    w.next()
+    assert w.currentPage() is recipe and "above 0" in recipe.error.text()
+    recipe.lr_edit.setText("5e-4")
+    recipe.epochs_spin.setValue(3)
+    recipe.schedule_combo.setCurrentText("step")
+    recipe.augment.checks["hflip"].setChecked(True)
+    recipe.augment.spins["rotation"].setValue(20)
+    recipe.balanced_check.setChecked(True)
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_4_recipe.png"))
+    w.next()
+
+    review = w.review_page
+    assert w.currentPage() is review
+    assert review.device_label.text()
+    assert "basic_cnn" in review.text.toPlainText()
+    review.json_check.setChecked(True)
+    assert '"lr": 0.0005' in review.text.toPlainText()
+    review.json_check.setChecked(False)
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_5_review.png"))
+
+    cfg = w.config()
+    assert cfg.data.path == str(tmp_path / "data") and cfg.data.image_size == 64 and cfg.data.normalize == "unit"
+    assert cfg.data.max_images == 500
+    assert cfg.split.ratios == [0.6, 0.2, 0.2] and cfg.seed == 7 and cfg.split.mode == "auto"
+    assert (cfg.model.name, cfg.model.pretrained, cfg.model.head_hidden, cfg.model.dropout) == ("basic_cnn", "none", 64, 0.3)
+    assert cfg.optim.lr == 5e-4 and cfg.epochs == 3 and cfg.schedule.name == "step"
+    assert cfg.augment.hflip and cfg.augment.rotation == 20 and cfg.loss.class_weights == "balanced"
+    assert cfg.preset is None
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("preset", ["s1-basic-cnn", "s3-hybrid"])
+def test_preset_fills_every_page(wizard, preset):
+    w = wizard
+    w.recipe_page.preset_combo.setCurrentText(preset)
+    cfg, ref = w.config().to_dict(), build_config(preset).to_dict()
+    assert cfg["data"]["path"] == w.dataset_page.path_edit.text()
+    cfg["data"]["path"] = ref["data"]["path"]
+    assert cfg == ref
+    # A custom edit on top of the preset shows in the config.
+    w.recipe_page.batch_spin.setValue(12)
+    w.recipe_page.phases.table.item(0, 1).setText("2") if w.recipe_page.phases.table.rowCount() else None
+    edited = w.config()
+    assert edited.batch_size == 12 and edited.preset == preset
+    if ref["phases"]:
+        assert edited.phases[0].epochs == 2
+        assert edited.phases[1].trainable == ref["phases"][1]["trainable"]
+
+
+def test_imagenet_model_status_and_bad_phase(wizard):
+    from engine.models import weights_status
+
+    w = wizard
+    w.model_page.model_combo.setCurrentText("resnet18")
+    w.model_page.radio_imagenet.setChecked(True)
+    st = weights_status("resnet18")
+    assert ("unavailable" in w.model_page.weights_label.text()) != st.available
+    w.recipe_page.phases._on_add()
+    w.recipe_page.phases.table.item(0, 2).setText("{bad json")
+    assert not w.recipe_page.validatePage()
+    assert "trainable" in w.recipe_page.error.text()
+
+
+def test_split_note_and_estimate_use_catalog(qtbot, tmp_path):
+    from types import SimpleNamespace
+
+    from gui.wizard import TrainWizard
+
+    catalog = SimpleNamespace(has_patients=True, records=[object()] * 40, summary=lambda: {"patients": 6})
+    w = TrainWizard(str(tmp_path), catalog=catalog)
+    qtbot.addWidget(w)
+    w.show()
+    assert "6 patients" in w.split_page.mode_note.text() and "patient-level" in w.split_page.mode_note.text()
+    for _ in range(4):
+        w.next()
+    assert w.currentPage() is w.review_page
+    assert "estimate" in w.review_page.estimate_label.text() and "40 images" in w.review_page.estimate_label.text()
