@@ -1,0 +1,41 @@
+"""Application start-up: QApplication, pyqtgraph defaults, the main window."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.paths import resources_dir
+from gui.settings import APPLICATION, ORGANIZATION
+
+
+def configure_pyqtgraph() -> None:
+    """White plots with antialiased lines, to match the rest of the app."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background="w", foreground="k", antialias=True)
+
+
+def create_application(argv: list[str] | None = None):
+    """The QApplication (reused if one exists) with name, organisation and icon set."""
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(list(sys.argv if argv is None else argv) or ["histodesk"])
+    app.setApplicationName(APPLICATION)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationDisplayName("HistoDesk")
+    icon = resources_dir() / "icons" / "histodesk.svg"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    configure_pyqtgraph()
+    return app
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Open HistoDesk's main window and run the event loop; returns the exit code."""
+    app = create_application(argv)
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    return int(app.exec())

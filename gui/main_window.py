@@ -1,0 +1,289 @@
+"""The main window: Dataset, Jobs and Runs tabs, menus, and the job queue they share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QTabWidget, QWidget
+
+from engine.jobs import Progress
+from gui import errors, settings
+from gui.jobs_panel import JobsPanelWidget, progress_text
+from gui.runs_tab import RunsTabWidget, optional_class, placeholder
+from gui.workers import CANCELLED, DONE, Job, JobQueue
+
+DATASET_KINDS = ("demo", "scan", "split")
+
+
+# Engine calls run as jobs; module attributes are looked up at call time so tests can patch them.
+def _generate_demo_job(*, progress, cancel):
+    from engine.data import demo
+    return demo.generate_demo(progress=progress, cancel=cancel)
+
+
+def _scan_job(path, *, progress, cancel):
+    from engine.data.importers import scan
+    return scan(path, progress=progress, cancel=cancel)
+
+
+def _split_job(catalog, *, progress, cancel):
+    from engine.data.splits import split_with_audit
+    from engine.training.config import SplitConfig
+    return split_with_audit(catalog, SplitConfig(), 0, progress=progress, cancel=cancel)
+
+
+class MainWindow(QMainWindow):
+    """HistoDesk's main window. ``autoload``: open the demo (first launch) or the last dataset."""
+
+    def __init__(self, parent: QWidget | None = None, *, autoload: bool = True, runs_dir: str | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("HistoDesk")
+        self.resize(1200, 800)
+        self.runs_dir = runs_dir
+        self.dataset_path: str | None = None
+        self.catalog = None
+        self.split = None
+        self.queue = JobQueue(self)
+        self.queue.job_progress.connect(self._on_job_progress)
+        self.queue.job_finished.connect(self._on_job_finished)
+        self.queue.job_failed.connect(self._on_job_failed)
+
+        self.tabs = QTabWidget()
+        self.setCentralWidget(self.tabs)
+        browser_cls = optional_class("gui.dataset.browser", "DatasetBrowserWidget")
+        self.browser = browser_cls(self) if browser_cls else None
+        self.tabs.addTab(self.browser or placeholder("Dataset browser not available yet."), "Dataset")
+        self.jobs_panel = JobsPanelWidget(self.queue)
+        self.tabs.addTab(self.jobs_panel, "Jobs")
+        self.runs_tab = RunsTabWidget(runs_dir)
+        self.runs_list, self.run_view = self.runs_tab.runs_list, self.runs_tab.run_view
+        self.tabs.addTab(self.runs_tab, "Runs")
+        self._build_menus()
+        self._build_status_bar()
+        self._restore_window()
+        if autoload:
+            QTimer.singleShot(0, self._autoload)
+
+    # --- construction -----------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open dataset folder...", self._on_open_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open CSV...", self._on_open_csv)
+        self.recent_menu = file_menu.addMenu("Open recent")
+        self._action(file_menu, "Open demo dataset", self.open_demo)
+        file_menu.addSeparator()
+        self._action(file_menu, "Classify folder...", self._on_classify_folder)
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        train_menu = bar.addMenu("&Train")
+        self._action(train_menu, "New training...", self._on_new_training, QKeySequence.StandardKey.New)
+        self._action(train_menu, "Resume run...", self._on_resume_run)
+        view_menu = bar.addMenu("&View")
+        self._action(view_menu, "Refresh runs", self.refresh_runs, QKeySequence(Qt.Key.Key_F5))
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "About HistoDesk", self._on_about)
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = settings.recent_datasets()
+        for path in recent:
+            self._action(self.recent_menu, path, lambda _c=False, p=path: self.open_dataset(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _build_status_bar(self) -> None:
+        from engine.training.devices import describe_device, select_device
+
+        self.job_bar = QProgressBar()
+        self.job_bar.setMaximumWidth(260)
+        self.job_bar.setRange(0, 1000)
+        self.job_bar.hide()
+        self.statusBar().addPermanentWidget(self.job_bar)
+        self.device_label = QLabel(f"Device: {describe_device(select_device())}")
+        self.statusBar().addPermanentWidget(self.device_label)
+
+    def _restore_window(self) -> None:
+        geometry, state = settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    # --- public API -------------------------------------------------------
+    def open_demo(self) -> Job:
+        """Generate (if needed) and open the built-in demo dataset."""
+        return self.queue.submit("Generate demo dataset", _generate_demo_job, kind="demo",
+                                 on_finished=lambda path: self.open_dataset(str(path)))
+
+    def open_dataset(self, path: str) -> Job:
+        """Scan ``path`` then split it (seed 0), feeding the dataset browser."""
+        self.dataset_path = str(path)
+        settings.add_recent_dataset(self.dataset_path)
+        self._fill_recent_menu()
+        self.setWindowTitle(f"HistoDesk - {Path(path).name}")
+        return self.queue.submit(f"Scan {Path(path).name}", _scan_job, self.dataset_path, kind="scan",
+                                 on_finished=self._on_catalog_ready)
+
+    def start_training(self, config) -> Job:
+        """Queue ``engine.training.job.train(config)``; the Jobs tab shows it."""
+        from engine.training import job as training
+
+        title = f"Train {config.name or config.model.name}"
+        job = self.queue.submit(title, training.train, config, kind="train")
+        self.tabs.setCurrentWidget(self.jobs_panel)
+        self.jobs_panel.select_job(job)
+        return job
+
+    def resume_run(self, run_dir: str) -> Job:
+        """Queue ``engine.training.job.resume(run_dir)``."""
+        from engine.training import job as training
+
+        job = self.queue.submit(f"Resume {Path(run_dir).name}", training.resume, run_dir, kind="train")
+        self.tabs.setCurrentWidget(self.jobs_panel)
+        self.jobs_panel.select_job(job)
+        return job
+
+    def classify_folder(self, run_dir: str, folder: str) -> Job:
+        """Queue ``predict_folder(run_dir, folder)``; the CSV path is shown when done."""
+        from engine.evaluation import predict
+
+        return self.queue.submit(f"Classify {Path(folder).name}", predict.predict_folder, run_dir, folder,
+                                 kind="predict", on_finished=self._on_classified)
+
+    def refresh_runs(self) -> None:
+        """Re-read the runs folder."""
+        self.runs_tab.refresh()
+
+    def confirm_close(self) -> bool:
+        """Ask whether to cancel running jobs and quit (tests override this)."""
+        answer = QMessageBox.question(self, "Quit HistoDesk", "A job is still running. Cancel it and quit?\n"
+                                      "A cancelled training run keeps its best weights and can be resumed.")
+        return answer == QMessageBox.StandardButton.Yes
+
+    # --- slots ------------------------------------------------------------
+    @Slot()
+    def _autoload(self) -> None:
+        last = settings.last_dataset()
+        if last and Path(last).exists():
+            self.open_dataset(last)
+        elif last is None:
+            self.open_demo()
+
+    def _on_catalog_ready(self, catalog) -> None:
+        self.catalog = catalog
+        if self.browser is not None:
+            self.browser.set_catalog(catalog)
+        self.queue.submit(f"Split {Path(self.dataset_path or '').name}", _split_job, catalog, kind="split",
+                          on_finished=self._on_split_ready)
+
+    def _on_split_ready(self, split) -> None:
+        self.split = split
+        if self.browser is not None:
+            self.browser.set_split(split)
+
+    def _on_classified(self, result: dict) -> None:
+        errors.show_info(self, "Classification finished", f"{result['n_ok']} images classified, "
+                         f"{result['n_failed']} failed.\nResults: {result['csv']}")
+
+    @Slot(object, object)
+    def _on_job_progress(self, job: Job, event: Progress) -> None:
+        if job.kind not in DATASET_KINDS or event.stage == "log":
+            return
+        self.job_bar.show()
+        frac = event.fraction
+        self.job_bar.setRange(0, 0 if frac is None else 1000)
+        self.job_bar.setValue(int((frac or 0) * 1000))
+        self.statusBar().showMessage(f"{job.title}: {event.message or progress_text(event)}")
+
+    @Slot(object)
+    def _on_job_finished(self, job: Job) -> None:
+        if job.kind in DATASET_KINDS:
+            self.job_bar.hide()
+            self.statusBar().showMessage(f"{job.title}: {job.state}", 5000)
+        if job.kind == "train" and job.state in (DONE, CANCELLED):
+            self.refresh_runs()
+            run = job.result
+            if run is not None and hasattr(run, "path"):
+                self.runs_tab.select_run(run.path)
+            self.statusBar().showMessage(f"{job.title}: {job.state}", 8000)
+
+    @Slot(object, str, str)
+    def _on_job_failed(self, job: Job, message: str, _tb: str) -> None:
+        self.job_bar.hide()
+        self.statusBar().showMessage(f"{job.title} failed: {message}", 8000)
+        if job.kind == "train":
+            self.refresh_runs()
+
+    @Slot()
+    def _on_open_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.dataset_path or "")
+        if path:
+            self.open_dataset(path)
+
+    @Slot()
+    def _on_open_csv(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image list", "", "Image lists (*.csv *.tsv *.txt)")
+        if path:
+            self.open_dataset(path)
+
+    @Slot()
+    def _on_classify_folder(self) -> None:
+        from engine.paths import runs_dir
+
+        runs = self.runs_tab.selected_runs()
+        run_dir = str(runs[0].path) if runs else QFileDialog.getExistingDirectory(
+            self, "Choose the trained run to classify with", str(self.runs_dir or runs_dir()))
+        if not run_dir:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
+        if folder:
+            self.classify_folder(run_dir, folder)
+
+    @Slot()
+    def _on_new_training(self) -> None:
+        wizard_cls = optional_class("gui.wizard.train_wizard", "TrainWizard")
+        if wizard_cls is None:
+            errors.show_error(self, "Training wizard unavailable", "The training wizard could not be loaded.")
+            return
+        wizard = wizard_cls(self.dataset_path or "", self, catalog=self.catalog)
+        if wizard.exec():
+            self.start_training(wizard.config())
+
+    @Slot()
+    def _on_resume_run(self) -> None:
+        from engine.paths import runs_dir
+
+        path = QFileDialog.getExistingDirectory(self, "Resume which run?", str(self.runs_dir or runs_dir()))
+        if path:
+            self.resume_run(path)
+
+    @Slot()
+    def _on_about(self) -> None:
+        QMessageBox.about(self, "About HistoDesk", "<b>HistoDesk</b><br>Train and compare histopathology image "
+                          "classifiers on your desktop.<br>Engine and GUI share one job protocol; every run "
+                          "is a folder you can reopen from the app or the CLI.")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Ask before quitting while a job runs, then cancel it cleanly and save the window state."""
+        if self.queue.running() is not None and not self.confirm_close():
+            event.ignore()
+            return
+        if not self.queue.is_idle():
+            self.statusBar().showMessage("Cancelling running job...")
+            self.queue.cancel_all_and_wait(60000)
+        settings.save_window(self.saveGeometry(), self.saveState())
+        self.runs_tab.close_compare_windows()
+        if hasattr(self.browser, "shutdown"):
+            self.browser.shutdown()  # stop its background thumbnail decoding
+        event.accept()

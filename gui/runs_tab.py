@@ -1,0 +1,91 @@
+"""The Runs tab: the runs list beside the selected run's results, plus Compare."""
+
+from __future__ import annotations
+
+import importlib
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+
+from gui import errors
+
+
+def optional_class(module: str, name: str):
+    """``module.name`` if importable, else None (sibling views may not exist yet)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except Exception:  # noqa: BLE001 - a broken sibling must not stop the app
+        return None
+
+
+def placeholder(text: str) -> QLabel:
+    """A centred grey label standing in for a view that is not available."""
+    label = QLabel(text)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setStyleSheet("color: gray;")
+    return label
+
+
+class RunsTabWidget(QSplitter):
+    """RunsListWidget | RunResultsWidget; "Compare" opens CompareRunsWidget for 2+ selected runs."""
+
+    def __init__(self, runs_dir: str | None = None, parent: QWidget | None = None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.runs_dir = runs_dir
+        self.compare_windows: list[QWidget] = []
+        list_cls = optional_class("gui.results.runs_list", "RunsListWidget")
+        view_cls = optional_class("gui.results.run_view", "RunResultsWidget")
+        self.runs_list = list_cls(self) if list_cls else None
+        self.run_view = view_cls(self) if view_cls else None
+        left = QWidget()
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.runs_list or placeholder("Runs list not available yet."), 1)
+        self.compare_button = QPushButton("Compare selected runs")
+        self.compare_button.clicked.connect(self._on_compare_clicked)
+        lay.addWidget(self.compare_button)
+        self.addWidget(left)
+        self.addWidget(self.run_view or placeholder("Run results view not available yet."))
+        self.setSizes([380, 820])
+        if self.runs_list is not None:
+            self.runs_list.run_selected.connect(self._on_run_selected)
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the runs folder."""
+        if self.runs_list is not None:
+            self.runs_list.refresh(self.runs_dir)
+
+    def select_run(self, path) -> None:
+        """Select (and show) the run at ``path``."""
+        if self.runs_list is not None:
+            self.runs_list.select_run(path)
+
+    def selected_runs(self) -> list:
+        """The runs selected in the list."""
+        return self.runs_list.selected_runs() if self.runs_list is not None else []
+
+    def close_compare_windows(self) -> None:
+        """Close every comparison window opened from here."""
+        for window in self.compare_windows:
+            window.close()
+        self.compare_windows.clear()
+
+    @Slot(object)
+    def _on_run_selected(self, run) -> None:
+        if self.run_view is not None:
+            self.run_view.set_run(run)
+
+    @Slot()
+    def _on_compare_clicked(self) -> None:
+        compare_cls = optional_class("gui.results.compare", "CompareRunsWidget")
+        runs = self.selected_runs()
+        if compare_cls is None or len(runs) < 2:
+            errors.show_info(self.window(), "Compare runs", "Select two or more runs (Ctrl+click) to compare them.")
+            return
+        window = compare_cls(runs, self.window())
+        window.setWindowFlag(Qt.WindowType.Window, True)
+        window.setWindowTitle(f"Compare {len(runs)} runs")
+        window.resize(1000, 700)
+        window.show()
+        self.compare_windows.append(window)

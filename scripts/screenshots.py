@@ -1,0 +1,125 @@
+"""Save PNG screenshots of HistoDesk's main views into docs/screenshots/ (offscreen).
+
+Usage: ``QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out DIR] [--epochs N]``.
+Runs in a throw-away HistoDesk home and settings folder: generates the demo
+dataset, opens it, trains the demo preset briefly (twice, for the comparison)
+and grabs the dataset browser, each wizard page, the Jobs tab with live
+curves, a run's results and the run comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def wait_until(app, condition, timeout_s: float = 300.0) -> None:
+    """Process events until ``condition()`` is true; RuntimeError on timeout."""
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise RuntimeError("timed out waiting for the app")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(app, seconds: float = 0.4) -> None:
+    """Let pending paints and lazy loads (thumbnails) happen."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def save(widget, out: Path, name: str) -> None:
+    """Grab ``widget`` into ``out/name``.png and print the path."""
+    path = out / f"{name}.png"
+    widget.grab().save(str(path))
+    print(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Produce the screenshots; returns 0."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    parser.add_argument("--epochs", type=int, default=5)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="histodesk-shots-"))
+    os.environ["HISTODESK_HOME"] = str(tmp / "home")
+
+    from PySide6.QtCore import QSettings
+
+    from gui.app import create_application
+    from gui.main_window import MainWindow, optional_class
+
+    app = create_application(["histodesk-screenshots"])
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    window = MainWindow()  # first launch: generates and opens the demo dataset
+    window.resize(1280, 820)
+    window.show()
+    wait_until(app, lambda: window.split is not None)
+    window.tabs.setCurrentIndex(0)
+    settle(app, 1.5)
+    if window.browser is not None and hasattr(window.browser, "select_record"):
+        window.browser.select_record(0)
+        settle(app, 1.0)
+    save(window, out, "01-dataset-browser")
+
+    wizard_cls = optional_class("gui.wizard.train_wizard", "TrainWizard")
+    if wizard_cls is not None:
+        wizard = wizard_cls(window.dataset_path, window, catalog=window.catalog)
+        wizard.resize(900, 680)
+        wizard.show()
+        for i in range(len(wizard.pageIds())):
+            settle(app, 0.3)
+            save(wizard, out, f"02-wizard-page{i + 1}")
+            wizard.next()
+        wizard.reject()
+
+    from engine.training.config import build_config
+
+    overrides = {"epochs": args.epochs, "data": {"path": window.dataset_path},
+                 "early_stopping": {"patience": 0}}
+    job = window.start_training(build_config("demo", overrides))
+    wait_until(app, lambda: len(job.history) >= 2 or job.state != "running" and job.state != "queued")
+    settle(app, 0.3)
+    save(window, out, "03-jobs-live-curves")
+    wait_until(app, lambda: job.state in ("done", "failed", "cancelled"))
+    second = window.start_training(build_config("demo", overrides, {"name": "demo-lr3e-4", "optim": {"lr": 3e-4},
+                                                                     "epochs": max(2, args.epochs - 2)}))
+    wait_until(app, lambda: second.state in ("done", "failed", "cancelled") and window.queue.is_idle())
+    window.jobs_panel.select_job(job)
+    settle(app, 0.5)
+    save(window, out, "04-jobs-finished")
+
+    window.tabs.setCurrentIndex(2)
+    window.refresh_runs()
+    if window.runs_list is not None:
+        window.runs_list.select_run(job.result.path)
+    settle(app, 1.0)
+    save(window, out, "05-run-results")
+
+    compare_cls = optional_class("gui.results.compare", "CompareRunsWidget")
+    if compare_cls is not None:
+        compare = compare_cls([job.result, second.result])
+        compare.resize(1100, 720)
+        compare.show()
+        settle(app, 1.0)
+        save(compare, out, "06-compare-runs")
+        compare.close()
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

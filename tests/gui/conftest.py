@@ -1,0 +1,49 @@
+"""Qt fixtures for the GUI tests: offscreen platform, isolated QSettings, tiny data."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def qapp_args():
+    """Arguments for pytest-qt's QApplication."""
+    return ["histodesk-tests"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, qapp):
+    """Point QSettings (INI, user scope) at a fresh temp folder for every test."""
+    from PySide6.QtCore import QSettings
+
+    from gui.app import configure_pyqtgraph
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    configure_pyqtgraph()
+    yield tmp_path / "settings"
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A tiny demo dataset (3 patients per class, 3 images per magnification, 64x48)."""
+    from engine.data.demo import generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("gui-data") / "d", patients_per_class=3,
+                         images_per_patient_mag=3, size=(64, 48))
+
+
+@pytest.fixture
+def tiny_config(tiny_data, tmp_path):
+    """A TrainConfig that trains the basic CNN at 32 px for 2 epochs into a temp runs folder."""
+    from engine.training.config import TrainConfig
+
+    return TrainConfig.from_dict({
+        "name": "tiny", "seed": 1, "epochs": 2, "batch_size": 8, "runs_dir": str(tmp_path / "runs"),
+        "data": {"path": str(tiny_data), "image_size": 32, "normalize": "unit"},
+        "model": {"name": "basic_cnn", "pretrained": "none", "head_hidden": 16},
+    })
