@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         self.dataset_path: str | None = None
         self.catalog = None
         self.split = None
+        self.wizard = None  # the last training wizard opened (New training...)
         self.queue = JobQueue(self)
         self.queue.job_progress.connect(self._on_job_progress)
         self.queue.job_finished.connect(self._on_job_finished)
@@ -257,8 +258,9 @@ class MainWindow(QMainWindow):
             errors.show_error(self, "Training wizard unavailable", "The training wizard could not be loaded.")
             return
         wizard = wizard_cls(self.dataset_path or "", self, catalog=self.catalog)
-        if wizard.exec():
-            self.start_training(wizard.config())
+        wizard.accepted.connect(lambda: self.start_training(wizard.config()))
+        self.wizard = wizard
+        wizard.open()  # window-modal, non-blocking: the event loop keeps running
 
     @Slot()
     def _on_resume_run(self) -> None:

@@ -128,3 +128,35 @@ def test_jobs_panel_cancel_button_stops_training(qtbot, tiny_config):
     assert job.state == CANCELLED and job.result.summary["status"] == "cancelled"
     assert panel.tree.topLevelItem(0).text(3) == CANCELLED
     window.close()
+
+
+def test_wizard_end_to_end_trains_and_shows_results(qtbot, tiny_data, tmp_path, shown_errors):
+    """New training... -> every wizard page -> Finish -> the job runs -> its run is selected."""
+    from PySide6.QtWidgets import QWizard
+
+    window = _window(qtbot, autoload=False, runs_dir=str(tmp_path / "runs"))
+    window.dataset_path = str(tiny_data)
+    window._on_new_training()
+    wizard = window.wizard
+    assert wizard is not None and wizard.isVisible()
+    wizard.dataset_page.size_spin.setValue(32)
+    wizard.dataset_page.normalize_combo.setCurrentText("unit")
+    wizard.next()
+    wizard.next()  # split: defaults (patient-level, 70/15/15)
+    wizard.model_page.model_combo.setCurrentText("basic_cnn")
+    wizard.model_page.radio_none.setChecked(True)
+    wizard.model_page.hidden_spin.setValue(16)
+    wizard.next()
+    wizard.recipe_page.epochs_spin.setValue(2)
+    wizard.next()
+    assert wizard.currentPage() is wizard.review_page
+    cfg = wizard.config()
+    cfg.runs_dir = str(tmp_path / "runs")
+    wizard.config = lambda: cfg  # keep the test's runs folder
+    with qtbot.waitSignal(window.queue.job_finished, timeout=120000) as blocker:
+        wizard.button(QWizard.WizardButton.FinishButton).click()
+    job = blocker.args[0]
+    assert job.state == DONE and shown_errors == []
+    run = Run(job.result.path)
+    assert run.summary["status"] == "completed" and run.summary["split_mode"] == "patient"
+    assert len(window.jobs_panel.curves.points("train_loss")) == 2
