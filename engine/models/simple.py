@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import torch
 from torch import nn
 
 from engine.errors import ConfigError

@@ -7,6 +7,7 @@ the best weights saved, so the run stays usable (evaluate, resume, predict).
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from pathlib import Path
@@ -90,7 +91,7 @@ def _execute(config: TrainConfig, run: Run, progress: ProgressFn, cancel: Cancel
         run.update_summary(status="running", classes=data.classes, device=describe_device(device),
                            split_mode=split.mode, image_level_split=split.mode != "patient",
                            counts=split.counts(catalog), leakage_ok=split.audit.get("ok") if split.audit else None,
-                           model=config.model.name, preset=config.preset, pid=_pid())
+                           model=config.model.name, preset=config.preset, pid=os.getpid())
         trainer = Trainer(config, run, data, model, device, progress, cancel)
         trainer.log(f"Training {config.model.name} on {describe_device(device)}; classes {data.classes}; "
                     f"split {split.mode}-level; {len(data.datasets['train'])} train / "
@@ -141,8 +142,3 @@ def _finish(config, run, trainer, data, device, status, progress, t_start) -> No
     trainer.log(f"Run {status}: {run.path}")
     progress(Progress(stage="done", message=status, metrics=summary.get("metrics", {})))
 
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
