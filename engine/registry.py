@@ -18,6 +18,8 @@ from engine.errors import ConfigError
 _PROVIDERS: dict[str, tuple[str, ...]] = {
     "importer": ("engine.data.importers",),
     "model": ("engine.models",),
+    "ssl": ("engine.ssl.methods",),
+    "cam": ("engine.explain.cams",),
 }
 
 _ENTRIES: dict[str, dict[str, Callable[..., Any]]] = {}

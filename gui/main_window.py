@@ -62,6 +62,9 @@ class MainWindow(QMainWindow):
         self.runs_list, self.run_view = self.runs_tab.runs_list, self.runs_tab.run_view
         self.tabs.addTab(self.runs_tab, "Runs")
         self._build_menus()
+        from gui.extensions import install_all
+
+        self.extensions = install_all(self)
         self._build_status_bar()
         self._restore_window()
         if autoload:
@@ -75,6 +78,23 @@ class MainWindow(QMainWindow):
         action.triggered.connect(slot)
         menu.addAction(action)
         return action
+
+    def menu(self, title: str):
+        """The top-level menu called ``title`` (e.g. "&Explain"), created before Help if missing."""
+        bar = self.menuBar()
+        for action in bar.actions():
+            if action.menu() is not None and action.text() == title:
+                return action.menu()
+        new = bar.addMenu(title)
+        help_action = next((a for a in bar.actions() if a.text() == "&Help"), None)
+        if help_action is not None:
+            bar.removeAction(new.menuAction())
+            bar.insertMenu(help_action, new)
+        return new
+
+    def add_action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        """Add an action to ``menu`` (used by the extensions in :mod:`gui.extensions`)."""
+        return self._action(menu, text, slot, shortcut)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

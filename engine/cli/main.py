@@ -12,16 +12,22 @@ Without a command, `python main.py` opens the desktop app (or, where there is
 no display, trains and evaluates the demo preset headless)."""
 
 
+# Modules whose ``REGISTRARS`` add sub-commands, one module per area.
+CLI_MODULES = ("engine.cli.commands", "engine.cli.ssl_commands", "engine.cli.embed_commands",
+               "engine.cli.explain_commands", "engine.cli.deploy_commands")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command."""
-    from engine.cli import commands
+    import importlib
 
     parser = argparse.ArgumentParser(prog="python main.py", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for register in commands.REGISTRARS:
-        register(sub)
+    for module in CLI_MODULES:
+        for register in importlib.import_module(module).REGISTRARS:
+            register(sub)
     return parser
 
 
