@@ -30,6 +30,8 @@ class DataConfig:
     cache: bool = True             # decode once, cache at training resolution
     max_images: int | None = None  # cap for quick trials
     num_workers: int = 0           # DataLoader workers
+    train_fraction: float = 1.0    # share of the training split used, sampled by patient (label efficiency)
+    train_fraction_seed: int | None = None  # seed of that sample (None = the run's seed)
 
 
 @dataclass

@@ -37,6 +37,9 @@ def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: 
 
     root = resolve_dataset_path(cfg.path, progress, cancel)
     catalog = scan(root, cfg.importer, progress=progress, cancel=cancel)
+    from engine.data.curation import apply_curation  # exclusions / relabels made in the embedding view
+
+    catalog = apply_curation(catalog, root)
     if cfg.max_images and len(catalog.records) > cfg.max_images:
         step = len(catalog.records) / cfg.max_images
         catalog.records = [catalog.records[int(i * step)] for i in range(cfg.max_images)]
@@ -53,6 +56,42 @@ def make_loader(cfg: DataConfig):
     if cfg.cache:
         return ImageCache(resize=resize, keep_aspect=cfg.keep_aspect)
     return DirectLoader(resize=resize, keep_aspect=cfg.keep_aspect)
+
+
+def sample_train_fraction(records: list, fraction: float, seed: int) -> list:
+    """A ``fraction`` of ``records`` drawn by whole patients, stratified by class, in record order.
+
+    Patients (or single images, without patient ids) are drawn in seeded
+    random order per class (a patient's class = its most common label) until
+    that class holds at least ``fraction`` of its images; every class keeps
+    at least one patient. ``fraction >= 1`` returns all records.
+    """
+    import math
+    import random
+    from collections import Counter, defaultdict
+
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"data.train_fraction must be in (0, 1], got {fraction}.")
+    if fraction >= 1.0:
+        return list(records)
+    groups: dict = defaultdict(list)
+    for i, r in enumerate(records):
+        groups[r.patient or f"#image{i}"].append(r)
+    by_class: dict = defaultdict(list)
+    for key in sorted(groups):
+        by_class[Counter(r.label for r in groups[key]).most_common(1)[0][0]].append(key)
+    rng, keep = random.Random(seed), set()
+    for label in sorted(by_class):
+        keys = by_class[label]
+        rng.shuffle(keys)
+        target, taken = math.ceil(fraction * sum(len(groups[k]) for k in keys)), 0
+        for key in keys:
+            keep.add(key)
+            taken += len(groups[key])
+            if taken >= target:
+                break
+    chosen = {id(r) for key in keep for r in groups[key]}
+    return [r for r in records if id(r) in chosen]
 
 
 @dataclass
@@ -100,6 +139,11 @@ def build_run_data(config: TrainConfig, catalog: Catalog, split, device: torch.d
         eval_loaders[name] = DataLoader(datasets[name], shuffle=False, **kwargs) if len(datasets[name]) else None
     if not len(datasets["train"]):
         raise DataError("The training split is empty: check the split ratios and the dataset.")
+    if config.data.train_fraction < 1.0:
+        seed = config.seed if config.data.train_fraction_seed is None else config.data.train_fraction_seed
+        datasets["train"] = HistoDataset(sample_train_fraction(datasets["train"].records, config.data.train_fraction,
+                                                               seed), classes, loader, eval_tf)
+        eval_loaders["train"] = DataLoader(datasets["train"], shuffle=False, **kwargs)
     train_ds = HistoDataset(datasets["train"].records, classes, loader,
                             build_transform(config.augment, train=True, image_size=size, normalize=norm))
     generator = torch.Generator()
