@@ -46,7 +46,7 @@ def _ids(modules) -> set[int]:
 
 def test_registry_lists_every_model():
     expected = {"basic_cnn", "simple_cnn", "resnet18", "resnet50", "resnet101", "vgg16", "mobilenetv2",
-                "mobilenetv3", "efficientnetv2_s", "vit_b16", HYBRID}
+                "mobilenetv3", "efficientnetv2_s", "vit_b16", HYBRID, "alexnet_sobel", "p4m_cnn"}
     assert set(ALL) == expected and model_names() == ALL
     pretrained = set(timm.list_pretrained())
     for name in ALL:

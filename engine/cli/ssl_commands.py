@@ -1,5 +1,178 @@
-"""CLI sub-commands: Self-supervised pretraining, downstream evaluation and label efficiency."""
+"""CLI sub-commands: Self-supervised pretraining, downstream evaluation and label efficiency.
+
+``pretrain``, ``probe``, ``finetune``, ``label-efficiency`` and ``ssl-presets``;
+each is a thin wrapper over one engine job (:mod:`engine.ssl`).
+"""
 
 from __future__ import annotations
 
-REGISTRARS: list = []
+import json
+import sys
+
+from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress
+from engine.cli.overrides import parse_set
+from engine.io_utils import load_config_file
+
+#: pretrain flag -> path in the SSL config.
+_PRETRAIN_FLAGS = {
+    "method": ("method",), "backbone": ("backbone",), "pretrained": ("pretrained",), "epochs": ("epochs",),
+    "batch_size": ("batch_size",), "seed": ("seed",), "device": ("device",), "runs_dir": ("runs_dir",),
+    "name": ("name",), "dataset": ("data", "path"), "image_size": ("data", "image_size"),
+    "importer": ("data", "importer"), "max_images": ("data", "max_images"), "workers": ("data", "num_workers"),
+}
+
+
+def _flags(args, mapping: dict) -> dict:
+    """The flags given on the command line as one nested override dict."""
+    from functools import reduce
+
+    from engine.training.config import deep_merge
+
+    given = {path: getattr(args, attr) for attr, path in mapping.items() if getattr(args, attr, None) is not None}
+    return reduce(deep_merge, (reduce(lambda v, k: {k: v}, reversed(p), val) for p, val in given.items()), {})
+
+
+def build_pretrain_config(args):
+    """Defaults <- SSL preset <- --config file <- flags <- --set pairs."""
+    from engine.ssl.config import build_ssl_config
+
+    overrides = [load_config_file(args.config)] if args.config else []
+    overrides += [_flags(args, _PRETRAIN_FLAGS), parse_set(args.set)]
+    return build_ssl_config(args.preset, *overrides)
+
+
+def cmd_pretrain(args) -> int:
+    """Self-supervised pretraining (or its resumption); prints where the encoder is."""
+    from engine.ssl.job import pretrain, resume_pretrain
+
+    progress, cancel = _progress(args), _cancel_on_sigint()
+    if args.resume:
+        run = resume_pretrain(args.resume, progress=progress, cancel=cancel)
+    else:
+        if not args.dataset:
+            print("error: give a DATASET folder (or 'demo'), or --resume RUN", file=sys.stderr)
+            return 2
+        config = build_pretrain_config(args)
+        if args.dry_run:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        run = pretrain(config, progress=progress, cancel=cancel)
+    s = run.summary
+    print(f"\nrun: {run.path}\nstatus: {s.get('status')}\nepochs: {s.get('epochs_run')}  "
+          f"best val loss: {s.get('best_val_loss')}  kNN accuracy: {s.get('knn_acc')}\n"
+          f"encoder: {run.file('encoder.safetensors')}")
+    return 0 if s.get("status") == "completed" else 3
+
+
+def _downstream(args, mode: str) -> int:
+    from engine.ssl.downstream import downstream_config
+    from engine.training.job import train
+
+    overrides = parse_set(args.set)
+    for key in ("batch_size", "runs_dir", "name", "seed", "device"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    config = downstream_config(args.ssl_run, args.dataset, mode=mode, epochs=args.epochs,
+                               frozen_epochs=getattr(args, "frozen_epochs", 0), **overrides)
+    run = train(config, progress=_progress(args), cancel=_cancel_on_sigint())
+    _print_run_result(run)
+    return 0 if run.summary.get("status") == "completed" else 3
+
+
+def cmd_probe(args) -> int:
+    """Linear probe: frozen SSL encoder, linear head trained on the labels."""
+    return _downstream(args, "probe")
+
+
+def cmd_finetune(args) -> int:
+    """Fine-tune the SSL encoder (head alone for --frozen-epochs first)."""
+    return _downstream(args, "finetune")
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.replace("/", ",").split(",") if x.strip()]
+
+
+def cmd_label_efficiency(args) -> int:
+    """Accuracy/AUC by label fraction x encoder; prints the table."""
+    from engine.ssl.label_efficiency import format_study_table, label_efficiency
+
+    config = {"dataset": args.dataset, "ssl_run": args.ssl_run, "fractions": _floats(args.fractions),
+              "encoders": [e.strip() for e in args.encoders.split(",") if e.strip()], "mode": args.mode,
+              "epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "seed": args.seed,
+              "runs_dir": args.runs_dir, "base": parse_set(args.set)}
+    results = label_efficiency(config, progress=_progress(args), cancel=_cancel_on_sigint())
+    print(f"\nstudy: {results['path']} ({results['status']})\naccuracy / ROC AUC on the test split:\n")
+    print(format_study_table(results))
+    return 0 if results["status"] == "completed" else 3
+
+
+def cmd_ssl_presets(_args) -> int:
+    """List the SSL recipe presets."""
+    from engine.ssl.config import ssl_preset_names, ssl_presets_dir
+
+    for name in ssl_preset_names():
+        text = str(load_config_file(ssl_presets_dir() / f"{name}.yaml").get("description", "")).strip()
+        print(f"{name}\n    {text}\n")
+    return 0
+
+
+def _add_pretrain(sub) -> None:
+    p = sub.add_parser("pretrain", help="self-supervised pretraining (simclr, byol, dino, mocov3, deepcluster)")
+    p.add_argument("dataset", nargs="?", help="folder of images (labelled or not), CSV list, or 'demo'")
+    p.add_argument("--method", help="SSL method (default simclr)")
+    p.add_argument("--backbone", help="encoder model name (default resnet18)")
+    p.add_argument("--pretrained", help="encoder initialisation: none, imagenet or a weights file")
+    p.add_argument("--preset", help="SSL preset (see `python main.py ssl-presets`)")
+    p.add_argument("--config", help="JSON or YAML SSL config file (applied after the preset)")
+    for flag in ("--epochs", "--batch-size", "--image-size", "--max-images", "--workers", "--seed"):
+        p.add_argument(flag, type=int)
+    p.add_argument("--importer", help="importer name, 'unlabelled' for any folder of images (default auto)")
+    p.add_argument("--device")
+    p.add_argument("--runs-dir")
+    p.add_argument("--name")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any setting, e.g. --set hparams.temperature=0.2 --set deepcluster.k=100")
+    p.add_argument("--resume", metavar="RUN", help="continue an SSL run from its last checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=cmd_pretrain)
+
+
+def _add_downstream(sub) -> None:
+    for name, func, text in (("probe", cmd_probe, "linear probe of an SSL encoder (frozen) on a labelled dataset"),
+                             ("finetune", cmd_finetune, "fine-tune an SSL encoder on a labelled dataset")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("ssl_run", help="SSL run folder (with encoder.safetensors)")
+        p.add_argument("dataset", help="labelled dataset folder or CSV, or 'demo'")
+        p.add_argument("--epochs", type=int, default=10)
+        if name == "finetune":
+            p.add_argument("--frozen-epochs", type=int, default=0, help="epochs training the head alone first")
+        p.add_argument("--batch-size", type=int)
+        p.add_argument("--seed", type=int)
+        p.add_argument("--device")
+        p.add_argument("--runs-dir")
+        p.add_argument("--name")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any training setting")
+        p.set_defaults(func=func)
+
+
+def _add_label_efficiency(sub) -> None:
+    p = sub.add_parser("label-efficiency", help="accuracy/AUC vs fraction of labels for SSL / random / ImageNet")
+    p.add_argument("dataset", help="labelled dataset folder or CSV, or 'demo'")
+    p.add_argument("--ssl-run", help="SSL run folder (needed for the 'ssl' encoder)")
+    p.add_argument("--fractions", default="0.01,0.1,0.25,1", help="label fractions, comma-separated")
+    p.add_argument("--encoders", default="ssl,random,imagenet", help="ssl, random, imagenet (comma-separated)")
+    p.add_argument("--mode", default="finetune", choices=["finetune", "probe"])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--frozen-epochs", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs-dir")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training setting for every run")
+    p.set_defaults(func=cmd_label_efficiency)
+
+
+def _add_presets(sub) -> None:
+    sub.add_parser("ssl-presets", help="list self-supervised recipe presets").set_defaults(func=cmd_ssl_presets)
+
+
+REGISTRARS: list = [_add_pretrain, _add_downstream, _add_label_efficiency, _add_presets]

@@ -1,0 +1,168 @@
+"""The self-supervised pretraining job: ``pretrain(config, progress=..., cancel=...)`` and ``resume_pretrain``.
+
+A run folder like a training run's (``config.json`` with ``"kind": "ssl"``,
+``catalog.json``, ``split.json``, ``metrics.jsonl``, ``checkpoints/last.pt``,
+``train.log``, ``summary.json``) plus ``encoder.safetensors``: the encoder's
+weights, loadable with ``create_model(backbone, n, pretrained=<path>)`` for
+a linear probe or fine-tuning (:mod:`engine.ssl.downstream`). Labels, when the
+folder has them, are only used by the kNN monitor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from engine.data.catalog import Catalog
+from engine.errors import CancelledError
+from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
+from engine.runs import Run
+from engine.ssl.config import SSLConfig
+from engine.ssl.data import is_labelled
+from engine.training.config import DataConfig, SplitConfig
+from engine.training.devices import describe_device, select_device
+from engine.training.seeding import seed_everything
+
+
+def pretrain(config: SSLConfig | dict, *, progress: ProgressFn = null_progress, cancel: CancelToken | None = None,
+             run_dir: str | Path | None = None) -> Run:
+    """Pretrain an encoder as ``config`` says; returns the run (status completed / cancelled)."""
+    config = config if isinstance(config, SSLConfig) else SSLConfig.from_dict(config)
+    config.validate()
+    seed_everything(config.seed, config.deterministic)
+    encoder = build_encoder(config)  # before any file is written: missing weights fail fast
+    run = Run(Path(run_dir)) if run_dir else Run.create(config.name or f"ssl-{config.method}-{config.backbone}",
+                                                        config.runs_dir)
+    (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    run.write("config.json", config.to_dict())
+    return _execute(config, run, progress, cancel or CancelToken(), encoder)
+
+
+def resume_pretrain(run_dir: str | Path, *, progress: ProgressFn = null_progress,
+                    cancel: CancelToken | None = None) -> Run:
+    """Continue an SSL run from its last checkpoint (after a cancel, crash or kill)."""
+    run = Run.open(run_dir)
+    config = SSLConfig.from_dict(run.config)
+    return _execute(config, run, progress, cancel or CancelToken(), build_encoder(config, pretrained="none"),
+                    resume=True)
+
+
+def build_encoder(config: SSLConfig, pretrained: str | None = None):
+    """The encoder (a registry model; its head is unused during pretraining)."""
+    from engine.models import create_model
+
+    return create_model(config.backbone, 2, pretrained=config.pretrained if pretrained is None else pretrained,
+                        image_size=config.data.image_size, in_chans=config.in_chans)
+
+
+def load_ssl_catalog(cfg: DataConfig, progress: ProgressFn = null_progress,
+                     cancel: CancelToken | None = None) -> Catalog:
+    """Scan a labelled or unlabelled dataset; ``importer="auto"`` reads a folder without labels as "unlabelled"."""
+    from engine import registry
+    from engine.data.curation import apply_curation
+    from engine.data.importers import detect_importer, scan
+    from engine.training.data_setup import resolve_dataset_path
+
+    root = resolve_dataset_path(cfg.path, progress, cancel)
+    importer = cfg.importer
+    if importer == "auto":
+        importer = detect_importer(root)
+        share, _labels = registry.create("importer", importer).labelled_sample(root)
+        importer = importer if share >= 0.5 else "unlabelled"
+    catalog = apply_curation(scan(root, importer, progress=progress, cancel=cancel), root)  # exclusions, relabels
+    if cfg.max_images and len(catalog.records) > cfg.max_images:
+        keep = np.linspace(0, len(catalog.records), cfg.max_images, endpoint=False).astype(int)
+        catalog.records = [catalog.records[i] for i in keep]
+    return catalog
+
+
+def ssl_split(catalog: Catalog, config: SSLConfig):
+    """Train / val images: val holds ``val_fraction`` (or 20% for the kNN monitor only), by patient when known."""
+    from engine.data.splits import make_split
+
+    val = config.val_fraction or (0.2 if (config.knn_every and is_labelled(catalog)) else 0.0)
+    mode = "patient" if catalog.has_patients else "image"
+    if val <= 0:
+        from engine.data.splits import Split
+
+        return Split({r.path: "train" for r in catalog.records}, mode=mode, seed=config.seed, ratios=[1.0, 0.0, 0.0])
+    return make_split(catalog, SplitConfig(mode=mode, ratios=[1.0 - val, val, 0.0]), config.seed)
+
+
+def _prepare(config: SSLConfig, run: Run, progress, cancel, resume: bool):
+    from engine.data.splits import Split
+
+    if resume:
+        return Catalog.load(run.file("catalog.json")), Split.load(run.file("split.json"))
+    run.update_summary(status="preparing", kind="ssl", method=config.method, backbone=config.backbone,
+                       started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    catalog = load_ssl_catalog(config.data, progress, cancel)
+    catalog.save(run.file("catalog.json"))
+    split = ssl_split(catalog, config)
+    split.save(run.file("split.json"))
+    return catalog, split
+
+
+def _build_trainer(config: SSLConfig, run: Run, progress: ProgressFn, cancel: CancelToken, encoder, resume: bool):
+    """Catalog, split, method and data of the run, and the :class:`SSLTrainer` over them."""
+    from engine.ssl.data import build_ssl_data
+    from engine.ssl.loop import SSLTrainer, build_method
+
+    device = select_device(config.device)
+    catalog, split = _prepare(config, run, progress, cancel, resume)
+    method = build_method(config, encoder, catalog, split).to(device)
+    data = build_ssl_data(config, catalog, split, method, device)
+    run.update_summary(status="running", kind="ssl", method=config.method, backbone=config.backbone,
+                       model=config.backbone, classes=catalog.classes if data.labelled else None,
+                       device=describe_device(device), split_mode=split.mode, pid=os.getpid(),
+                       n_images={"train": len(data.train_records), "val": len(data.val_records)})
+    trainer = SSLTrainer(config, run, data, method, device, progress, cancel)
+    trainer.log(f"Pretraining {config.backbone} with {config.method} on {describe_device(device)}: "
+                f"{len(data.train_records)} train / {len(data.val_records)} val images"
+                + (f", classes {catalog.classes} (kNN monitor)" if data.labelled else ", unlabelled") + ".")
+    return trainer
+
+
+def _fit(trainer, run: Run, resume: bool) -> str:
+    """Train to the end ("completed") or to a cancel ("cancelled": the last checkpoint stays resumable)."""
+    try:
+        trainer.fit(resume=resume)
+    except CancelledError:
+        trainer.log(f"Cancelled after {trainer.epoch} epoch(s); the last checkpoint is kept. "
+                    f"Resume with `python main.py pretrain --resume {run.path}`.")
+        return "cancelled"
+    return "completed"
+
+
+def _execute(config: SSLConfig, run: Run, progress: ProgressFn, cancel: CancelToken, encoder,
+             resume: bool = False) -> Run:
+    t_start = time.time()
+    try:
+        trainer = _build_trainer(config, run, progress, cancel, encoder, resume)
+        _finish(run, trainer, _fit(trainer, run, resume), progress, t_start)
+    except CancelledError:  # cancelled while preparing: nothing to keep
+        run.update_summary(status="cancelled")
+    except Exception as exc:
+        run.update_summary(status="failed", error=str(exc), traceback=traceback.format_exc())
+        run.log(f"FAILED: {exc}")
+        raise
+    return run
+
+
+def _finish(run: Run, trainer, status: str, progress: ProgressFn, t_start: float) -> None:
+    trainer.save_encoder(run.file("encoder.safetensors"), best=trainer.config.restore_best)
+    knn = [r["knn_acc"] for r in trainer.history if r.get("knn_acc") is not None]
+    summary = {"status": status, "kind": "ssl", "epochs_run": trainer.epoch,
+               "best_epoch": trainer.best_epoch if trainer.best_epoch > 0 else None,
+               "best_val_loss": trainer.best_val if trainer.best_epoch > 0 else None,
+               "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
+               "knn_acc": knn[-1] if knn else None, "early_stopped": trainer.early_stopped,
+               "encoder": "encoder.safetensors", "train_time_s": round(time.time() - t_start, 1),
+               "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    run.update_summary(**summary)
+    trainer.log(f"Run {status}: {run.path}")
+    progress(Progress(stage="done", message=status, metrics={k: summary[k] for k in ("best_val_loss", "knn_acc")}))
