@@ -61,12 +61,28 @@ def headline(metrics: dict) -> dict:
     return out
 
 
-def evaluate_run(run_dir: str | Path, *, splits=("test",), tta: bool = False, dataset: str | None = None,
-                 device: str = "auto", progress: ProgressFn = null_progress,
+def tta_mode(tta) -> str | None:
+    """A TTA setting as a mode: False/None/"none" -> None, True -> "s3", "s3"/"d4" kept."""
+    if tta is None or tta is False or str(tta).lower() in ("", "none", "off", "false"):
+        return None
+    if tta is True or str(tta).lower() in ("true", "on"):
+        return "s3"
+    if str(tta).lower() not in ("s3", "d4"):
+        from engine.errors import ConfigError
+
+        raise ConfigError(f"Unknown TTA mode '{tta}'; use 's3' (7 views) or 'd4' (8 views).")
+    return str(tta).lower()
+
+
+def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: str | None = None,
+                 device: str = "auto", compare: bool = False, progress: ProgressFn = null_progress,
                  cancel: CancelToken | None = None) -> dict:
     """Re-evaluate a run's model; with ``dataset`` every image of it is the test set.
 
-    Writes ``evaluation[_tta][_<dataset>].json`` in the run and returns the metrics.
+    ``tta``: False, True/"s3" (S3's 7 views) or "d4" (8 views). With ``compare``
+    and a TTA mode the metrics without TTA are computed too and returned under
+    ``"without_tta"`` (``{split: metrics}``; not written). Writes
+    ``evaluation[_tta|_tta_d4][_<dataset>].json`` in the run and returns the metrics.
     """
     from engine.data.catalog import Catalog
     from engine.data.splits import Split
@@ -91,16 +107,20 @@ def evaluate_run(run_dir: str | Path, *, splits=("test",), tta: bool = False, da
         catalog = Catalog.load(run.file("catalog.json"))
         split = Split.load(run.file("split.json"))
     data = build_run_data(config, catalog, split, dev, classes=classes)  # keep the run's class order
-    tta_fn = None
-    if tta:
+    tta_fn, mode = None, tta_mode(tta)
+    if mode:
+        from functools import partial
+
         from engine.data.transforms import tta_views
 
-        tta_fn = tta_views
+        tta_fn = partial(tta_views, mode=mode)
     results, rows = evaluate_splits(model, data, dev, splits=splits, tta=tta_fn, progress=progress, cancel=cancel)
-    suffix = ("_tta" if tta else "") + (f"_{Path(dataset).name}" if dataset else "")
+    suffix = {None: "", "s3": "_tta"}.get(mode, f"_tta_{mode}") + (f"_{Path(dataset).name}" if dataset else "")
     run.write(f"evaluation{suffix}.json", results)
-    if dataset or tta:
+    if dataset or mode:
         write_predictions_csv(run.file(f"predictions{suffix}.csv"), rows)
+    if compare and mode:
+        results["without_tta"] = evaluate_splits(model, data, dev, splits=splits, progress=progress, cancel=cancel)[0]
     if unknown:
         results["skipped_classes"] = sorted(unknown)
     return results

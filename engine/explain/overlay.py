@@ -1,0 +1,82 @@
+"""Heatmap colouring and blending over the image (OpenCV colour maps, no matplotlib)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.errors import ConfigError
+from engine.io_utils import atomic_write_bytes
+
+_CV2_MAPS = {
+    "jet": cv2.COLORMAP_JET,
+    "turbo": cv2.COLORMAP_TURBO,
+    "viridis": cv2.COLORMAP_VIRIDIS,
+    "inferno": cv2.COLORMAP_INFERNO,
+    "magma": cv2.COLORMAP_MAGMA,
+    "plasma": cv2.COLORMAP_PLASMA,
+    "hot": cv2.COLORMAP_HOT,
+    "bone": cv2.COLORMAP_BONE,
+}
+
+COLORMAPS: list[str] = list(_CV2_MAPS)
+"""Names accepted by :func:`colorize` and :func:`overlay_heatmap`."""
+
+
+def colormap_lut(colormap: str = "jet") -> np.ndarray:
+    """The 256 x 3 uint8 RGB lookup table of ``colormap`` (value 0 -> row 0)."""
+    if colormap not in _CV2_MAPS:
+        raise ConfigError(f"Unknown colour map '{colormap}'. Choose one of: {', '.join(COLORMAPS)}.")
+    ramp = np.arange(256, dtype=np.uint8)[:, None]
+    return cv2.applyColorMap(ramp, _CV2_MAPS[colormap])[:, 0, ::-1].copy()
+
+
+def resize_cam(cam: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``cam`` (float H' x W') resized bilinearly to ``height`` x ``width``, NaN -> 0, clipped to [0, 1]."""
+    cam = np.nan_to_num(np.asarray(cam, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    if cam.ndim != 2:
+        raise ConfigError(f"A heatmap must be 2-D (H x W), got shape {cam.shape}.")
+    if cam.shape != (height, width):
+        cam = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(cam, 0.0, 1.0)
+
+
+def colorize(cam: np.ndarray, colormap: str = "jet") -> np.ndarray:
+    """``cam`` in [0, 1] as a uint8 RGB image through ``colormap``."""
+    cam = resize_cam(cam, *np.shape(cam)[:2])
+    return colormap_lut(colormap)[np.round(cam * 255).astype(np.uint8)]
+
+
+def overlay_heatmap(image_rgb_uint8: np.ndarray, cam: np.ndarray, *, alpha: float = 0.5,
+                    colormap: str = "jet") -> np.ndarray:
+    """Blend the coloured ``cam`` over the image: ``(1 - alpha) * image + alpha * colours``.
+
+    ``cam`` (values in [0, 1]) is resized to the image; returns uint8 H x W x 3.
+    """
+    image = np.asarray(image_rgb_uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ConfigError(f"Expected an RGB image (H x W x 3), got shape {image.shape}.")
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ConfigError(f"Overlay opacity must be between 0 and 1, got {alpha}.")
+    heat = colorize(resize_cam(cam, image.shape[0], image.shape[1]), colormap).astype(np.float32)
+    out = (1.0 - alpha) * image.astype(np.float32) + alpha * heat
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def save_png(path: str | os.PathLike, rgb_uint8: np.ndarray) -> Path:
+    """Write an RGB uint8 image as PNG (atomically; parent folders are created)."""
+    path = Path(path)
+    image = np.ascontiguousarray(np.asarray(rgb_uint8, np.uint8))
+    if image.ndim == 3:
+        image = image[:, :, ::-1]  # OpenCV writes BGR
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ConfigError(f"Could not encode a PNG for {path}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data.tobytes())
+    return path
