@@ -55,8 +55,19 @@ def weights_dir() -> Path:
     return _sub("weights")
 
 
+def is_frozen() -> bool:
+    """True inside a packaged (PyInstaller) build of HistoDesk."""
+    return bool(getattr(sys, "frozen", False))
+
+
 def repo_root() -> Path:
-    """The source tree's root (the folder holding ``engine/`` and ``resources/``)."""
+    """The source tree's root (the folder holding ``engine/`` and ``resources/``).
+
+    In a packaged build it is the read-only bundle folder (``sys._MEIPASS``):
+    HistoDesk never writes there; runs and caches go to :func:`data_home`.
+    """
+    if is_frozen() and hasattr(sys, "_MEIPASS"):
+        return Path(sys._MEIPASS)
     return Path(__file__).resolve().parent.parent
 
 

@@ -185,11 +185,27 @@ def cmd_evaluate(args) -> int:
 
     splits = tuple(args.split.split(","))
     results = evaluate_run(args.run, splits=splits, tta=args.tta, dataset=args.data, device=args.device,
-                           progress=_progress(args), cancel=_cancel_on_sigint())
+                           compare=bool(args.tta), progress=_progress(args), cancel=_cancel_on_sigint())
+    plain = results.pop("without_tta", {})
     for name, metrics in results.items():
         if isinstance(metrics, dict):
-            print(f"\n== {name}{' (TTA)' if args.tta else ''} ==\n{format_metrics_table(metrics)}")
+            print(f"\n== {name}{f' (TTA {args.tta})' if args.tta else ''} ==\n{format_metrics_table(metrics)}")
+            if name in plain:
+                print(f"\n== {name}: without vs with TTA ({args.tta}) ==\n{tta_comparison_table(plain[name], metrics)}")
     return 0
+
+
+def tta_comparison_table(plain: dict, tta: dict) -> str:
+    """Rows accuracy/balanced accuracy/ROC AUC/F1, columns plain | TTA | difference."""
+    rows = [("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"), ("ROC AUC", "roc_auc"),
+            ("F1", "f1"), ("macro F1", ("macro", "f1"))]
+    lines = [f"{'metric':<18} {'plain':>8} {'TTA':>8} {'diff':>8}"]
+    for label, key in rows:
+        a, b = ((m.get(key[0]) or {}).get(key[1]) if isinstance(key, tuple) else m.get(key) for m in (plain, tta))
+        if a is None or b is None:
+            continue
+        lines.append(f"{label:<18} {a:>8.4f} {b:>8.4f} {b - a:>+8.4f}")
+    return "\n".join(lines)
 
 
 def _add_evaluate(sub) -> None:
@@ -197,27 +213,44 @@ def _add_evaluate(sub) -> None:
     p.add_argument("run", help="run folder")
     p.add_argument("--split", default="test", help="comma-separated splits (train,val,test)")
     p.add_argument("--data", help="external labelled dataset: every image becomes the test set")
-    p.add_argument("--tta", action="store_true", help="average 7 flip/rotation views (S3)")
+    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=["s3", "d4"],
+                   help="test-time augmentation: s3 (7 flip/rotation views, the default) or d4 (8 views); "
+                        "prints metrics without and with TTA side by side")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
 
 
 def cmd_predict(args) -> int:
-    """Classify every image of a folder with a run's model."""
+    """Classify every image of a folder with a run's model or a model package."""
     from engine.evaluation.predict import predict_folder
 
-    result = predict_folder(args.run, args.folder, out=args.out, tta=args.tta, device=args.device,
+    result = predict_folder(args.model, args.folder, out=args.out, out_json=args.json, tta=args.tta,
+                            heatmaps=bool(args.heatmaps), heatmap_dir=args.heatmaps, backend=args.backend,
+                            variant="int8" if args.int8 else "fp32", device=args.device,
+                            batch_size=args.batch_size, recursive=not args.no_recursive,
                             progress=_progress(args), cancel=_cancel_on_sigint())
-    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable -> {result['csv']}")
+    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable ({result['backend']} backend)"
+          f" -> {result['csv']} and {result['json']}")
+    for row in [r for r in result["rows"] if r["status"] == "error"][:20]:
+        print(f"  {row['path']}: {row['reason']}", file=sys.stderr)
+    if result.get("heatmap_dir"):
+        print(f"heatmaps: {result['heatmap_dir']}")
     return 0
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="classify a folder of images with a trained run")
-    p.add_argument("run", help="run folder")
+    p = sub.add_parser("predict", help="classify a folder of images with a trained run or a model package")
+    p.add_argument("model", help="run folder or model package (.hdpkg folder made by `export`)")
     p.add_argument("folder", help="folder of images (searched recursively)")
     p.add_argument("--out", help="CSV file to write (default: <folder>/histodesk_predictions.csv)")
-    p.add_argument("--tta", action="store_true")
+    p.add_argument("--json", help="JSON file to write (default: the CSV path with .json)")
+    p.add_argument("--tta", action="store_true", help="average 7 flip/rotation views (S3)")
+    p.add_argument("--heatmaps", metavar="DIR", help="write Grad-CAM overlays to DIR (needs the PyTorch model)")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+                   help="auto: onnxruntime for a package, PyTorch for a run")
+    p.add_argument("--int8", action="store_true", help="use the package's int8 model")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-recursive", action="store_true", help="only the folder itself, not its sub-folders")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_predict)
 

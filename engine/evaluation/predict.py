@@ -1,84 +1,148 @@
-"""Classify a folder of new images with a trained run (``python main.py predict``).
+"""Classify a folder of new images with a run or a model package (``python main.py predict``).
 
-Unreadable files become rows with status "error" and a reason; they never
-abort the batch. Results go to a CSV (and are returned for the GUI).
+``model`` is a training run (PyTorch) or a ``.hdpkg`` model package
+(onnxruntime; see :mod:`engine.deploy.predictors` for how the backend is
+chosen). Unreadable files become rows with status "error" and a reason; they
+never abort the batch. Results go to a CSV and a JSON file (and are returned
+for the GUI); heatmaps (Grad-CAM overlays, PyTorch only) go to PNG files.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from engine.data.catalog import ImageRecord
 from engine.errors import DataError
-from engine.evaluation.predictions import probs_from_logits
-from engine.io_utils import atomic_write_text
+from engine.io_utils import atomic_write_text, to_jsonable
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
+HEATMAP_FOLDER = "histodesk_heatmaps"
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted, symlink loops safe)."""
+
+def list_images(folder: str | Path, *, recursive: bool = True, exclude: Path | None = None) -> list[Path]:
+    """Image files under ``folder`` (sorted; recursive and symlink-loop safe unless ``recursive=False``).
+
+    Files inside ``exclude`` and HistoDesk's own heatmap folders are skipped.
+    """
     from engine.data.imageio import IMAGE_EXTENSIONS
     from engine.data.importers.base import walk_files
 
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder.")
-    return [p for p in walk_files(folder) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    if recursive:
+        files = walk_files(folder)
+    else:
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    skip = [Path(exclude).resolve()] if exclude else []
+    out = []
+    for p in files:
+        if p.suffix.lower() not in IMAGE_EXTENSIONS or HEATMAP_FOLDER in p.relative_to(folder).parts[:-1]:
+            continue
+        if skip and any(s in p.resolve().parents for s in skip):
+            continue
+        out.append(p)
+    return out
 
 
-def predict_folder(run_dir: str | Path, folder: str | Path, *, out: str | Path | None = None, tta: bool = False,
-                   device: str = "auto", batch_size: int = 32, progress: ProgressFn = null_progress,
-                   cancel: CancelToken | None = None) -> dict:
-    """Predict every image under ``folder``; returns {rows, csv, n_ok, n_failed}."""
-    from engine.data.cache import DirectLoader
-    from engine.data.transforms import build_transform, tta_views
-    from engine.evaluation.run_model import load_run_model
-    from engine.runs import Run
-    from engine.training.devices import select_device
+def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | None = None,
+                   out_json: str | Path | None = None, tta: bool | str = False, heatmaps: bool = False,
+                   heatmap_dir: str | Path | None = None, cam_method: str = "gradcam", backend: str = "auto",
+                   device: str = "auto", batch_size: int = 32, recursive: bool = True, variant: str = "fp32",
+                   progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> dict:
+    """Predict every image under ``folder`` with a run or package ``model``.
+
+    ``tta``: False, True/"s3" (7 views) or "d4"; ``variant``: "fp32" or "int8" (packages).
+    Returns {"rows", "csv", "json", "n_ok", "n_failed", "backend", "classes", "heatmap_dir"}.
+    Rows: path, status ("ok"/"error"), class, prob, p_<class>..., reason, heatmap.
+    """
+    from engine.deploy.predictors import open_predictor
 
     cancel = cancel or CancelToken()
-    dev = select_device(device)
-    model, classes, config = load_run_model(Run.open(run_dir), dev)
-    loader = DirectLoader(resize=config.data.resize or config.data.image_size, keep_aspect=config.data.keep_aspect)
-    transform = build_transform(None, train=False, image_size=config.data.image_size, normalize=config.data.normalize)
-    files = list_images(folder)
+    folder = Path(folder)
+    csv_path = Path(out) if out else folder / "histodesk_predictions.csv"
+    json_path = Path(out_json) if out_json else csv_path.with_suffix(".json")
+    cam_dir = Path(heatmap_dir) if heatmap_dir else csv_path.parent / HEATMAP_FOLDER
+    files = list_images(folder, recursive=recursive, exclude=cam_dir if heatmaps else None)
+    progress(Progress("predict", 0, len(files), "loading the model"))
+    predictor = open_predictor(model, backend=backend, device=device, variant=variant, need_cams=heatmaps)
+    mode = ("s3" if tta is True else tta) or None
     rows: list[dict] = []
     eta = EtaEstimator(len(files))
-    for start in range(0, len(files), batch_size):
+    for start in range(0, len(files), max(1, batch_size)):
         cancel.raise_if_cancelled()
-        batch, tensors = [], []
-        for path in files[start:start + batch_size]:
-            try:
-                tensors.append(transform(loader.load(ImageRecord(path=str(path), label=""))))
-                batch.append(path)
-            except Exception as exc:  # one bad file never aborts the batch
-                rows.append({"path": str(path), "status": "error", "reason": str(exc)})
-        if tensors:
-            x = torch.stack(tensors).to(dev)
-            with torch.no_grad():
-                logits = torch.stack([model(v) for v in tta_views(x)]).mean(0) if tta else model(x)
-            probs = probs_from_logits(logits.float().cpu().numpy(), logits.shape[1] == 1)
-            for path, p in zip(batch, probs):
-                k = int(np.argmax(p))
-                row = {"path": str(path), "status": "ok", "class": classes[k], "prob": float(p[k])}
-                row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
-                rows.append(row)
-        done = min(start + batch_size, len(files))
-        progress(Progress(stage="predict", step=done, total=len(files), eta_s=eta.eta(done)))
-    csv_path = Path(out) if out else Path(folder) / "histodesk_predictions.csv"
+        chunk = files[start:start + batch_size]
+        rows.extend(_predict_batch(predictor, chunk, folder, mode, cam_dir if heatmaps else None, cam_method))
+        done = start + len(chunk)
+        n_bad = sum(r["status"] == "error" for r in rows)
+        progress(Progress("predict", done, len(files), f"{done - n_bad} classified, {n_bad} unreadable",
+                          eta_s=eta.eta(done)))
+    classes = list(predictor.classes)
     _write_csv(csv_path, rows, classes)
     n_ok = sum(r["status"] == "ok" for r in rows)
-    return {"rows": rows, "csv": str(csv_path), "n_ok": n_ok, "n_failed": len(rows) - n_ok}
+    doc = {"model": str(model), "backend": predictor.backend, "variant": variant if predictor.backend == "onnx"
+           else None, "tta": mode, "folder": str(folder), "classes": classes, "n_ok": n_ok,
+           "n_failed": len(rows) - n_ok, "rows": rows}
+    atomic_write_text(json_path, json.dumps(to_jsonable(doc), indent=1))
+    return {"rows": rows, "csv": str(csv_path), "json": str(json_path), "n_ok": n_ok, "n_failed": len(rows) - n_ok,
+            "backend": predictor.backend, "classes": classes, "heatmap_dir": str(cam_dir) if heatmaps else None}
+
+
+def _predict_batch(predictor, paths: list[Path], folder: Path, tta: str | None, cam_dir: Path | None,
+                   cam_method: str) -> list[dict]:
+    """Rows for one batch of files, in file order; unreadable files become error rows."""
+    rows: list[dict] = []
+    good, squares, xs = [], [], []
+    for path in paths:
+        row = {"path": str(path), "status": "ok", "class": None, "prob": None, "reason": None, "heatmap": None}
+        try:
+            square = predictor.spec.square(predictor.spec.load(str(path)))
+            xs.append(predictor.spec.normalise(square))
+            squares.append(square)
+            good.append(row)
+        except Exception as exc:  # noqa: BLE001 - one bad file never aborts the batch
+            row.update(status="error", reason=str(exc) or type(exc).__name__)
+        rows.append(row)
+    if not good:
+        return rows
+    x = np.stack(xs)
+    probs = predictor.predict(x, tta)
+    classes = predictor.classes
+    for row, p in zip(good, probs):
+        k = int(np.argmax(p))
+        row.update({"class": classes[k], "prob": float(p[k])})
+        row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
+    if cam_dir is not None:
+        _write_heatmaps(predictor, x, squares, good, folder, cam_dir, cam_method)
+    return rows
+
+
+def _write_heatmaps(predictor, x: np.ndarray, squares: list[np.ndarray], rows: list[dict], folder: Path,
+                    cam_dir: Path, method: str) -> None:
+    """Grad-CAM overlays (of the predicted class) as PNGs; the path goes to each row's "heatmap"."""
+    try:
+        from engine.explain.overlay import overlay_heatmap, save_png
+    except ImportError as exc:
+        from engine.errors import HistoDeskError
+
+        raise HistoDeskError("Heatmaps need the explain module (engine.explain), which is not available "
+                             "in this installation; classify without --heatmaps.") from exc
+    cams = predictor.cams(x, method)
+    cam_dir.mkdir(parents=True, exist_ok=True)
+    for row, square, cam in zip(rows, squares, cams):
+        rel = Path(row["path"]).relative_to(folder)
+        target = cam_dir / ("__".join(rel.with_suffix("").parts) + ".png")
+        save_png(target, overlay_heatmap(square, cam))
+        row["heatmap"] = str(target)
 
 
 def _write_csv(path: Path, rows: list[dict], classes: list[str]) -> None:
     import csv
     import io
 
-    fields = ["path", "status", "class", "prob"] + [f"p_{c}" for c in classes] + ["reason"]
+    fields = ["path", "status", "class", "prob"] + [f"p_{c}" for c in classes] + ["reason", "heatmap"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

@@ -1,0 +1,117 @@
+"""One prediction interface over a training run (PyTorch) and a model package (onnxruntime).
+
+:func:`open_predictor` resolves the backend: a package runs on onnxruntime
+(``"auto"``/``"onnx"``) or, with ``"torch"``, on the run named in its
+package.json ``source_run`` when that run is still readable; a run folder
+runs on PyTorch. Both predictors preprocess with the same
+:class:`~engine.deploy.spec.InputSpec`, so they see identical inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.deploy.manifest import is_package, read_manifest
+from engine.deploy.runtime import onnxruntime_available
+from engine.deploy.spec import InputSpec
+from engine.errors import ConfigError, HistoDeskError
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+class TorchPredictor:
+    """A run's model in PyTorch (eval mode); the only backend that can draw heatmaps."""
+
+    backend = "torch"
+
+    def __init__(self, run_dir: str | Path, device: str = "auto"):
+        from engine.evaluation.run_model import load_run_model
+        from engine.runs import Run
+        from engine.training.devices import select_device
+
+        self.device = select_device(device)
+        self.model, self.classes, config = load_run_model(Run.open(run_dir), self.device)
+        self.spec = InputSpec.from_train_config(config)
+        self.name = str(run_dir)
+
+    def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
+        """N x C probabilities; with ``tta`` the logits of the views are averaged."""
+        import torch
+
+        from engine.data.transforms import tta_views
+        from engine.evaluation.predictions import probs_from_logits
+
+        t = torch.from_numpy(x).to(self.device)
+        with torch.no_grad():
+            logits = torch.stack([self.model(v) for v in tta_views(t, tta)]).mean(0) if tta else self.model(t)
+        logits = logits.float().cpu().numpy()
+        return probs_from_logits(logits, logits.shape[1] == 1)
+
+    def cams(self, x: np.ndarray, method: str = "gradcam") -> np.ndarray:
+        """B x H x W class activation maps in [0, 1] for the predicted classes."""
+        import torch
+
+        try:
+            from engine.explain.cams import compute_cams
+        except ImportError as exc:
+            raise HistoDeskError("Heatmaps need the explain module (engine.explain), which is not available "
+                                 "in this installation; classify without --heatmaps.") from exc
+        return compute_cams(self.model, torch.from_numpy(x).to(self.device), method=method)
+
+
+class OnnxPredictor:
+    """A model package on onnxruntime."""
+
+    backend = "onnx"
+
+    def __init__(self, package_dir: str | Path, device: str = "auto", variant: str = "fp32"):
+        from engine.deploy.package import ModelPackage
+
+        self.package = ModelPackage.load(package_dir, device=device, variant=variant)
+        self.classes = self.package.classes
+        self.spec = self.package.spec
+        self.name = str(package_dir)
+
+    def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
+        """N x C probabilities (``tta`` as in :meth:`ModelPackage.predict`)."""
+        return self.package.predict(x, tta=tta)
+
+    def cams(self, x: np.ndarray, method: str = "gradcam") -> np.ndarray:
+        """Not possible from an ONNX graph (no gradients); always raises."""
+        raise HistoDeskError("Heatmaps need the PyTorch model: classify with the training run, or with "
+                             "--backend torch when the package's source run is still on this computer.")
+
+
+def _source_run(package_dir: Path) -> Path | None:
+    """The package's source run when it is still a readable run folder."""
+    source = read_manifest(package_dir).get("source_run")
+    if source and (Path(source) / "config.json").is_file():
+        return Path(source)
+    return None
+
+
+def open_predictor(model: str | Path, *, backend: str = "auto", device: str = "auto", variant: str = "fp32",
+                   need_cams: bool = False):
+    """A TorchPredictor or OnnxPredictor for a run folder or a package folder."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown backend '{backend}'; use one of {', '.join(BACKENDS)}.")
+    path = Path(model)
+    if is_package(path):
+        wants_torch = backend == "torch" or (backend == "auto" and (need_cams or not onnxruntime_available()))
+        if wants_torch:
+            source = _source_run(path)
+            if source is None:
+                raise HistoDeskError(f"Package {path.name} cannot run on PyTorch here: its source run "
+                                     f"({read_manifest(path).get('source_run')}) is not on this computer. "
+                                     + ("Heatmaps need the PyTorch model." if need_cams else
+                                        "Install onnxruntime or use --backend onnx."))
+            return TorchPredictor(source, device)
+        return OnnxPredictor(path, device, variant)
+    if (path / "config.json").is_file():
+        if backend == "onnx":
+            raise HistoDeskError(f"{path.name} is a training run; export it first (python main.py export RUN) "
+                                 "and classify with the package, or use --backend torch.")
+        return TorchPredictor(path, device)
+    raise HistoDeskError(f"{path} is neither a HistoDesk run folder nor a model package (.hdpkg).")

@@ -1,0 +1,110 @@
+"""onnxruntime sessions for packages, and the checks made before a graph runs.
+
+A package's graph is checked against what package.json declares before the
+first batch runs: exactly one input, float32, rank 4, 3 channels, the
+declared square size, and a probability output with one column per class.
+Anything else is refused with :class:`~engine.errors.UntrustedFileError`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import DataError, HistoDeskError, UntrustedFileError
+
+_ORT_TYPES = {"float32": "tensor(float)"}
+
+
+def onnxruntime_available() -> bool:
+    """True when the onnxruntime package can be imported."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def providers_for(device: str = "auto") -> list[str]:
+    """Execution providers for ``device`` ("auto", "cpu", "cuda"): CUDA first when usable."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def open_session(path: str | Path, *, device: str = "auto", threads: int | None = None):
+    """An InferenceSession of ``path`` with full graph optimisation; refuses non-ONNX files."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise HistoDeskError("onnxruntime is not installed, so ONNX packages cannot run here. Install it "
+                             "(pip install onnxruntime) or classify with the training run (--backend torch).") from exc
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(threads or 0)  # 0 = onnxruntime's default (physical cores)
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=providers_for(device))
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/InvalidGraph types
+        raise UntrustedFileError(f"{path} was refused: it is not a valid ONNX model onnxruntime can load "
+                                 f"({str(exc).splitlines()[0][:200]}). Re-export the package from its run.") from exc
+
+
+def refuse_external_data(path: str | Path) -> None:
+    """Refuse an ONNX file whose tensors live in other files (they would escape the SHA-256 check)."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    try:
+        model = onnx.load(os.fspath(path), load_external_data=False)
+    except Exception as exc:  # DecodeError and friends: not a protobuf ONNX model
+        raise UntrustedFileError(f"{path} was refused: it is not a valid ONNX model ({type(exc).__name__}). "
+                                 "Re-export the package from its run.") from exc
+    outside = [t.name for t in _get_all_tensors(model) if uses_external_data(t)]
+    if outside:
+        raise UntrustedFileError(f"{path} was refused: tensors {outside[:3]} are stored in external files, "
+                                 "which a HistoDesk package never uses. Re-export the package from its run.")
+
+
+def check_graph(session, *, size: int, channels: int, dtype: str, n_classes: int, where: str) -> None:
+    """Refuse a graph whose input/output differ from the package's declaration."""
+    def refuse(what: str) -> UntrustedFileError:
+        return UntrustedFileError(f"{where} was refused: {what}, unlike its package.json. "
+                                  "The package was tampered with or mixed up; re-export it from its run.")
+
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise refuse(f"the ONNX graph has {len(inputs)} inputs instead of 1")
+    inp = inputs[0]
+    if inp.type != _ORT_TYPES.get(dtype):
+        raise refuse(f"the graph input has type {inp.type} instead of {dtype}")
+    shape = list(inp.shape)
+    if len(shape) != 4:
+        raise refuse(f"the graph input has rank {len(shape)} ({shape}) instead of 4 (N x C x H x W)")
+    if shape[1] != channels:
+        raise refuse(f"the graph input has {shape[1]} channels instead of {channels}")
+    if shape[2] != size or shape[3] != size:
+        raise refuse(f"the graph input is {shape[2]} x {shape[3]} instead of {size} x {size}")
+    outputs = session.get_outputs()
+    if not outputs or outputs[0].name != "probs":
+        raise refuse("the graph's first output is not 'probs'")
+    out_shape = list(outputs[0].shape)
+    if len(out_shape) != 2 or out_shape[1] != n_classes:
+        raise refuse(f"the graph output has shape {out_shape} instead of [N, {n_classes}]")
+
+
+def check_batch(batch, *, size: int, channels: int = 3) -> np.ndarray:
+    """``batch`` as a contiguous float32 N x C x S x S array, or DataError."""
+    if not isinstance(batch, np.ndarray):
+        raise DataError(f"A model package takes a numpy array, got {type(batch).__name__}.")
+    if batch.dtype != np.float32:
+        raise DataError(f"A model package takes float32 input, got {batch.dtype}; use InputSpec.preprocess.")
+    if batch.ndim != 4 or batch.shape[1:] != (channels, size, size) or batch.shape[0] < 1:
+        raise DataError(f"A model package takes N x {channels} x {size} x {size} batches, got {batch.shape}.")
+    return np.ascontiguousarray(batch)

@@ -1,0 +1,168 @@
+"""Untrusted model packages are refused with clear messages before any graph runs.
+
+(Pickled ``.pth`` weights with a malicious ``__reduce__`` are refused by
+``torch.load(weights_only=True)``: tests/test_weights.py::test_malicious_pickle_is_refused.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from engine.deploy.manifest import sha256_file
+from engine.deploy.package import ModelPackage
+from engine.errors import DataError, HistoDeskError, UntrustedFileError
+from tests.test_deploy_predict import fake_run
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    """An intact package (32 px basic_cnn, random weights)."""
+    from engine.deploy.export import export_run
+
+    root = tmp_path_factory.mktemp("deploy-untrusted")
+    return Path(export_run(fake_run(root / "runs").path, root / "pk", parity_images=2)["package"])
+
+
+@pytest.fixture
+def copy(package, tmp_path) -> Path:
+    """A private copy of the package to damage."""
+    return Path(shutil.copytree(package, tmp_path / package.name))
+
+
+def _edit_manifest(folder: Path, **changes) -> None:
+    path = folder / "package.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def _replace_model(folder: Path, data: bytes) -> None:
+    """Swap model.onnx and fix its hash, as a crafted (not merely damaged) package would."""
+    (folder / "model.onnx").write_bytes(data)
+    files = json.loads((folder / "package.json").read_text())["files"]
+    files["model.onnx"] = sha256_file(folder / "model.onnx")
+    _edit_manifest(folder, files=files)
+
+
+def _graph(inputs: list[tuple[str, int, list]]) -> bytes:
+    """A tiny valid ONNX model whose 'probs' output is its first input."""
+    vis = [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs]
+    out = helper.make_tensor_value_info("probs", inputs[0][1], None)
+    graph = helper.make_graph([helper.make_node("Identity", [inputs[0][0]], ["probs"])], "g", vis, [out])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+def test_intact_package_loads(package):
+    pkg = ModelPackage.load(package, device="cpu")
+    assert pkg.classes == ["benign", "malignant"] and pkg.providers == ["CPUExecutionProvider"]
+
+
+def test_tampered_model_is_refused(copy):
+    with open(copy / "model.onnx", "ab") as fh:
+        fh.write(b"\x00")
+    with pytest.raises(UntrustedFileError, match="model.onnx does not match its SHA-256"):
+        ModelPackage.load(copy)
+
+
+def test_missing_file_is_refused(copy):
+    (copy / "model.onnx").unlink()
+    with pytest.raises(UntrustedFileError, match="model.onnx is missing"):
+        ModelPackage.load(copy)
+
+
+def test_non_onnx_file_renamed_onnx_is_refused(copy):
+    _replace_model(copy, b"MZ\x90\x00 this is a Windows program, not an ONNX model" * 10)
+    with pytest.raises(UntrustedFileError, match="not a valid ONNX model"):
+        ModelPackage.load(copy)
+
+
+def test_external_tensor_data_is_refused(copy):
+    weight = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[3],
+                              data_location=TensorProto.EXTERNAL)
+    for key, value in {"location": "weights.bin", "offset": "0", "length": "12"}.items():
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    (copy / "weights.bin").write_bytes(b"\x00" * 12)  # unhashed data next to the model
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["probs"])], "g", [x],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)], [weight])
+    _replace_model(copy, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    with pytest.raises(UntrustedFileError, match="external files"):
+        ModelPackage.load(copy)
+
+
+def test_declared_size_differs_from_the_graph(copy):
+    data = json.loads((copy / "package.json").read_text())
+    _edit_manifest(copy, input={**data["input"], "size": 64})
+    with pytest.raises(UntrustedFileError, match="32 x 32 instead of 64 x 64"):
+        ModelPackage.load(copy)
+
+
+@pytest.mark.parametrize("inputs,message", [
+    ([("input", TensorProto.DOUBLE, ["N", 3, 32, 32])], "tensor\\(double\\) instead of float32"),
+    ([("input", TensorProto.FLOAT, ["N", 3072])], "rank 2"),
+    ([("input", TensorProto.FLOAT, ["N", 1, 32, 32])], "1 channels instead of 3"),
+    ([("input", TensorProto.FLOAT, ["N", 3, 32, 32]), ("extra", TensorProto.FLOAT, [1])], "2 inputs instead of 1"),
+])
+def test_graph_input_differs_from_the_declaration(copy, inputs, message):
+    _replace_model(copy, _graph(inputs))
+    with pytest.raises(UntrustedFileError, match=message):
+        ModelPackage.load(copy)
+
+
+def test_graph_output_differs_from_the_classes(copy):
+    _edit_manifest(copy, classes=["a", "b", "c"])
+    with pytest.raises(UntrustedFileError, match="instead of \\[N, 3\\]"):
+        ModelPackage.load(copy)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"format": "something-else"}, "not a HistoDesk package"),
+    ({"format_version": 99}, "Update HistoDesk"),
+    ({"classes": ["only-one"]}, "at least two class names"),
+    ({"files": {"model.onnx": "ab" * 32, "../../evil.onnx": "cd" * 32}}, "not a plain file name"),
+    ({"input": {"size": 32, "channels": 3, "dtype": "float64", "layout": "NCHW", "normalize": "unit"}},
+     "dtype"),
+])
+def test_malformed_manifest_is_refused(copy, change, message):
+    _edit_manifest(copy, **change)
+    with pytest.raises(UntrustedFileError, match=message):
+        ModelPackage.load(copy)
+
+
+def test_manifest_not_json_or_missing_keys(copy):
+    data = json.loads((copy / "package.json").read_text())
+    del data["classes"]
+    (copy / "package.json").write_text(json.dumps(data))
+    with pytest.raises(UntrustedFileError, match="lacks classes"):
+        ModelPackage.load(copy)
+    (copy / "package.json").write_text("{not json")
+    with pytest.raises(UntrustedFileError, match="not valid JSON"):
+        ModelPackage.load(copy)
+    with pytest.raises(HistoDeskError, match="not a model package folder"):
+        ModelPackage.load(copy / "model.onnx")
+
+
+def test_batches_are_checked_before_running(package):
+    pkg = ModelPackage.load(package, device="cpu")
+    with pytest.raises(DataError, match="float32"):
+        pkg.predict(np.zeros((1, 3, 32, 32), np.float64))
+    with pytest.raises(DataError, match="N x 3 x 32 x 32"):
+        pkg.predict(np.zeros((1, 3, 16, 16), np.float32))
+    with pytest.raises(DataError, match="numpy array"):
+        pkg.predict([[0.0]])
+    assert pkg.predict(np.zeros((2, 3, 32, 32), np.float32)).shape == (2, 2)
+
+
+def test_exported_graph_is_plain_onnx(package):
+    model = onnx.load(str(package / "model.onnx"))
+    onnx.checker.check_model(model)
+    assert [o.name for o in model.graph.output] == ["probs", "logits"]
+    assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
