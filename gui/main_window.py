@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QTabWidget, QWidget
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QTabBar, QTabWidget,
+                               QToolButton, QWidget)
 
 from engine.jobs import Progress
 from gui import errors, settings
@@ -96,6 +97,33 @@ class MainWindow(QMainWindow):
         """Add an action to ``menu`` (used by the extensions in :mod:`gui.extensions`)."""
         return self._action(menu, text, slot, shortcut)
 
+    def add_closable_tab(self, widget: QWidget, title: str, *, tooltip: str = "", on_close=None,
+                         close_tip: str = "Close this tab") -> int:
+        """Add ``widget`` as a tab with a ✕ button and switch to it; returns its index.
+
+        Closing calls :meth:`close_tab` with ``on_close`` (a callable taking the widget, for bookkeeping).
+        """
+        index = self.tabs.addTab(widget, title)
+        if tooltip:
+            self.tabs.setTabToolTip(index, tooltip)
+        button = QToolButton(text="✕", autoRaise=True, toolTip=close_tip)
+        button.clicked.connect(lambda _c=False, w=widget: self.close_tab(w, on_close))
+        self.tabs.tabBar().setTabButton(index, QTabBar.ButtonPosition.RightSide, button)
+        self.tabs.setCurrentIndex(index)
+        return index
+
+    def close_tab(self, widget: QWidget, on_close=None) -> None:
+        """Remove ``widget``'s tab, call ``on_close(widget)``, stop its work (``shutdown()``) and delete it."""
+        index = self.tabs.indexOf(widget)
+        if index >= 0:
+            self.tabs.removeTab(index)
+        if on_close is not None:
+            on_close(widget)
+        shutdown = getattr(widget, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        widget.deleteLater()
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -103,9 +131,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open CSV...", self._on_open_csv)
         self.recent_menu = file_menu.addMenu("Open recent")
         self._action(file_menu, "Open demo dataset", self.open_demo)
-        file_menu.addSeparator()
-        self._action(file_menu, "Classify folder...", self._on_classify_folder)
-        file_menu.addSeparator()
+        file_menu.addSeparator()  # gui.deploy adds Classify folder... and Export model to ONNX... here
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = bar.addMenu("&Train")
         self._action(train_menu, "New training...", self._on_new_training, QKeySequence.StandardKey.New)
@@ -175,12 +201,11 @@ class MainWindow(QMainWindow):
         self.jobs_panel.select_job(job)
         return job
 
-    def classify_folder(self, run_dir: str, folder: str) -> Job:
-        """Queue ``predict_folder(run_dir, folder)``; the CSV path is shown when done."""
-        from engine.evaluation import predict
+    def classify_folder(self, model: str, folder: str, **options) -> Job:
+        """Queue ``predict_folder(model, folder, **options)`` (run or package); results open in a tab."""
+        from gui.deploy.actions import deploy_actions
 
-        return self.queue.submit(f"Classify {Path(folder).name}", predict.predict_folder, run_dir, folder,
-                                 kind="predict", on_finished=self._on_classified)
+        return deploy_actions(self).classify(model, folder, **options)
 
     def refresh_runs(self) -> None:
         """Re-read the runs folder."""
@@ -212,10 +237,6 @@ class MainWindow(QMainWindow):
         self.split = split
         if self.browser is not None:
             self.browser.set_split(split)
-
-    def _on_classified(self, result: dict) -> None:
-        errors.show_info(self, "Classification finished", f"{result['n_ok']} images classified, "
-                         f"{result['n_failed']} failed.\nResults: {result['csv']}")
 
     @Slot(object, object)
     def _on_job_progress(self, job: Job, event: Progress) -> None:
@@ -257,19 +278,6 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open image list", "", "Image lists (*.csv *.tsv *.txt)")
         if path:
             self.open_dataset(path)
-
-    @Slot()
-    def _on_classify_folder(self) -> None:
-        from engine.paths import runs_dir
-
-        runs = self.runs_tab.selected_runs()
-        run_dir = str(runs[0].path) if runs else QFileDialog.getExistingDirectory(
-            self, "Choose the trained run to classify with", str(self.runs_dir or runs_dir()))
-        if not run_dir:
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
-        if folder:
-            self.classify_folder(run_dir, folder)
 
     @Slot()
     def _on_new_training(self) -> None:

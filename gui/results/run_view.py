@@ -7,12 +7,13 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QTableWidget, QTableWidgetItem,
-    QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton, QTableWidget,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from engine.runs import Run
 from gui.results.plots import ConfusionMatrixWidget, CurvePlotWidget, TrainingCurvesWidget
+from gui.results.runs_list import model_label
 
 METRIC_ROWS = [
     ("images", lambda m: m.get("n")),
@@ -66,6 +67,11 @@ class RunResultsWidget(QWidget):
         top.addWidget(self.header, 1)
         top.addWidget(QLabel("Split:"))
         top.addWidget(self.split_combo)
+        self.browse_button = QPushButton("Browse predictions")
+        self.browse_button.setToolTip("Per-image predictions with CAM heatmaps (Explain menu)")
+        self.browse_button.setEnabled(False)
+        self.browse_button.clicked.connect(self._on_browse_clicked)
+        top.addWidget(self.browse_button)
         self.metrics_table = _table(["metric"] + list(METRIC_SPLITS))
         self.metrics_table.verticalHeader().setVisible(False)
         self.confusion = ConfusionMatrixWidget()
@@ -94,6 +100,7 @@ class RunResultsWidget(QWidget):
         self.run = run
         self.evaluation = (run.read("evaluation.json", {}) or {}) if run else {}
         self._set_header(run)
+        self.browse_button.setEnabled(bool(run and run.file("predictions.csv").exists()))
         self._fill_metrics()
         self.training.set_rows(run.metrics() if run else [])
         splits = [s for s in ("test", "val", "train") if s in self.evaluation] + \
@@ -114,7 +121,7 @@ class RunResultsWidget(QWidget):
         summary, cfg = run.summary, run.config
         status = summary.get("status", "unknown")
         colour = {"completed": "#1b5e20", "failed": "#b00020", "cancelled": "#e65100"}.get(status, "#0d47a1")
-        model = (cfg.get("model") or {}).get("name", "?")
+        model = model_label(cfg) or "?"
         parts = [f"<b>{run.id}</b> &nbsp; <span style='color:{colour}'><b>{status}</b></span>",
                  f"model {model}", f"preset {cfg.get('preset') or 'custom'}",
                  f"split {summary.get('split_mode', '?')}", f"device {summary.get('device', '?')}"]
@@ -129,7 +136,10 @@ class RunResultsWidget(QWidget):
             text += f"<br>Still running: {len(run.metrics())} epoch(s) recorded so far."
         elif status == "cancelled":
             text += "<br>Cancelled: the best weights so far were kept; it can be resumed."
-        if not self.evaluation and status not in ("running", "preparing"):
+        if cfg.get("kind") == "ssl":
+            text += ("<br>Self-supervised pretraining: no labels, so no test metrics. Use Self-supervised → "
+                     "Linear probe / fine-tune to measure it, or Analyze → Embeddings to look at its features.")
+        elif not self.evaluation and status not in ("running", "preparing"):
             text += "<br>No evaluation.json: test metrics are not available for this run."
         self.header.setText(text)
 
@@ -140,6 +150,11 @@ class RunResultsWidget(QWidget):
             for c, split in enumerate(METRIC_SPLITS, 1):
                 m = self.evaluation.get(split)
                 self.metrics_table.setItem(r, c, QTableWidgetItem(fmt(getter(m)) if m else "–"))
+
+    def _on_browse_clicked(self) -> None:
+        actions = getattr(self.window(), "explain_actions", None)  # installed by gui.explain.actions
+        if actions is not None and self.run is not None:
+            actions.open_browser(str(self.run.path))
 
     def _on_split_changed(self, split: str) -> None:
         m = self.evaluation.get(split) or {}

@@ -31,6 +31,13 @@ class _NumberItem(QTableWidgetItem):
         return a < (b if b is not None else float("-inf"))
 
 
+def model_label(cfg: dict) -> str:
+    """The model a run trained: ``model.name``, or "<method> · <backbone>" for a self-supervised run."""
+    if cfg.get("kind") == "ssl" or (cfg.get("method") and cfg.get("backbone")):
+        return f"{cfg.get('method', 'ssl')} · {cfg.get('backbone', '?')}"
+    return (cfg.get("model") or {}).get("name", "")
+
+
 def run_row(run: Run) -> list:
     """The table values of ``run``: strings, or (number, text) pairs for numeric columns."""
     cfg, summary = run.config, run.summary
@@ -42,7 +49,7 @@ def run_row(run: Run) -> list:
 
     epochs = summary.get("epochs_run")
     total = cfg.get("epochs") if not cfg.get("phases") else sum(p.get("epochs", 0) for p in cfg["phases"])
-    return [run.id, summary.get("status", "unknown"), (cfg.get("model") or {}).get("name", ""),
+    return [run.id, summary.get("status", "unknown"), model_label(cfg),
             cfg.get("preset") or "custom", summary.get("split_mode", (cfg.get("split") or {}).get("mode", "")),
             num("accuracy"), num("roc_auc"), num("f1"),
             (epochs, f"{epochs if epochs is not None else '-'} / {total}"),

@@ -42,6 +42,21 @@ class TrainWizard(QWizard):
         default = TrainConfig()
         for page in self.pages[:4]:
             page.load(default)
+        self._add_ssl_branch()
+
+    def _add_ssl_branch(self) -> None:
+        """A "Self-supervised pretraining..." button on the first page handing over to gui.ssl's wizard."""
+        from gui.runs_tab import optional_class
+
+        opener = optional_class("gui.ssl.actions", "open_pretrain_wizard")
+        if opener is None or not hasattr(self.parentWidget(), "queue"):
+            return
+        self.setButtonText(QWizard.WizardButton.CustomButton1, "Self-supervised pretraining…")
+        self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
+        self.currentIdChanged.connect(lambda page_id: self.button(QWizard.WizardButton.CustomButton1).setVisible(
+            page_id == self.startId()))
+        self.customButtonClicked.connect(lambda _which: (self.reject(), opener(self.parentWidget(),
+                                                                               self.dataset_page.path_edit.text())))
 
     def _on_preset_chosen(self, name: str) -> None:
         """Fill every page from preset ``name``; the dataset path, importer, cache and cap are kept."""

@@ -138,3 +138,11 @@ def test_compare_has_one_roc_per_run(qtbot, two_runs):
     assert w.table.columnCount() == 3
     assert [w.table.horizontalHeaderItem(i).text() for i in (1, 2)] == [r.id for r in runs]
     _grab(w, "histodesk_compare.png")
+
+
+def test_model_label_names_supervised_and_ssl_runs():
+    from gui.results.runs_list import model_label
+
+    assert model_label({"model": {"name": "resnet18"}}) == "resnet18"
+    assert model_label({"kind": "ssl", "method": "simclr", "backbone": "resnet50"}) == "simclr · resnet50"
+    assert model_label({}) == ""

@@ -1,0 +1,168 @@
+"""The "Self-supervised" menu: pretrain, resume, probe / fine-tune, label-efficiency studies, view pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog
+
+from gui import errors
+from gui.ssl.widgets import is_ssl_run
+from gui.workers import Job
+
+
+def open_pretrain_wizard(window, dataset_path: str | None = None):
+    """Open the pretraining wizard over ``window``; Finish queues the pretraining job. Returns the wizard."""
+    from gui.ssl.pretrain_wizard import PretrainWizard
+
+    wizard = PretrainWizard(dataset_path if dataset_path is not None else (window.dataset_path or ""), window,
+                            runs_dir=getattr(window, "runs_dir", None))
+    wizard.accepted.connect(lambda: ssl_actions(window).start_pretrain(wizard.config()))
+    window.ssl_wizard = wizard
+    wizard.open()  # window-modal, non-blocking
+    return wizard
+
+
+def ssl_actions(window) -> "SSLActions":
+    """The :class:`SSLActions` installed on ``window`` (installed now if missing)."""
+    actions = getattr(window, "ssl_actions", None)
+    return actions if actions is not None else install(window)
+
+
+class SSLActions(QObject):
+    """Slots behind the Self-supervised menu; everything long runs on ``window.queue``."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.dialog = None  # the last dialog opened (tests drive it)
+        self.study_tabs: list = []
+
+    # --- jobs ---------------------------------------------------------------
+    def _show_job(self, job: Job) -> Job:
+        self.window.tabs.setCurrentWidget(self.window.jobs_panel)
+        self.window.jobs_panel.select_job(job)
+        return job
+
+    def start_pretrain(self, config) -> Job:
+        """Queue SSL pretraining of ``config`` (an SSLConfig) as a "train" job."""
+        from engine.ssl.job import pretrain
+
+        title = f"Pretrain {config.method} ({config.backbone})"
+        return self._show_job(self.window.queue.submit(title, pretrain, config, kind="train"))
+
+    def resume_pretrain(self, run_dir: str) -> Job:
+        """Queue the resumption of the SSL run ``run_dir``."""
+        from engine.ssl.job import resume_pretrain
+
+        return self._show_job(self.window.queue.submit(f"Resume pretraining {Path(run_dir).name}",
+                                                       resume_pretrain, str(run_dir), kind="train"))
+
+    def start_label_efficiency(self, config: dict) -> Job:
+        """Queue a label-efficiency study; its plot opens in a tab when it finishes."""
+        from engine.ssl.label_efficiency import label_efficiency
+
+        job = self.window.queue.submit("Label efficiency study", label_efficiency, config, kind="train",
+                                       on_finished=self.show_study)
+        return self._show_job(job)
+
+    # --- study tabs ---------------------------------------------------------
+    def show_study(self, study) -> object:
+        """Open a closable tab plotting ``study`` (a result dict with its folder, or a study folder path)."""
+        from gui.ssl.label_efficiency_plot import LabelEfficiencyPlotWidget
+
+        widget = LabelEfficiencyPlotWidget()
+        folder = study.get("path") if isinstance(study, dict) else study
+        if folder and Path(folder).exists():
+            widget.load(folder)
+        else:
+            widget.set_study(study)
+        self.window.add_closable_tab(widget, f"Label efficiency {Path(folder).name if folder else ''}".strip(),
+                                     on_close=self._forget, close_tip="Close this plot")
+        self.study_tabs.append(widget)
+        return widget
+
+    def _close_tab(self, widget) -> None:
+        self.window.close_tab(widget, self._forget)
+
+    def _forget(self, widget) -> None:
+        if widget in self.study_tabs:
+            self.study_tabs.remove(widget)
+
+    # --- helpers ------------------------------------------------------------
+    def _runs_dir(self) -> str:
+        from engine.paths import runs_dir
+
+        return str(self.window.runs_dir or runs_dir())
+
+    def selected_ssl_run(self) -> str | None:
+        """The SSL run selected in the Runs tab, if any."""
+        runs = [r for r in self.window.runs_tab.selected_runs() if is_ssl_run(r)]
+        return str(runs[0].path) if runs else None
+
+    def _choose_ssl_run(self, title: str) -> str | None:
+        path = self.selected_ssl_run() or QFileDialog.getExistingDirectory(self.window, title, self._runs_dir())
+        return path or None
+
+    # --- menu slots ---------------------------------------------------------
+    def _on_pretrain(self) -> None:
+        self.dialog = open_pretrain_wizard(self.window)
+
+    def _on_resume(self) -> None:
+        path = self._choose_ssl_run("Resume which SSL run?")
+        if path:
+            self.resume_pretrain(path)
+
+    def _on_downstream(self) -> None:
+        from gui.ssl.downstream_dialog import DownstreamDialog
+
+        dialog = DownstreamDialog(self.window, runs_dir=self.window.runs_dir, dataset_path=self.window.dataset_path
+                                  or "", ssl_run=self.selected_ssl_run())
+        dialog.accepted.connect(lambda: self.window.start_training(dialog.config()))
+        self.dialog = dialog
+        dialog.open()
+
+    def _on_label_efficiency(self) -> None:
+        from gui.ssl.label_efficiency_dialog import LabelEfficiencyDialog
+
+        dialog = LabelEfficiencyDialog(self.window, runs_dir=self.window.runs_dir,
+                                       dataset_path=self.window.dataset_path or "", ssl_run=self.selected_ssl_run())
+        dialog.accepted.connect(lambda: self.start_label_efficiency(dialog.config()))
+        self.dialog = dialog
+        dialog.open()
+
+    def _on_open_study(self) -> None:
+        path = QFileDialog.getExistingDirectory(self.window, "Open a label-efficiency study folder", self._runs_dir())
+        if not path:
+            return
+        if not (Path(path) / "results.json").is_file():
+            errors.show_error(self.window, "Not a study", f"{path} has no results.json: choose the folder a "
+                                                          "label-efficiency study wrote.")
+            return
+        self.show_study(path)
+
+    def _on_show_views(self) -> None:
+        from gui.ssl.view_pairs import ViewPairsDialog
+
+        dialog = ViewPairsDialog(self.window, ssl_run=self.selected_ssl_run(),
+                                 dataset_path=self.window.dataset_path or "")
+        self.dialog = dialog
+        dialog.show()
+
+
+def install(window) -> SSLActions:
+    """Add the "&Self-supervised" menu to ``window``; returns the :class:`SSLActions` behind it."""
+    actions = SSLActions(window)
+    window.ssl_actions = actions
+    window.ssl_wizard = None
+    menu = window.menu("&Self-supervised")
+    window.add_action(menu, "Pretrain (self-supervised)...", actions._on_pretrain)
+    window.add_action(menu, "Resume pretraining...", actions._on_resume)
+    menu.addSeparator()
+    window.add_action(menu, "Linear probe / fine-tune from SSL run...", actions._on_downstream)
+    window.add_action(menu, "Label efficiency study...", actions._on_label_efficiency)
+    window.add_action(menu, "Open label-efficiency study...", actions._on_open_study)
+    menu.addSeparator()
+    window.add_action(menu, "Show augmented views...", actions._on_show_views)
+    return actions
