@@ -1,0 +1,143 @@
+"""Robustness of a run: accuracy (and ROC AUC) as Gaussian noise and blur grow.
+
+"Run robustness test" queues :func:`engine.explain.robustness.robustness_run`
+on the main window's job queue (progress, ETA and cancel in the Jobs tab); the
+curves are drawn from its result, or from the run's ``robustness.json`` when
+the test was run before (from the app or the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from gui.results.plots import pen
+
+PERTURBATIONS = (("noise", "Gaussian noise (σ, pixel range 0-1)"), ("blur", "Gaussian blur (σ, pixels)"))
+METRICS = (("accuracy", "accuracy", False), ("roc_auc", "ROC AUC", True))
+
+
+class RobustnessPlotWidget(pg.PlotWidget):
+    """Accuracy and ROC AUC against the level of one perturbation."""
+
+    def __init__(self, kind: str, xlabel: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.kind = kind
+        self.setMinimumSize(280, 240)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setTitle(f"Accuracy vs {kind}")
+        self.setLabel("bottom", xlabel)
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.setLabel("left", "score")
+        self.setYRange(0, 1, padding=0.04)
+        self.legend = self.addLegend(offset=(-10, -10))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+
+    def set_rows(self, rows: list[dict]) -> None:
+        """Draw one curve per metric from ``[{"level", "accuracy", "roc_auc"}, ...]``."""
+        self.clear()
+        self.legend.clear()
+        self.curves = {}
+        for i, (key, name, dashed) in enumerate(METRICS):
+            pts = [(r["level"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+            if not pts:
+                continue
+            x, y = [p[0] for p in pts], [p[1] for p in pts]
+            self.curves[key] = self.plot(x, y, pen=pen(i, dashed=dashed), symbol="o", symbolSize=7,
+                                         symbolBrush=pen(i).color(), name=name)
+
+
+class RobustnessViewWidget(QWidget):
+    """Runs the robustness test of one run as a job and plots its curves."""
+
+    def __init__(self, run_dir: str | os.PathLike, queue=None, parent: QWidget | None = None, *,
+                 noise=(0.0, 0.05, 0.1, 0.2), blur=(0.0, 1.0, 2.0, 4.0), split: str = "test"):
+        super().__init__(parent)
+        from gui.workers import JobQueue
+
+        self.run_dir = str(run_dir)
+        self.queue = queue if queue is not None else JobQueue(self)
+        self.noise, self.blur, self.split = tuple(noise), tuple(blur), split
+        self.job = None
+        self.results: dict | None = None
+        self.queue.job_finished.connect(self._on_job_ended)
+        self.queue.job_failed.connect(self._on_job_failed)
+        self.title = QLabel(f"<b>{Path(self.run_dir).name}</b> · robustness on the {split} split")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.run_button = QPushButton("Run robustness test")
+        self.run_button.clicked.connect(self._on_run_clicked)
+        self.plots = {kind: RobustnessPlotWidget(kind, label) for kind, label in PERTURBATIONS}
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.run_button)
+        row = QHBoxLayout()
+        for plot in self.plots.values():
+            row.addWidget(plot, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addLayout(row, 1)
+        self.load_saved()
+
+    def load_saved(self) -> bool:
+        """Show the run's robustness.json if present; True when it was."""
+        from engine.io_utils import read_json
+
+        path = Path(self.run_dir) / "robustness.json"
+        if not path.exists():
+            self.status.setText("Not measured yet: press \"Run robustness test\" (it evaluates the "
+                                f"{self.split} images once per noise and blur level).")
+            return False
+        self.set_results(read_json(path))
+        return True
+
+    def set_results(self, results: dict) -> None:
+        """Plot a result of ``robustness_run``."""
+        self.results = results
+        for kind, plot in self.plots.items():
+            plot.set_rows(results.get(kind) or [])
+        clean = next((r for r in results.get("noise") or [] if r.get("level") == 0), None)
+        worst = min((r["accuracy"] for k in self.plots for r in results.get(k) or [] if r.get("accuracy") is not None),
+                    default=None)
+        parts = []
+        if clean and clean.get("accuracy") is not None:
+            parts.append(f"clean accuracy {clean['accuracy']:.3f}")
+        if worst is not None:
+            parts.append(f"worst {worst:.3f}")
+        self.status.setText("Measured: " + ", ".join(parts) if parts else "Measured.")
+
+    def start(self):
+        """Queue the robustness job; returns the Job."""
+        from engine.explain.robustness import robustness_run
+
+        self.run_button.setEnabled(False)
+        self.status.setText("Running... (see the Jobs tab for progress)")
+        self.job = self.queue.submit(f"Robustness {Path(self.run_dir).name}", robustness_run, self.run_dir,
+                                     kind="robustness", on_finished=self._on_finished, split=self.split,
+                                     noise=self.noise, blur=self.blur)
+        return self.job
+
+    def _on_finished(self, results: dict) -> None:
+        self.set_results(results)
+
+    @Slot(object)
+    def _on_job_ended(self, job) -> None:
+        if job is self.job:
+            self.run_button.setEnabled(True)
+            if job.state != "done":
+                self.status.setText(f"Robustness test {job.state}.")
+
+    @Slot(object, str, str)
+    def _on_job_failed(self, job, message: str, _tb: str) -> None:
+        if job is self.job:
+            self.run_button.setEnabled(True)
+            self.status.setText(f"<span style='color:#b00020'>Robustness test failed: {message}</span>")
+
+    @Slot()
+    def _on_run_clicked(self) -> None:
+        self.start()

@@ -1,0 +1,133 @@
+"""Explain-an-image dialog (path, drop, TTA), robustness view, and the Explain menu on a tiny real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from gui.explain.image_dialog import ImageExplainDialog  # noqa: E402
+from gui.explain.robustness_view import RobustnessViewWidget  # noqa: E402
+from gui.workers import DONE, JobQueue  # noqa: E402
+
+WAIT_MS = 30000
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory):
+    """A basic CNN trained 1 epoch at 32 px on the tiny demo; its run folder."""
+    from engine.training.job import train
+    from tests.helpers import tiny_config
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HISTODESK_HOME", str(tmp_path_factory.getbasetemp() / "histodesk-home"))
+        run = train(tiny_config(tiny_data, tmp_path_factory.mktemp("explain-dialog-runs"), epochs=1))
+    return str(run.path)
+
+
+def _an_image(tiny_data) -> str:
+    return str(sorted(Path(tiny_data).rglob("*.png"))[0])
+
+
+def _wait_prediction(qtbot, dialog, path: str, tta) -> np.ndarray:
+    panel = dialog.panel
+
+    def done():
+        r = panel.last_result
+        return r is not None and r["request"] == panel._request and r["source"] == path and r["probs"] is not None
+
+    qtbot.waitUntil(done, timeout=WAIT_MS)
+    assert panel._tta == tta
+    return np.asarray(dialog.probabilities())
+
+
+def test_image_dialog_path_drop_and_tta(qtbot, tiny_run, tiny_data):
+    dialog = ImageExplainDialog(str(Path(tiny_run).parent), device="cpu")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.model_combo.count() == 1 and dialog.run_dir() == tiny_run
+
+    image = _an_image(tiny_data)
+    dialog.set_image_path(image)
+    probs = _wait_prediction(qtbot, dialog, image, False)
+    assert probs.shape == (2,) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+    assert dialog.predicted_class() in ("benign", "malignant")
+    assert dialog.predicted_class() in dialog.result_label.text()
+    assert not dialog.panel.overlay_pixmap().isNull()
+    assert dialog.panel.bars.probabilities() == pytest.approx(probs.tolist())
+
+    other = str(sorted(Path(tiny_data).rglob("*.png"))[-1])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(other)])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    dialog.dropEvent(event)
+    assert dialog.image_path == other
+    dropped = _wait_prediction(qtbot, dialog, other, False)
+    assert dropped.sum() == pytest.approx(1.0, abs=1e-5)
+
+    dialog.set_tta(True)
+    tta = _wait_prediction(qtbot, dialog, other, "s3")
+    assert tta.sum() == pytest.approx(1.0, abs=1e-5)
+    assert "TTA" in dialog.result_label.text()
+
+    dialog.panel.set_method("occlusion")  # occlusion sensitivity runs in the same worker
+    qtbot.waitUntil(lambda: not dialog.panel.is_busy(), timeout=WAIT_MS)
+    result = dialog.panel.last_result
+    assert result["method"] == "occlusion" and result["source"] == other
+    assert result["cam"].ndim == 2 and 0.0 <= result["cam"].min() <= result["cam"].max() <= 1.0
+    assert dialog.panel.status.text().startswith("Occlusion sensitivity for ")
+    dialog.reject()
+
+
+def test_robustness_view_runs_job_and_plots(qtbot, tiny_run):
+    queue = JobQueue()
+    view = RobustnessViewWidget(tiny_run, queue, noise=(0.0, 0.2), blur=(0.0, 2.0))
+    qtbot.addWidget(view)
+    assert view.results is None
+    job = view.start()
+    qtbot.waitUntil(lambda: job.state not in ("queued", "running"), timeout=WAIT_MS)
+    assert job.state == DONE, job.error
+    for kind, levels in (("noise", [0.0, 0.2]), ("blur", [0.0, 2.0])):
+        xs, ys = view.plots[kind].curves["accuracy"].getData()
+        assert list(xs) == pytest.approx(levels)
+        assert all(0.0 <= y <= 1.0 for y in ys)
+    assert view.run_button.isEnabled()
+    assert (Path(tiny_run) / "robustness.json").exists()
+    again = RobustnessViewWidget(tiny_run, queue)  # reads robustness.json
+    qtbot.addWidget(again)
+    assert again.results is not None and len(again.plots["noise"].curves["accuracy"].getData()[0]) == 2
+
+
+def test_explain_menu_opens_closable_tabs(qtbot, tiny_run):
+    from gui.main_window import MainWindow
+
+    window = MainWindow(autoload=False, runs_dir=str(Path(tiny_run).parent))
+    qtbot.addWidget(window)
+    menu = window.menu("&Explain")
+    assert [a.text() for a in menu.actions()] == ["Prediction browser", "Explain an image...",
+                                                  "Robustness of selected run..."]
+    tabs_before = window.tabs.count()
+    browser = window.explain_actions.open_browser(tiny_run)
+    assert window.tabs.count() == tabs_before + 1 and window.tabs.currentWidget() is browser
+    assert window.explain_actions.open_browser(tiny_run) is browser  # no duplicate tab
+    window.explain_actions.close_tab(browser)
+    assert window.tabs.count() == tabs_before
+    window.runs_tab.select_run(tiny_run)  # the run view's "Browse predictions" button opens the same tab
+    button = getattr(window.run_view, "browse_button", None)
+    if button is not None:
+        assert button.isEnabled()
+        button.click()
+        assert window.tabs.count() == tabs_before + 1
+        assert window.tabs.currentWidget().run_dir == tiny_run
+        window.explain_actions.close_tab(window.tabs.currentWidget())
+    dialog = window.explain_actions.open_image_dialog(tiny_run)
+    assert dialog.run_dir() == tiny_run
+    dialog.reject()
+    window.close()
