@@ -30,6 +30,10 @@ def _headless_demo() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the GUI, the headless demo, or a CLI command."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "selftest":  # hidden: used by packaging/smoke_test.sh on the frozen app
+        from gui.deploy.selftest import selftest_main
+
+        return selftest_main(argv[1:])
     if argv:
         from engine.cli import main as cli_main
 
@@ -44,4 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # DataLoader workers in a packaged build re-enter here
     sys.exit(main())

@@ -1,0 +1,133 @@
+"""Deploy actions in the main window: File > Classify folder..., File > Export model to ONNX...
+
+Both run their engine call as a job of the window's queue (progress, ETA and
+cancel in the Jobs tab); finished classifications open in a "Classifications"
+tab (:class:`~gui.deploy.results_view.ClassifyResultsWidget`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QWidget
+
+from gui.workers import Job
+
+
+# Engine calls, looked up at call time so tests may wrap them.
+def _predict_job(model, folder, *, progress, cancel, **options):
+    from engine.evaluation.predict import predict_folder
+    return predict_folder(model, folder, progress=progress, cancel=cancel, **options)
+
+
+def _export_job(run_dir, out, *, int8, progress, cancel):
+    from engine.deploy.export import export_run
+    return export_run(run_dir, out, int8=int8, progress=progress, cancel=cancel)
+
+
+class DeployActions(QObject):
+    """Opens the deploy dialogs for ``window`` and turns their choices into jobs."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.dialogs: list[QWidget] = []
+        self.results: list[QWidget] = []  # Classifications tabs, oldest first
+        self._failure_handlers: dict[int, object] = {}  # job id -> on_failed(message)
+        window.queue.job_failed.connect(self._on_job_failed)
+
+    # --- public API ---------------------------------------------------------
+    def open_classify_dialog(self, model: str | None = None, folder: str | None = None) -> QWidget:
+        """Show the (window-modal, non-blocking) Classify folder dialog; OK queues the job."""
+        from gui.deploy.classify_dialog import ClassifyFolderDialog
+
+        if model is None:
+            runs = self.window.runs_tab.selected_runs()
+            model = str(runs[0].path) if runs and runs[0].model_weights.exists() else None
+        dialog = ClassifyFolderDialog(self.window.runs_dir, self.window, model=model, folder=folder)
+        dialog.accepted.connect(lambda d=dialog: self.classify(d.model(), d.folder(), **d.options()))
+        return self._open(dialog)
+
+    def open_export_dialog(self, run_dir: str | None = None) -> QWidget:
+        """Show the Export dialog, preselecting ``run_dir`` or the run selected in the Runs tab."""
+        from gui.deploy.export_dialog import ExportDialog
+
+        if run_dir is None:
+            runs = self.window.runs_tab.selected_runs()
+            run_dir = str(runs[0].path) if runs else None
+        return self._open(ExportDialog(self.window.runs_dir, self.export, self.window, run_dir=run_dir))
+
+    def classify(self, model: str, folder: str, **options) -> Job:
+        """Queue ``predict_folder(model, folder, **options)``; the results open in a Classifications tab."""
+        job = self.window.queue.submit(f"Classify {Path(folder).name}", _predict_job, str(model), str(folder),
+                                       kind="predict", **options)
+        job.on_finished = lambda result: self.show_results(result, model=str(model), folder=str(folder))
+        return job
+
+    def export(self, run_dir: str, out: str | None = None, int8: bool = False, on_finished=None,
+               on_failed=None) -> Job:
+        """Queue ``export_run(run_dir, out, int8=int8)``.
+
+        ``on_finished(result)`` gets the report dict; ``on_failed(message)`` the engine's message.
+        """
+        job = self.window.queue.submit(f"Export {Path(run_dir).name} to ONNX", _export_job, str(run_dir), out,
+                                       kind="export", int8=int8, on_finished=on_finished)
+        if on_failed is not None:
+            self._failure_handlers[job.id] = on_failed
+        return job
+
+    def show_results(self, result: dict, *, model: str = "", folder: str = "") -> QWidget:
+        """Open a Classifications tab for a ``predict_folder`` result and switch to it."""
+        from gui.deploy.results_view import ClassifyResultsWidget
+
+        widget = ClassifyResultsWidget(result, model=model, folder=folder)
+        self.window.add_closable_tab(widget, f"Classifications · {Path(folder).name}" if folder else "Classifications",
+                                     tooltip=result["csv"], on_close=self._forget,
+                                     close_tip="Close these classifications")
+        self.results.append(widget)
+        self.window.statusBar().showMessage(f"{result['n_ok']} images classified, {result['n_failed']} failed: "
+                                            f"{result['csv']}", 10000)
+        return widget
+
+    def close_results(self, widget: QWidget) -> None:
+        """Close a Classifications tab (the CSV and JSON files stay on disk)."""
+        self.window.close_tab(widget, self._forget)
+
+    def _forget(self, widget: QWidget) -> None:
+        if widget in self.results:
+            self.results.remove(widget)
+
+    # --- internals ------------------------------------------------------------
+    def _open(self, dialog: QWidget) -> QWidget:
+        dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
+        self.dialogs.append(dialog)
+        dialog.open()
+        return dialog
+
+    @Slot(object, str, str)
+    def _on_job_failed(self, job: Job, message: str, _tb: str) -> None:
+        handler = self._failure_handlers.pop(job.id, None)
+        if handler is not None:
+            handler(message)
+
+
+def deploy_actions(window) -> DeployActions:
+    """The window's :class:`DeployActions` (created on first use)."""
+    if getattr(window, "deploy", None) is None:
+        window.deploy = DeployActions(window)
+    return window.deploy
+
+
+def install(window) -> None:
+    """Add "Classify folder..." and "Export model to ONNX..." to the File menu (above Quit)."""
+    actions = deploy_actions(window)
+    file_menu = window.menu("&File")
+    quit_action = next((a for a in file_menu.actions() if a.text() == "Quit"), None)
+    new = [window.add_action(file_menu, "Classify folder...", lambda: actions.open_classify_dialog()),
+           window.add_action(file_menu, "Export model to ONNX...", lambda: actions.open_export_dialog())]
+    if quit_action is not None:
+        for action in new:
+            file_menu.removeAction(action)
+            file_menu.insertAction(quit_action, action)
+        file_menu.insertSeparator(quit_action)
