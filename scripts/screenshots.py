@@ -46,24 +46,36 @@ def save(widget, out: Path, name: str) -> None:
     print(path)
 
 
+def application(tmp: Path):
+    """The QApplication, with HistoDesk's home and settings inside the throw-away folder ``tmp``."""
+    os.environ["HISTODESK_HOME"] = str(tmp / "home")
+    from PySide6.QtCore import QSettings
+
+    from gui.app import create_application
+
+    app = create_application(["histodesk-screenshots"])
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
+    return app
+
+
+def start(out: str, prefix: str = "histodesk-shots-"):
+    """(app, output folder, temp folder): create ``out`` and a temp folder, start the application there."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    return application(tmp), folder, tmp
+
+
 def main(argv: list[str] | None = None) -> int:
     """Produce the screenshots; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="histodesk-shots-"))
-    os.environ["HISTODESK_HOME"] = str(tmp / "home")
+    app, out, tmp = start(args.out)
 
-    from PySide6.QtCore import QSettings
-
-    from gui.app import create_application
     from gui.main_window import MainWindow, optional_class
 
-    app = create_application(["histodesk-screenshots"])
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "settings"))
     window = MainWindow()  # first launch: generates and opens the demo dataset
     window.resize(1280, 820)
     window.show()

@@ -53,9 +53,12 @@ class TerminalProgress:
 
     @staticmethod
     def _epoch_line(m: dict) -> str:
-        keys = ("train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "lr")
+        keys = ("train_loss", "train_acc", "val_loss", "val_acc", "knn_acc", "val_auc", "lr")
         parts = [f"{k} {m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float))]
-        return f"epoch {m.get('epoch')} (phase {m.get('phase')}): " + "  ".join(parts)
+        if isinstance(m.get("knn_acc"), (int, float)):  # SSL rows copy kNN accuracy into val_acc for the plots
+            parts = [p for p in parts if not p.startswith("val_acc ")]
+        phase = f" (phase {m['phase']})" if m.get("phase") is not None else ""
+        return f"epoch {m.get('epoch')}{phase}: " + "  ".join(parts)
 
     def _println(self, text: str) -> None:
         if self._open_line:
