@@ -115,6 +115,18 @@ def test_backend_choice_and_errors(setup, tmp_path):
         predict_folder(orphan, setup["folder"], heatmaps=True, **out)
 
 
+def test_cuda_request_without_the_cuda_provider_says_so(setup, tmp_path, monkeypatch):
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    events = []
+    res = predict_folder(setup["package"], setup["folder"], out=tmp_path / "p.csv", recursive=False, device="cuda",
+                         progress=events.append)
+    assert res["device"] == "cpu" and res["n_ok"] == 3
+    assert any(e.stage == "log" and "onnxruntime-gpu" in e.message for e in events)
+    assert json.loads((tmp_path / "p.json").read_text())["device"] == "cpu"
+
+
 def test_heatmaps_with_a_run(setup, tmp_path):
     res = predict_folder(setup["run"].path, setup["folder"], out=tmp_path / "p.csv", heatmaps=True,
                          heatmap_dir=tmp_path / "maps", recursive=False)
@@ -141,7 +153,7 @@ def test_cli_predict_with_a_package_and_a_run(setup, tmp_path, capsys):
     assert cli(["--quiet", "predict", str(setup["package"]), str(setup["folder"]), "--out", str(csv_path),
                 "--json", str(json_path), "--tta", "--no-recursive"]) == 0
     captured = capsys.readouterr()
-    assert "3 classified, 2 unreadable (onnx backend)" in captured.out and "corrupt.png" in captured.err
+    assert "3 classified, 2 unreadable (onnx backend on cpu)" in captured.out and "corrupt.png" in captured.err
     assert json.loads(json_path.read_text())["tta"] == "s3"
     assert cli(["--quiet", "predict", str(setup["run"].path), str(setup["folder"]), "--out", str(csv_path)]) == 0
-    assert "4 classified, 2 unreadable (torch backend)" in capsys.readouterr().out
+    assert "4 classified, 2 unreadable (torch backend on cpu)" in capsys.readouterr().out

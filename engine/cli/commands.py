@@ -229,7 +229,8 @@ def cmd_predict(args) -> int:
                             variant="int8" if args.int8 else "fp32", device=args.device,
                             batch_size=args.batch_size, recursive=not args.no_recursive,
                             progress=_progress(args), cancel=_cancel_on_sigint())
-    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable ({result['backend']} backend)"
+    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable ({result['backend']} backend on "
+          f"{result['device']})"
           f" -> {result['csv']} and {result['json']}")
     for row in [r for r in result["rows"] if r["status"] == "error"][:20]:
         print(f"  {row['path']}: {row['reason']}", file=sys.stderr)

@@ -35,6 +35,7 @@ class TorchPredictor:
         self.model, self.classes, config = load_run_model(Run.open(run_dir), self.device)
         self.spec = InputSpec.from_train_config(config)
         self.name = str(run_dir)
+        self.device_name, self.note = self.device.type, ""
 
     def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
         """N x C probabilities; with ``tta`` the logits of the views are averaged."""
@@ -73,6 +74,11 @@ class OnnxPredictor:
         self.classes = self.package.classes
         self.spec = self.package.spec
         self.name = str(package_dir)
+        self.device_name = "cuda" if "CUDAExecutionProvider" in self.package.providers else "cpu"
+        self.note = ""
+        if device == "cuda" and self.device_name != "cuda":
+            self.note = ("onnxruntime has no usable CUDA provider here (it needs the onnxruntime-gpu package and "
+                         "CUDA libraries), so the package runs on the CPU; --backend torch uses the GPU.")
 
     def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
         """N x C probabilities (``tta`` as in :meth:`ModelPackage.predict`)."""

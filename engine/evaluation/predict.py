@@ -68,6 +68,8 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
     files = list_images(folder, recursive=recursive, exclude=cam_dir if heatmaps else None)
     progress(Progress("predict", 0, len(files), "loading the model"))
     predictor = open_predictor(model, backend=backend, device=device, variant=variant, need_cams=heatmaps)
+    if predictor.note:
+        progress(Progress("log", message=predictor.note))
     mode = ("s3" if tta is True else tta) or None
     rows: list[dict] = []
     eta = EtaEstimator(len(files))
@@ -82,12 +84,12 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
     classes = list(predictor.classes)
     _write_csv(csv_path, rows, classes)
     n_ok = sum(r["status"] == "ok" for r in rows)
-    doc = {"model": str(model), "backend": predictor.backend, "variant": variant if predictor.backend == "onnx"
+    doc = {"model": str(model), "backend": predictor.backend, "device": predictor.device_name, "variant": variant if predictor.backend == "onnx"
            else None, "tta": mode, "folder": str(folder), "classes": classes, "n_ok": n_ok,
            "n_failed": len(rows) - n_ok, "rows": rows}
     atomic_write_text(json_path, json.dumps(to_jsonable(doc), indent=1))
     return {"rows": rows, "csv": str(csv_path), "json": str(json_path), "n_ok": n_ok, "n_failed": len(rows) - n_ok,
-            "backend": predictor.backend, "classes": classes, "heatmap_dir": str(cam_dir) if heatmaps else None}
+            "backend": predictor.backend, "device": predictor.device_name, "classes": classes, "heatmap_dir": str(cam_dir) if heatmaps else None}
 
 
 def _predict_batch(predictor, paths: list[Path], folder: Path, tta: str | None, cam_dir: Path | None,

@@ -101,6 +101,8 @@ class ClassifyResultsWidget(QWidget):
         """"N classified, M failed, backend ..." plus the model and where the CSV is."""
         r = self.result
         text = f"<b>{r['n_ok']} classified, {r['n_failed']} failed</b>, backend {r['backend']}"
+        if r.get("device"):
+            text += f" on {r['device']}"
         if self.model:
             text += f" &middot; model {Path(self.model).name}"
         return text + f"<br><small>{r['csv']}</small>"
