@@ -104,7 +104,7 @@ def scan(root: str | os.PathLike, importer: str = "auto", *, max_pixels: int = D
         except Exception as exc:  # PermissionError mid-read, decoder bugs...: skip, go on
             skipped.append(SkippedFile(os.path.abspath(path), f"cannot read: {type(exc).__name__}: {exc}"))
         now = time.monotonic()
-        if step == total or now - last_report >= _PROGRESS_EVERY_S:
+        if step in (1, total) or now - last_report >= _PROGRESS_EVERY_S:  # first file: immediate feedback
             last_report = now
             progress(Progress("scan", step, total, message=f"{len(records)} images, {len(skipped)} skipped",
                               eta_s=eta.eta(step)))
