@@ -148,7 +148,7 @@ def window(qtbot, tmp_path):
 
 
 def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_data, tmp_path):
-    """Pretrain SimCLR on an unlabelled folder -> fine-tune -> label-efficiency plot (-> t-SNE if present)."""
+    """Pretrain SimCLR on an unlabelled folder -> fine-tune -> label-efficiency plot -> t-SNE coloured by class."""
     from PySide6.QtWidgets import QDialogButtonBox
 
     folder = _flat_folder(tmp_path / "unlabelled", n=8)
@@ -223,10 +223,7 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
 
 def _check_embedding_view(qtbot, window, run) -> None:
     """The t-SNE of the fine-tuned run's features (gui/embedding), its points coloured by class."""
-    actions = getattr(window, "embedding_actions", None)
-    if actions is None:
-        pytest.skip("gui.embedding is not installed")
-    view = actions.open_view(str(run.path))
+    view = window.embedding_actions.open_view(str(run.path))
     qtbot.waitUntil(lambda: view.method == "t-SNE", timeout=TIMEOUT_MS)
     assert view.colour_combo.currentText() == "label"
     labels = view.emb.column("label")
