@@ -103,6 +103,11 @@ class RunResultsWidget(QWidget):
         self.browse_button.setEnabled(bool(run and run.file("predictions.csv").exists()))
         self._fill_metrics()
         self.training.set_rows(run.metrics() if run else [])
+        ssl = bool(run and run.config.get("kind") == "ssl")
+        for i in range(self.tabs.count()):  # an SSL run has no labels: only its training curves mean anything
+            self.tabs.setTabEnabled(i, not ssl or self.tabs.widget(i) is self.training)
+        if ssl:
+            self.tabs.setCurrentWidget(self.training)
         splits = [s for s in ("test", "val", "train") if s in self.evaluation] + \
                  [s for s in self.evaluation if s not in ("test", "val", "train")]
         current = self.split_combo.currentText()

@@ -146,3 +146,21 @@ def test_model_label_names_supervised_and_ssl_runs():
     assert model_label({"model": {"name": "resnet18"}}) == "resnet18"
     assert model_label({"kind": "ssl", "method": "simclr", "backbone": "resnet50"}) == "simclr · resnet50"
     assert model_label({}) == ""
+
+
+def test_ssl_run_shows_only_its_training_curves(qtbot, tmp_path):
+    from engine.io_utils import write_json
+    from engine.runs import Run
+    from gui.results.run_view import RunResultsWidget
+
+    run_dir = tmp_path / "ssl-run"
+    run_dir.mkdir()
+    write_json(run_dir / "config.json", {"kind": "ssl", "method": "simclr", "backbone": "basic_cnn"})
+    write_json(run_dir / "summary.json", {"status": "completed", "kind": "ssl"})
+    view = RunResultsWidget()
+    qtbot.addWidget(view)
+    view.set_run(Run.open(run_dir))
+    assert view.tabs.currentWidget() is view.training and "simclr · basic_cnn" in view.header.text()
+    assert [view.tabs.isTabEnabled(i) for i in range(view.tabs.count())].count(True) == 1
+    view.set_run(None)
+    assert all(view.tabs.isTabEnabled(i) for i in range(view.tabs.count()))
