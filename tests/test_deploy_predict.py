@@ -113,6 +113,8 @@ def test_backend_choice_and_errors(setup, tmp_path):
         predict_folder(orphan, setup["folder"], backend="torch", **out)
     with pytest.raises(HistoDeskError, match="Heatmaps need the PyTorch model"):
         predict_folder(orphan, setup["folder"], heatmaps=True, **out)
+    with pytest.raises(HistoDeskError, match="Heatmaps need the PyTorch model"):  # refused before any work
+        predict_folder(setup["package"], setup["folder"], heatmaps=True, backend="onnx", **out)
 
 
 def test_cuda_request_without_the_cuda_provider_says_so(setup, tmp_path, monkeypatch):
@@ -132,6 +134,13 @@ def test_heatmaps_with_a_run(setup, tmp_path):
                          heatmap_dir=tmp_path / "maps", recursive=False)
     maps = [r["heatmap"] for r in res["rows"] if r["status"] == "ok"]
     assert len(maps) == 3 and all(Path(m).is_file() and Path(m).parent == tmp_path / "maps" for m in maps)
+
+
+def test_heatmap_names_never_collide():
+    from engine.evaluation.predict import heatmap_name
+
+    names = [heatmap_name(Path(p)) for p in ("x.png", "x.jpg", "a/b.png", "a__b.png", "s/a__b.png")]
+    assert len(set(names)) == len(names) and names[0] == "x.png.png" and names[2] == "a__b.png.png"
 
 
 def test_cancel_mid_batch(setup, tmp_path):

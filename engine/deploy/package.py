@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.deploy.manifest import FP32_FILE, INT8_FILE, is_package, read_manifest, verify_files
 from engine.deploy.runtime import check_batch, check_graph, open_session, refuse_external_data
+from engine.data.tta import tta_mode
 from engine.deploy.spec import InputSpec, tta_views_np
 from engine.errors import ConfigError, HistoDeskError
 
@@ -47,7 +48,7 @@ class ModelPackage:
         name = FP32_FILE if variant == "fp32" else INT8_FILE
         if name not in manifest["files"]:
             raise HistoDeskError(f"Package {path} has no int8 model; export it with --int8.")
-        verify_files(path, manifest)
+        verify_files(path, manifest, [name])  # only the model that will run (int8 is hashed when it is used)
         refuse_external_data(path / name)
         session = open_session(path / name, device=device, threads=threads)
         inp = manifest["input"]
@@ -107,9 +108,10 @@ class ModelPackage:
             return self._run(batch)[0].astype(np.float32)
         from engine.evaluation.predictions import probs_from_logits
 
-        mode = "s3" if tta is True else tta
         check_batch(batch, size=self.spec.size)
-        logits = np.mean([self._run(v)[1] for v in tta_views_np(batch, mode)], axis=0)
+        views = tta_views_np(batch, tta_mode(tta))
+        logits = self._run(np.concatenate(views))[1]  # one run for all views
+        logits = logits.reshape(len(views), len(batch), -1).mean(axis=0)
         return probs_from_logits(logits, self.binary_single_logit).astype(np.float32)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:

@@ -103,6 +103,9 @@ def open_predictor(model: str | Path, *, backend: str = "auto", device: str = "a
     """A TorchPredictor or OnnxPredictor for a run folder or a package folder."""
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend '{backend}'; use one of {', '.join(BACKENDS)}.")
+    if need_cams and backend == "onnx":
+        raise HistoDeskError("Heatmaps need the PyTorch model (an ONNX graph has no gradients): use --backend "
+                             "auto or torch, or classify without heatmaps.")
     path = Path(model)
     if is_package(path):
         wants_torch = backend == "torch" or (backend == "auto" and (need_cams or not onnxruntime_available()))
@@ -113,7 +116,11 @@ def open_predictor(model: str | Path, *, backend: str = "auto", device: str = "a
                                      f"({read_manifest(path).get('source_run')}) is not on this computer. "
                                      + ("Heatmaps need the PyTorch model." if need_cams else
                                         "Install onnxruntime or use --backend onnx."))
-            return TorchPredictor(source, device)
+            predictor = TorchPredictor(source, device)
+            if list(predictor.classes) != list(read_manifest(path)["classes"]):
+                raise HistoDeskError(f"The source run of {path.name} ({source}) no longer matches the package "
+                                     "(different classes): classify with the package on onnxruntime instead.")
+            return predictor
         return OnnxPredictor(path, device, variant)
     if (path / "config.json").is_file():
         if backend == "onnx":

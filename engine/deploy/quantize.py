@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.deploy.manifest import FP32_FILE, INT8_FILE
-from engine.deploy.samples import random_samples, split_samples
+from engine.deploy.samples import random_samples, run_records, split_batches, split_samples
 from engine.deploy.spec import InputSpec
 from engine.errors import ConfigError
 from engine.jobs import CancelToken
@@ -72,18 +72,26 @@ def quantize_dynamic(src: Path, dst: Path) -> None:
         _qd(_prepare(src, tmp), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True)
 
 
-def compare(fp32: Path, int8: Path, x: np.ndarray, y: np.ndarray | None) -> dict:
-    """Accuracy (when labels are known), agreement and largest probability difference of two models."""
+def compare(fp32: Path, int8: Path, batches) -> dict:
+    """Accuracy (when labels are known), agreement and largest probability difference of two models.
+
+    ``batches``: an iterable of :class:`SampleSet` (the test split in bounded chunks).
+    """
     from engine.deploy.export import ort_probs
     from engine.deploy.runtime import open_session
 
-    a = ort_probs(open_session(fp32, device="cpu"), x)
-    b = ort_probs(open_session(int8, device="cpu"), x)
-    pa, pb = a.argmax(1), b.argmax(1)
-    out = {"n_images": int(len(x)), "agreement": float(np.mean(pa == pb)),
-           "max_prob_diff": float(np.max(np.abs(a - b))), "fp32_accuracy": None, "int8_accuracy": None,
-           "accuracy_change": None}
-    if y is not None and np.all(y >= 0):
+    sa, sb = open_session(fp32, device="cpu"), open_session(int8, device="cpu")
+    pa, pb, ys, max_diff = [], [], [], 0.0
+    for batch in batches:
+        a, b = ort_probs(sa, batch.x), ort_probs(sb, batch.x)
+        pa.append(a.argmax(1))
+        pb.append(b.argmax(1))
+        ys.append(batch.y if batch.y is not None else np.full(len(batch.x), -1))
+        max_diff = max(max_diff, float(np.max(np.abs(a - b))))
+    pa, pb, y = np.concatenate(pa), np.concatenate(pb), np.concatenate(ys)
+    out = {"n_images": int(len(pa)), "agreement": float(np.mean(pa == pb)), "max_prob_diff": max_diff,
+           "fp32_accuracy": None, "int8_accuracy": None, "accuracy_change": None}
+    if np.all(y >= 0):
         acc_a, acc_b = float(np.mean(pa == y)), float(np.mean(pb == y))
         out.update(fp32_accuracy=acc_a, int8_accuracy=acc_b, accuracy_change=acc_b - acc_a)
     return out
@@ -105,12 +113,17 @@ def quantize_package(folder: Path, run, spec: InputSpec, classes: list[str], sin
         quantize_dynamic(src, dst)
     if cancel is not None:
         cancel.raise_if_cancelled()
-    test = split_samples(run, spec, classes, "test", None, cancel) or random_samples(spec, 32)
+    result = compare(src, dst, split_batches(run, spec, classes, "test", cancel=cancel)) \
+        if run_records(run, "test") else None
+    source = f"{result['n_images']} test images" if result and result["n_images"] else None
+    if source is None:  # no readable test images: agreement on random inputs only
+        test = random_samples(spec, 32)
+        result, source = compare(src, dst, [test]), test.source
     info = {"file": INT8_FILE, "method": "static QDQ, per-channel int8 weights" if chosen == "static"
             else "dynamic, int8 weights", "calibration": calib.source if calib is not None else None,
-            "test_source": test.source, "fp32_mb": round(src.stat().st_size / 2**20, 2),
+            "test_source": source, "fp32_mb": round(src.stat().st_size / 2**20, 2),
             "int8_mb": round(dst.stat().st_size / 2**20, 2)}
-    info.update(compare(src, dst, test.x, test.y))
+    info.update(result)
     return info
 
 

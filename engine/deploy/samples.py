@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,13 +45,9 @@ def run_magnification(run) -> str | list[str] | None:
     return mags[0] if len(mags) == 1 else mags
 
 
-def split_samples(run, spec: InputSpec, classes: list[str], split: str, limit: int | None,
-                  cancel: CancelToken | None = None) -> SampleSet | None:
-    """Up to ``limit`` readable images of ``split`` (evenly spread), or None when there are none."""
-    records = run_records(run, split)
-    if limit is not None and len(records) > limit:
-        pick = np.linspace(0, len(records) - 1, limit).round().astype(int)
-        records = [records[i] for i in sorted(set(pick.tolist()))]
+def load_samples(records, spec: InputSpec, classes: list[str], source: str,
+                 cancel: CancelToken | None = None) -> SampleSet | None:
+    """The readable images of ``records``, preprocessed; None when none can be read."""
     xs, ys = [], []
     index = {c: i for i, c in enumerate(classes)}
     for rec in records:
@@ -63,7 +60,27 @@ def split_samples(run, spec: InputSpec, classes: list[str], split: str, limit: i
         ys.append(index.get(rec.label, -1))
     if not xs:
         return None
-    return SampleSet(np.stack(xs), np.asarray(ys), f"{len(xs)} {split} images")
+    return SampleSet(np.stack(xs), np.asarray(ys), f"{len(xs)} {source}")
+
+
+def split_samples(run, spec: InputSpec, classes: list[str], split: str, limit: int | None,
+                  cancel: CancelToken | None = None) -> SampleSet | None:
+    """Up to ``limit`` readable images of ``split`` (evenly spread), or None when there are none."""
+    records = run_records(run, split)
+    if limit is not None and len(records) > limit:
+        pick = np.linspace(0, len(records) - 1, limit).round().astype(int)
+        records = [records[i] for i in sorted(set(pick.tolist()))]
+    return load_samples(records, spec, classes, f"{split} images", cancel)
+
+
+def split_batches(run, spec: InputSpec, classes: list[str], split: str, batch_size: int = 256,
+                  cancel: CancelToken | None = None) -> Iterator[SampleSet]:
+    """All readable images of ``split`` in batches of ``batch_size`` (memory stays bounded on large splits)."""
+    records = run_records(run, split)
+    for start in range(0, len(records), batch_size):
+        batch = load_samples(records[start:start + batch_size], spec, classes, f"{split} images", cancel)
+        if batch is not None:
+            yield batch
 
 
 def random_samples(spec: InputSpec, n: int, seed: int = 0) -> SampleSet:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.data.tta import tta_mode  # noqa: F401  (re-exported: callers import it from here too)
 from engine.evaluation.metrics import compute_metrics
 from engine.evaluation.predictions import make_prediction_rows, probs_from_logits, write_predictions_csv
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
@@ -59,19 +60,6 @@ def headline(metrics: dict) -> dict:
     out["patient_vote_accuracy"] = patient.get("patient_vote_accuracy")
     out["n"] = metrics.get("n")
     return out
-
-
-def tta_mode(tta) -> str | None:
-    """A TTA setting as a mode: False/None/"none" -> None, True -> "s3", "s3"/"d4" kept."""
-    if tta is None or tta is False or str(tta).lower() in ("", "none", "off", "false"):
-        return None
-    if tta is True or str(tta).lower() in ("true", "on"):
-        return "s3"
-    if str(tta).lower() not in ("s3", "d4"):
-        from engine.errors import ConfigError
-
-        raise ConfigError(f"Unknown TTA mode '{tta}'; use 's3' (7 views) or 'd4' (8 views).")
-    return str(tta).lower()
 
 
 def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: str | None = None,

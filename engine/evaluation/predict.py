@@ -9,13 +9,13 @@ for the GUI); heatmaps (Grad-CAM overlays, PyTorch only) go to PNG files.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DataError
-from engine.io_utils import atomic_write_text, to_jsonable
+from engine.data.tta import tta_mode
+from engine.io_utils import atomic_write_text, write_json
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
 HEATMAP_FOLDER = "histodesk_heatmaps"
@@ -70,7 +70,7 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
     predictor = open_predictor(model, backend=backend, device=device, variant=variant, need_cams=heatmaps)
     if predictor.note:
         progress(Progress("log", message=predictor.note))
-    mode = ("s3" if tta is True else tta) or None
+    mode = tta_mode(tta)
     rows: list[dict] = []
     eta = EtaEstimator(len(files))
     for start in range(0, len(files), max(1, batch_size)):
@@ -84,12 +84,13 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
     classes = list(predictor.classes)
     _write_csv(csv_path, rows, classes)
     n_ok = sum(r["status"] == "ok" for r in rows)
-    doc = {"model": str(model), "backend": predictor.backend, "device": predictor.device_name, "variant": variant if predictor.backend == "onnx"
-           else None, "tta": mode, "folder": str(folder), "classes": classes, "n_ok": n_ok,
+    doc = {"model": str(model), "backend": predictor.backend, "device": predictor.device_name,
+           "variant": variant if predictor.backend == "onnx" else None, "tta": mode, "folder": str(folder), "classes": classes, "n_ok": n_ok,
            "n_failed": len(rows) - n_ok, "rows": rows}
-    atomic_write_text(json_path, json.dumps(to_jsonable(doc), indent=1))
+    write_json(json_path, doc)
     return {"rows": rows, "csv": str(csv_path), "json": str(json_path), "n_ok": n_ok, "n_failed": len(rows) - n_ok,
-            "backend": predictor.backend, "device": predictor.device_name, "classes": classes, "heatmap_dir": str(cam_dir) if heatmaps else None}
+            "backend": predictor.backend, "device": predictor.device_name, "classes": classes,
+            "heatmap_dir": str(cam_dir) if heatmaps else None}
 
 
 def _predict_batch(predictor, paths: list[Path], folder: Path, tta: str | None, cam_dir: Path | None,
@@ -121,6 +122,20 @@ def _predict_batch(predictor, paths: list[Path], folder: Path, tta: str | None, 
     return rows
 
 
+def heatmap_name(rel: Path) -> str:
+    """A flat, unique PNG name for the image at ``rel`` (relative to the folder): "a/b.jpg" -> "a__b.jpg.png".
+
+    The extension is kept (x.png and x.jpg differ); names that already contain "__" get a short hash of
+    the path, so "a/b.png" and "a__b.png" cannot collide.
+    """
+    name = "__".join(rel.parts)
+    if any("__" in part for part in rel.parts):
+        import hashlib
+
+        name += "-" + hashlib.sha1(rel.as_posix().encode()).hexdigest()[:8]
+    return name + ".png"
+
+
 def _write_heatmaps(predictor, x: np.ndarray, squares: list[np.ndarray], rows: list[dict], folder: Path,
                     cam_dir: Path, method: str) -> None:
     """Grad-CAM overlays (of the predicted class) as PNGs; the path goes to each row's "heatmap"."""
@@ -135,9 +150,8 @@ def _write_heatmaps(predictor, x: np.ndarray, squares: list[np.ndarray], rows: l
     cam_dir.mkdir(parents=True, exist_ok=True)
     for row, square, cam in zip(rows, squares, cams):
         rel = Path(row["path"]).relative_to(folder)
-        target = cam_dir / ("__".join(rel.with_suffix("").parts) + ".png")
-        save_png(target, overlay_heatmap(square, cam))
-        row["heatmap"] = str(target)
+        save_png(cam_dir / heatmap_name(rel), overlay_heatmap(square, cam))
+        row["heatmap"] = str(cam_dir / heatmap_name(rel))
 
 
 def _write_csv(path: Path, rows: list[dict], classes: list[str]) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from engine.errors import ConfigError
-from engine.evaluation.evaluate import tta_mode
+from engine.data.tta import tta_mode
 from engine.jobs import CancelToken, ProgressFn, null_progress
 
 _CACHE_SIZE = 16
