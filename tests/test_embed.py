@@ -176,3 +176,23 @@ def test_cli_embed_tsne_retrieve(trained, tmp_path, capsys):
     assert main(["--quiet", "retrieve", str(run), rows[0]["path"], "-k", "3", "--device", "cpu"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
     assert len(lines) == 3 and rows[0]["path"] in lines[0]
+
+
+def test_extract_from_a_one_channel_ssl_run(trained, tmp_path):
+    """An SSL encoder pretrained on grey input (in_chans 1, e.g. the P4M CNN) embeds colour images."""
+    from engine.embed.extract import Encoder, extract_embeddings
+    from engine.io_utils import write_json
+    from engine.models import create_model
+    from engine.training.checkpoint import save_weights
+
+    _run, data = trained
+    ssl = tmp_path / "ssl-grey"
+    ssl.mkdir()
+    write_json(ssl / "config.json", {"kind": "ssl", "method": "deepcluster", "backbone": "p4m_cnn", "in_chans": 1,
+                                     "data": {"path": str(data), "image_size": 32, "normalize": "unit"}})
+    write_json(ssl / "summary.json", {"status": "completed", "kind": "ssl"})
+    save_weights(create_model("p4m_cnn", 2, image_size=32, in_chans=1), ssl / "encoder.safetensors")
+    emb = extract_embeddings(ssl, str(data), device="cpu")
+    assert len(emb) == 16 and np.isfinite(emb.features).all()
+    enc = Encoder.open(ssl, device="cpu")
+    np.testing.assert_allclose(enc.embed_image(emb.paths[0]), emb.features[0], rtol=1e-4, atol=1e-5)

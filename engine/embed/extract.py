@@ -30,13 +30,14 @@ class Encoder:
     """
 
     def __init__(self, model, data: DataConfig, device: torch.device, *, kind: str, name: str,
-                 classes: list[str] | None = None, binary_single_logit: bool = True, run: Run | None = None):
-        from engine.data.transforms import build_transform
+                 classes: list[str] | None = None, binary_single_logit: bool = True, run: Run | None = None,
+                 in_chans: int = 3):
+        from engine.ssl.data import eval_transform
 
         self.model, self.data, self.device = model.to(device).eval(), data, device
         self.kind, self.name, self.classes, self.run = kind, name, classes, run
         self.binary_single_logit = binary_single_logit
-        self.transform = build_transform(None, train=False, image_size=data.image_size, normalize=data.normalize)
+        self.transform = eval_transform(data.image_size, data.normalize, in_chans)  # 1-channel SSL encoders too
 
     @classmethod
     def open(cls, source: str | Path, *, device: str = "auto", pretrained: str = "none",
@@ -77,7 +78,7 @@ class Encoder:
                             "(or resume it).")
         model = create_model(config.backbone, 2, pretrained=str(weights), image_size=config.data.image_size,
                              in_chans=config.in_chans)
-        return cls(model, config.data, dev, kind="ssl", name=run.id, run=run)
+        return cls(model, config.data, dev, kind="ssl", name=run.id, run=run, in_chans=config.in_chans)
 
     def loader(self):
         """The image loader of this encoder's data settings (cache or direct decode)."""

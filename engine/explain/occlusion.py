@@ -15,12 +15,11 @@ from engine.errors import ConfigError
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
 
-def class_probs(logits: torch.Tensor) -> torch.Tensor:
-    """Probabilities ``[B, C]`` from logits (one logit: ``[1 - sigmoid, sigmoid]``; else softmax)."""
-    if logits.shape[1] == 1:
-        p = torch.sigmoid(logits[:, 0])
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(logits, dim=1)
+def class_probs(logits: torch.Tensor) -> np.ndarray:
+    """Probabilities ``[B, C]`` of a model's logits (one logit: ``[1 - sigmoid, sigmoid]``; else softmax)."""
+    from engine.evaluation.predictions import probs_from_logits
+
+    return probs_from_logits(logits, logits.shape[1] == 1)
 
 
 def patch_positions(size: int, patch: int, stride: int) -> list[int]:
@@ -69,7 +68,7 @@ def occlusion_map(model: torch.nn.Module, x: torch.Tensor, *, target: int | None
                 batch = x.repeat(len(chunk), 1, 1, 1)
                 for j, (t, l) in enumerate(chunk):
                     batch[j, :, t:t + patch, l:l + patch] = fill
-                probs = class_probs(model(batch))[:, cls].cpu().numpy()
+                probs = class_probs(model(batch))[:, cls]
                 for (t, l), p in zip(chunk, probs):
                     drop[t:t + patch, l:l + patch] += float(base[cls]) - float(p)
                     count[t:t + patch, l:l + patch] += 1

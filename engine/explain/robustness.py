@@ -112,7 +112,12 @@ def robustness_run(run_dir: str | os.PathLike, *, split: str = "test", noise=NOI
             if cancel is not None:
                 cancel.raise_if_cancelled()
             x = x.to(dev)
+            clean = None  # noise 0 and blur 0 are both the clean image: one forward pass for both
             for kind, level in perturbations:
+                if level <= 0:
+                    clean = model(norm(x)).float().cpu() if clean is None else clean
+                    logits[(kind, level)].append(clean)
+                    continue
                 xp = add_noise(x, level, gen) if kind == "noise" else gaussian_blur(x, level)
                 logits[(kind, level)].append(model(norm(xp)).float().cpu())
             targets.append(y)
