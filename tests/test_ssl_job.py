@@ -166,3 +166,23 @@ def test_cli_pretrain_dry_run_and_resume_flag(data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert '"k": 7' in out and '"image_size": 32' in out and '"method": "deepcluster"' in out
     assert main(["pretrain"]) == 2
+
+
+def test_validation_views_repeat_with_worker_processes(data, tmp_path):
+    """With DataLoader workers the validation loss is computed on the same views every epoch."""
+    import torch
+
+    from engine.jobs import CancelToken
+    from engine.runs import Run
+    from engine.ssl.config import SSLConfig
+    from engine.ssl.job import _build_trainer, build_encoder
+
+    cfg = SSLConfig.from_dict(ssl_config(data, tmp_path / "runs", val_fraction=0.3,
+                                         data={"path": str(data), "image_size": 32, "normalize": "unit",
+                                               "num_workers": 1}))
+    trainer = _build_trainer(cfg, Run.create("val-views", tmp_path / "runs"), lambda e: None, CancelToken(),
+                             build_encoder(cfg), resume=False)
+    first = trainer.validate()
+    trainer.data.train_loader(cfg.seed, 0)  # an epoch in between moves every random generator on
+    torch.rand(100)
+    assert trainer.validate() == pytest.approx(first, rel=1e-6)

@@ -38,14 +38,11 @@ def pca_reduce(features, n_components: int = PCA_DIMS) -> np.ndarray:
     if x.shape[0] == 0:
         return np.zeros((0, n_components), np.float32)
     x -= x.mean(axis=0, keepdims=True)
+    from engine.ssl.clustering import principal_axes
+
     k = max(1, min(n_components, x.shape[0], x.shape[1]))
-    # eigenvectors of the D x D covariance: one matrix product + a small eigh, far faster than an SVD of N x D
-    _vals, vecs = np.linalg.eigh(x.T @ x)
-    vt = vecs[:, ::-1][:, :k].T
-    # fix the sign of each component so the result does not flip between machines
-    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
-    signs[signs == 0] = 1
-    out = x @ (vt.T * signs)
+    vt, _s = principal_axes(x, k)
+    out = x @ vt.T
     if out.shape[1] < n_components and n_components <= 2:
         out = np.pad(out, ((0, 0), (0, n_components - out.shape[1])))
     return out.astype(np.float32)

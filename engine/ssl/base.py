@@ -73,6 +73,7 @@ class SSLMethod(nn.Module):
         self.hparams = {**self.DEFAULTS, **hparams}
         self.encoder = encoder
         self.register_buffer("progress", torch.zeros(()))  # fraction of training done (schedules; resumes)
+        self.progress_now: float | None = None  # the same as a Python float (no GPU sync); None until a step
         self.last_momentum: float | None = None
 
     # -- views ---------------------------------------------------------------
@@ -103,10 +104,16 @@ class SSLMethod(nn.Module):
         """EMA momentum at ``step``: cosine from ``hparams["momentum"]`` to 1 (BYOL section 3.2)."""
         return cosine_schedule(step, total_steps, float(self.hparams.get("momentum", 0.996)))
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As :meth:`torch.nn.Module.load_state_dict`; the cached progress is re-read from the buffer."""
+        self.progress_now = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     @torch.no_grad()
     def on_train_batch_end(self, step: int, total_steps: int) -> None:
         """After optimizer step ``step`` (0-based) of ``total_steps``: schedules and EMA target updates."""
-        self.progress.fill_(min(1.0, (step + 1) / max(int(total_steps), 1)))
+        self.progress_now = min(1.0, (step + 1) / max(int(total_steps), 1))
+        self.progress.fill_(self.progress_now)
         pairs = self.target_pairs()
         if pairs:
             m = self.momentum_at(step, total_steps)

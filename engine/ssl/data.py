@@ -107,6 +107,9 @@ class SSLData:
         return DataLoader(ds, batch_size=max(self.batch_size, 64), shuffle=False, **self.loader_kwargs)
 
 
+VAL_SEED_OFFSET = 99_991  # validation views: the same every epoch
+
+
 def build_ssl_data(config, catalog: Catalog, split, method, device: torch.device) -> SSLData:
     """Multi-view datasets for the train and val images of ``split`` (val joins train when val_fraction is 0)."""
     from engine.ssl.base import input_channels
@@ -123,12 +126,14 @@ def build_ssl_data(config, catalog: Catalog, split, method, device: torch.device
     if hasattr(image_loader, "warm"):
         image_loader.warm(train + val)
     views = method.view_transform(cfg.image_size, cfg.normalize)
-    kwargs = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
-                  persistent_workers=cfg.num_workers > 0)
+    # loaders are rebuilt per epoch, so workers are not kept alive between epochs (persistent workers
+    # would also carry their random state over, and the validation views must repeat exactly)
+    kwargs = dict(num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     val_loader = None
     if val:
         val_loader = DataLoader(MultiViewDataset(val, image_loader, views, offset=len(train)),
-                                batch_size=config.batch_size, shuffle=False, **kwargs)
+                                batch_size=config.batch_size, shuffle=False,
+                                generator=torch.Generator().manual_seed(config.seed + VAL_SEED_OFFSET), **kwargs)
     return SSLData(catalog, split, catalog.classes, is_labelled(catalog), train, val,
                    MultiViewDataset(train, image_loader, views), val_loader,
                    eval_transform(cfg.image_size, cfg.normalize, input_channels(method.encoder)),

@@ -64,7 +64,7 @@ class DeepCluster(SSLMethod):
     def training_step(self, views: list[torch.Tensor], indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cross-entropy of the classifier on the images' current pseudo-labels."""
         logits = self.classifier(self.encoder.forward_features(views[0]))
-        target = self.labels.to(logits.device)[indices]
+        target = self.labels[indices.cpu()].to(logits.device)  # move only this batch's labels
         return {"loss": nn.functional.cross_entropy(logits.float(), target)}
 
     def assign(self, features: np.ndarray, *, seed: int, truth=None, pca_dim: int = 256, whiten: bool = True,

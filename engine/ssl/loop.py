@@ -20,6 +20,7 @@ from engine import registry
 from engine.errors import CancelledError, HistoDeskError
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn
 from engine.runs import Run
+from engine.ssl.data import VAL_SEED_OFFSET
 from engine.training import checkpoint as ckpt
 from engine.training.builders import build_optimizer
 from engine.training.config import OptimConfig
@@ -41,13 +42,6 @@ def build_method(config, encoder, catalog, split):
 
         extra = deepcluster_kwargs(config, len([r for r in catalog.records if r.path in split.assignments]))
     return registry.create("ssl", config.method, encoder=encoder, **config.method_hparams(), **extra)
-
-
-def _state_to_safetensors(state: dict, path) -> None:
-    from safetensors.torch import save
-
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
-    atomic_write_bytes(path, save(tensors))
 
 
 class SSLTrainer:
@@ -97,7 +91,9 @@ class SSLTrainer:
     def train_epoch(self, loader) -> float:
         """One pass over the training images; returns the mean loss."""
         self.method.train()
-        loss_sum, seen, finite, last = torch.zeros((), device=self.device), 0, 0, 0.0
+        # sums stay on the device: no GPU sync per step (only the throttled progress report reads the loss)
+        loss_sum, seen, finite = (torch.zeros((), device=self.device) for _ in range(3))
+        last = 0.0
         for i, (views, idx) in enumerate(loader):
             if self.cancel.cancelled:
                 raise CancelledError("Pretraining was cancelled.")
@@ -111,19 +107,19 @@ class SSLTrainer:
             if self.scheduler is not None:
                 self.scheduler.step()
             self.method.on_train_batch_end(self.batches_done, self.total_steps)
-            if torch.isfinite(loss):
-                finite += 1
-                loss_sum += loss.detach() * len(idx)
-                seen += len(idx)
+            ok = torch.isfinite(loss.detach())
+            finite += ok
+            loss_sum += torch.where(ok, loss.detach(), 0.0) * len(idx)
+            seen += ok * len(idx)
             self.batches_done += 1
             now = time.monotonic()
             if now - last > 0.25 or i + 1 == self.steps:
                 last = now
                 self._report_batch(i + 1, float(loss.detach()))
-        if not finite:
+        if not int(finite):
             raise HistoDeskError("The SSL loss was NaN/Inf for a whole epoch: lower the learning rate "
                                  "(hparams.lr) or use a larger batch.")
-        return float(loss_sum) / max(seen, 1)
+        return float(loss_sum) / max(float(seen), 1.0)
 
     def _report_batch(self, batch: int, loss: float) -> None:
         done = self.batches_done - self._batches_at_start
@@ -143,7 +139,8 @@ class SSLTrainer:
             return None
         buffers = {k: v.clone() for k, v in self.method.named_buffers()}
         self.method.eval()
-        seed_everything(self.config.seed + 99_991, deterministic=False)
+        seed_everything(self.config.seed + VAL_SEED_OFFSET, deterministic=False)  # views without workers
+        self.data.val_loader.generator.manual_seed(self.config.seed + VAL_SEED_OFFSET)  # with workers
         total, n = 0.0, 0
         try:
             for views, idx in self.data.val_loader:
@@ -218,7 +215,7 @@ class SSLTrainer:
             return
         if value < self.best_val:
             self.best_val, self.best_epoch, self.wait = value, row["epoch"], 0
-            _state_to_safetensors(self.method.encoder_state_dict(), self.best_path)
+            ckpt.save_weights(self.method.encoder, self.best_path)
         else:
             self.wait += 1
         row["best_val_loss"] = self.best_val
@@ -260,7 +257,7 @@ class SSLTrainer:
         if best and self.best_epoch > 0 and self.best_path.exists():
             atomic_write_bytes(path, self.best_path.read_bytes())
         else:
-            _state_to_safetensors(self.method.encoder_state_dict(), path)
+            ckpt.save_weights(self.method.encoder, path)
 
     # --- main loop ------------------------------------------------------
     def fit(self, resume: bool = False) -> None:

@@ -93,6 +93,6 @@ class DINO(SSLMethod):
         student = forward_views(lambda x: self.head(self.encoder.forward_features(x)), views)
         with torch.no_grad():
             teacher = forward_views(lambda x: self.teacher_head(self.teacher_encoder.forward_features(x)), views[:2])
-        progress = float(self.progress)
+        progress = self.progress_now if self.progress_now is not None else float(self.progress)
         loss = self.criterion(teacher, student, progress=progress)
         return {"loss": loss, "teacher_temp": torch.tensor(self.criterion.teacher_temp_at(progress))}
