@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from engine.data.catalog import Catalog, ImageRecord
 from engine.errors import DataError
+from engine.jobs import CancelToken, ProgressFn, null_progress
 from engine.training.seeding import epoch_seed
 
 
@@ -110,7 +111,8 @@ class SSLData:
 VAL_SEED_OFFSET = 99_991  # validation views: the same every epoch
 
 
-def build_ssl_data(config, catalog: Catalog, split, method, device: torch.device) -> SSLData:
+def build_ssl_data(config, catalog: Catalog, split, method, device: torch.device,
+                   progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> SSLData:
     """Multi-view datasets for the train and val images of ``split`` (val joins train when val_fraction is 0)."""
     from engine.ssl.base import input_channels
     from engine.training.data_setup import make_loader
@@ -124,7 +126,7 @@ def build_ssl_data(config, catalog: Catalog, split, method, device: torch.device
         raise DataError(f"Self-supervised pretraining needs at least 2 training images; found {len(train)}.")
     image_loader = make_loader(cfg)
     if hasattr(image_loader, "warm"):
-        image_loader.warm(train + val)
+        image_loader.warm(train + val, progress=progress, cancel=cancel)  # decode once, with ETA and cancel
     views = method.view_transform(cfg.image_size, cfg.normalize)
     # loaders are rebuilt per epoch, so workers are not kept alive between epochs (persistent workers
     # would also carry their random state over, and the validation views must repeat exactly)

@@ -15,8 +15,6 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
-
 from engine.data.catalog import Catalog
 from engine.errors import CancelledError
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
@@ -62,10 +60,11 @@ def build_encoder(config: SSLConfig, pretrained: str | None = None):
 def load_ssl_catalog(cfg: DataConfig, progress: ProgressFn = null_progress,
                      cancel: CancelToken | None = None) -> Catalog:
     """Scan a labelled or unlabelled dataset; ``importer="auto"`` reads a folder without labels as "unlabelled"."""
+    from dataclasses import replace
+
     from engine import registry
-    from engine.data.curation import apply_curation
-    from engine.data.importers import detect_importer, scan
-    from engine.training.data_setup import resolve_dataset_path
+    from engine.data.importers import detect_importer
+    from engine.training.data_setup import load_catalog, resolve_dataset_path
 
     root = resolve_dataset_path(cfg.path, progress, cancel)
     importer = cfg.importer
@@ -73,11 +72,7 @@ def load_ssl_catalog(cfg: DataConfig, progress: ProgressFn = null_progress,
         importer = detect_importer(root)
         share, _labels = registry.create("importer", importer).labelled_sample(root)
         importer = importer if share >= 0.5 else "unlabelled"
-    catalog = apply_curation(scan(root, importer, progress=progress, cancel=cancel), root)  # exclusions, relabels
-    if cfg.max_images and len(catalog.records) > cfg.max_images:
-        keep = np.linspace(0, len(catalog.records), cfg.max_images, endpoint=False).astype(int)
-        catalog.records = [catalog.records[i] for i in keep]
-    return catalog
+    return load_catalog(replace(cfg, path=str(root), importer=importer), progress, cancel, min_classes=0)
 
 
 def ssl_split(catalog: Catalog, config: SSLConfig):
@@ -115,7 +110,7 @@ def _build_trainer(config: SSLConfig, run: Run, progress: ProgressFn, cancel: Ca
     device = select_device(config.device)
     catalog, split = _prepare(config, run, progress, cancel, resume)
     method = build_method(config, encoder, catalog, split).to(device)
-    data = build_ssl_data(config, catalog, split, method, device)
+    data = build_ssl_data(config, catalog, split, method, device, progress, cancel)
     run.update_summary(status="running", kind="ssl", method=config.method, backbone=config.backbone,
                        model=config.backbone, classes=catalog.classes if data.labelled else None,
                        device=describe_device(device), split_mode=split.mode, pid=os.getpid(),

@@ -31,19 +31,21 @@ def resolve_dataset_path(path: str, progress: ProgressFn = null_progress, cancel
     return p
 
 
-def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Catalog:
-    """Scan the configured dataset (capped at ``max_images``, keeping class mix)."""
+def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: CancelToken | None = None, *,
+                 min_classes: int = 2) -> Catalog:
+    """Scan the configured dataset, apply its curation, cap it at ``max_images`` (spread evenly).
+
+    Raises :class:`DataError` with fewer than ``min_classes`` classes (0 for self-supervised use).
+    """
+    from engine.data.curation import apply_curation  # exclusions / relabels made in the embedding view
     from engine.data.importers import scan
 
     root = resolve_dataset_path(cfg.path, progress, cancel)
-    catalog = scan(root, cfg.importer, progress=progress, cancel=cancel)
-    from engine.data.curation import apply_curation  # exclusions / relabels made in the embedding view
-
-    catalog = apply_curation(catalog, root)
+    catalog = apply_curation(scan(root, cfg.importer, progress=progress, cancel=cancel), root)
     if cfg.max_images and len(catalog.records) > cfg.max_images:
         step = len(catalog.records) / cfg.max_images
         catalog.records = [catalog.records[int(i * step)] for i in range(cfg.max_images)]
-    if len(catalog.classes) < 2:
+    if len(catalog.classes) < min_classes:
         raise DataError(f"{root}: found only the class(es) {catalog.classes}; training needs at least two.")
     return catalog
 
