@@ -79,13 +79,17 @@ def test_train_fraction_samples_whole_patients_per_class(setup):
         sample_train_fraction(records, 0.0, seed=1)
 
 
-def test_label_efficiency_study(setup):
+def test_label_efficiency_study(setup, monkeypatch):
+    import engine.training.data_setup as data_setup
+
     root, data, ssl_run = setup
-    events = []
+    events, scans = [], []
+    real_load = data_setup.load_catalog
+    monkeypatch.setattr(data_setup, "load_catalog", lambda *a, **k: scans.append(1) or real_load(*a, **k))
     results = label_efficiency({"dataset": str(data), "ssl_run": str(ssl_run.path), "fractions": [1.0, 0.5],
                                 "encoders": ["ssl", "random", "imagenet"], "epochs": 1, "mode": "finetune",
                                 "runs_dir": str(root / "le"), "base": {"batch_size": 8}}, progress=events.append)
-    assert results["status"] == "completed"
+    assert results["status"] == "completed" and len(scans) == 1  # the dataset is scanned once for 4 runs
     assert [(r["encoder"], r["fraction"]) for r in results["rows"]] == [
         ("ssl", 0.5), ("ssl", 1.0), ("random", 0.5), ("random", 1.0)]
     assert results["skipped"][0]["encoder"] == "imagenet" and "ImageNet" in results["skipped"][0]["reason"]

@@ -117,9 +117,9 @@ def _row(run, encoder: str, fraction: float, records: list) -> dict:
 def label_efficiency(config: LabelEfficiencyConfig | dict, *, progress: ProgressFn = null_progress,
                      cancel: CancelToken | None = None) -> dict:
     """Run the study; returns (and writes to results.json) ``{"rows": [...], "skipped": [...], "path", ...}``."""
-    from engine.data.splits import make_split
+    from engine.data.splits import split_with_audit
     from engine.models.weights import weights_status
-    from engine.training.data_setup import load_catalog, sample_train_fraction
+    from engine.training.data_setup import load_catalog, make_loader, sample_train_fraction
     from engine.training.job import train
 
     cfg = config if isinstance(config, LabelEfficiencyConfig) else LabelEfficiencyConfig.from_dict(config)
@@ -127,8 +127,9 @@ def label_efficiency(config: LabelEfficiencyConfig | dict, *, progress: Progress
     base = _base_config(cfg)
     study = _study_dir(cfg)
     write_json(study / "config.json", cfg.to_dict())
-    catalog = load_catalog(base.data, progress, cancel)
-    split = make_split(catalog, base.split, base.seed)
+    catalog = load_catalog(base.data, progress, cancel)  # scanned and audited once for every run of the study
+    split = split_with_audit(catalog, base.split, base.seed, progress=progress, cancel=cancel,
+                             loader=make_loader(base.data))
     split.save(study / "split.json")
     train_records = split.records(catalog, "train")
     results: dict[str, Any] = {"status": "running", "name": study.name, "path": str(study), "ssl_run": cfg.ssl_run,
@@ -149,7 +150,8 @@ def label_efficiency(config: LabelEfficiencyConfig | dict, *, progress: Progress
         tc.name, tc.runs_dir = f"{encoder}-{fraction:g}", str(study / "runs")
         tc.data.train_fraction, tc.split.file = fraction, str(study / "split.json")
         label = f"{encoder} {fraction:g}"
-        run = train(tc, progress=_relay(progress, i, len(plan), clock, label), cancel=cancel)
+        run = train(tc, progress=_relay(progress, i, len(plan), clock, label), cancel=cancel, catalog=catalog,
+                    split=split)
         records = sample_train_fraction(train_records, fraction, tc.seed if tc.data.train_fraction_seed is None
                                         else tc.data.train_fraction_seed)
         results["rows"].append(_row(run, encoder, fraction, records))

@@ -23,8 +23,12 @@ from engine.training.seeding import seed_everything
 
 
 def train(config: TrainConfig | dict, *, progress: ProgressFn = null_progress, cancel: CancelToken | None = None,
-          run_dir: str | Path | None = None) -> Run:
-    """Train a model as ``config`` says; returns the run folder."""
+          run_dir: str | Path | None = None, catalog: Catalog | None = None, split=None) -> Run:
+    """Train a model as ``config`` says; returns the run folder.
+
+    ``catalog`` and ``split`` (with its audit) may be given by a caller that trains many runs on the same
+    data (a label-efficiency study), so the dataset is scanned and audited once, not once per run.
+    """
     from engine.evaluation.run_model import build_model
 
     config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
@@ -35,7 +39,7 @@ def train(config: TrainConfig | dict, *, progress: ProgressFn = null_progress, c
     run = Run(Path(run_dir)) if run_dir else Run.create(config.name or config.model.name, config.runs_dir)
     (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
     run.write("config.json", config.to_dict())
-    return _execute(config, run, progress, cancel or CancelToken(), model=model)
+    return _execute(config, run, progress, cancel or CancelToken(), model=model, prepared=(catalog, split))
 
 
 def resume(run_dir: str | Path, *, progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Run:
@@ -55,17 +59,22 @@ def _prepare_split(config: TrainConfig, catalog: Catalog, run: Run, progress, ca
     # The audit hashes images through the cache, so it also warms it for training.
     split = split_with_audit(catalog, config.split, config.seed, progress=progress, cancel=cancel,
                              loader=make_loader(config.data))
+    _record_split(run, split)
+    return split
+
+
+def _record_split(run: Run, split) -> None:
+    """Save the run's split.json and log its notes (and a warning for an image-level split)."""
     for note in split.notes:
         run.log(f"Split: {note}")
     split.save(run.file("split.json"))
     if split.mode != "patient":
         run.log("WARNING: image-level split: images of one patient may be in train and test, "
                 "so test figures are optimistic.")
-    return split
 
 
 def _execute(config: TrainConfig, run: Run, progress: ProgressFn, cancel: CancelToken, model,
-             resume: bool = False) -> Run:
+             resume: bool = False, prepared: tuple = (None, None)) -> Run:
     from engine.data.splits import Split
     from engine.training.data_setup import build_run_data, load_catalog
     from engine.training.loop import Trainer
@@ -78,9 +87,13 @@ def _execute(config: TrainConfig, run: Run, progress: ProgressFn, cancel: Cancel
             split = Split.load(run.file("split.json"))
         else:
             run.update_summary(status="preparing", started=time.strftime("%Y-%m-%d %H:%M:%S"))
-            catalog = load_catalog(config.data, progress, cancel)
+            catalog, split = prepared
+            catalog = catalog if catalog is not None else load_catalog(config.data, progress, cancel)
             catalog.save(run.file("catalog.json"))
-            split = _prepare_split(config, catalog, run, progress, cancel)
+            if split is None:
+                split = _prepare_split(config, catalog, run, progress, cancel)
+            else:
+                _record_split(run, split)
         data = build_run_data(config, catalog, split, device)
         _warm_cache(data, progress, cancel)
         if len(data.classes) != model.num_classes:
