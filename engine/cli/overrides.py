@@ -25,19 +25,23 @@ def parse_set(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def flags_to_overrides(args) -> dict[str, Any]:
-    """Common train flags (--data, --model, --epochs, ...) as a nested dict."""
-    mapping = {
-        "data": ("data", "path"), "importer": ("data", "importer"), "image_size": ("data", "image_size"),
-        "max_images": ("data", "max_images"), "workers": ("data", "num_workers"),
-        "model": ("model", "name"), "pretrained": ("model", "pretrained"),
-        "split_mode": ("split", "mode"), "k_folds": ("split", "k_folds"), "fold": ("split", "fold"),
-        "split_file": ("split", "file"), "lr": ("optim", "lr"),
-        "epochs": ("epochs",), "batch_size": ("batch_size",), "seed": ("seed",), "device": ("device",),
-        "runs_dir": ("runs_dir",), "name": ("name",),
-    }
+#: train flag -> path in the training config.
+TRAIN_FLAGS = {
+    "data": ("data", "path"), "importer": ("data", "importer"), "image_size": ("data", "image_size"),
+    "max_images": ("data", "max_images"), "workers": ("data", "num_workers"),
+    "model": ("model", "name"), "pretrained": ("model", "pretrained"),
+    "split_mode": ("split", "mode"), "k_folds": ("split", "k_folds"), "fold": ("split", "fold"),
+    "split_file": ("split", "file"), "lr": ("optim", "lr"),
+    "epochs": ("epochs",), "batch_size": ("batch_size",), "seed": ("seed",), "device": ("device",),
+    "runs_dir": ("runs_dir",), "name": ("name",),
+}
+
+
+def flags_to_overrides(args, mapping: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
+    """The flags given on the command line (``mapping``: flag -> config path; train flags by default)
+    as a nested override dict."""
     out: dict[str, Any] = {}
-    for attr, path in mapping.items():
+    for attr, path in (TRAIN_FLAGS if mapping is None else mapping).items():
         value = getattr(args, attr, None)
         if value is None:
             continue
@@ -45,7 +49,7 @@ def flags_to_overrides(args) -> dict[str, Any]:
         for part in path[:-1]:
             node = node.setdefault(part, {})
         node[path[-1]] = value
-    if getattr(args, "ratios", None):
+    if mapping is None and getattr(args, "ratios", None):
         out.setdefault("split", {})["ratios"] = parse_ratios(args.ratios)
     return out
 

@@ -10,7 +10,7 @@ import json
 import sys
 
 from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress
-from engine.cli.overrides import parse_set
+from engine.cli.overrides import flags_to_overrides, parse_set
 from engine.io_utils import load_config_file
 
 #: pretrain flag -> path in the SSL config.
@@ -22,22 +22,12 @@ _PRETRAIN_FLAGS = {
 }
 
 
-def _flags(args, mapping: dict) -> dict:
-    """The flags given on the command line as one nested override dict."""
-    from functools import reduce
-
-    from engine.training.config import deep_merge
-
-    given = {path: getattr(args, attr) for attr, path in mapping.items() if getattr(args, attr, None) is not None}
-    return reduce(deep_merge, (reduce(lambda v, k: {k: v}, reversed(p), val) for p, val in given.items()), {})
-
-
 def build_pretrain_config(args):
     """Defaults <- SSL preset <- --config file <- flags <- --set pairs."""
     from engine.ssl.config import build_ssl_config
 
     overrides = [load_config_file(args.config)] if args.config else []
-    overrides += [_flags(args, _PRETRAIN_FLAGS), parse_set(args.set)]
+    overrides += [flags_to_overrides(args, _PRETRAIN_FLAGS), parse_set(args.set)]
     return build_ssl_config(args.preset, *overrides)
 
 

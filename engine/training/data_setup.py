@@ -137,15 +137,14 @@ def build_run_data(config: TrainConfig, catalog: Catalog, split, device: torch.d
                   persistent_workers=config.data.num_workers > 0)
     datasets, eval_loaders = {}, {}
     for name in SPLITS:
-        datasets[name] = HistoDataset(split.records(catalog, name), classes, loader, eval_tf)
+        records = split.records(catalog, name)
+        if name == "train" and records and config.data.train_fraction < 1.0:  # label-efficiency runs
+            seed = config.seed if config.data.train_fraction_seed is None else config.data.train_fraction_seed
+            records = sample_train_fraction(records, config.data.train_fraction, seed)
+        datasets[name] = HistoDataset(records, classes, loader, eval_tf)
         eval_loaders[name] = DataLoader(datasets[name], shuffle=False, **kwargs) if len(datasets[name]) else None
     if not len(datasets["train"]):
         raise DataError("The training split is empty: check the split ratios and the dataset.")
-    if config.data.train_fraction < 1.0:
-        seed = config.seed if config.data.train_fraction_seed is None else config.data.train_fraction_seed
-        datasets["train"] = HistoDataset(sample_train_fraction(datasets["train"].records, config.data.train_fraction,
-                                                               seed), classes, loader, eval_tf)
-        eval_loaders["train"] = DataLoader(datasets["train"], shuffle=False, **kwargs)
     train_ds = HistoDataset(datasets["train"].records, classes, loader,
                             build_transform(config.augment, train=True, image_size=size, normalize=norm))
     generator = torch.Generator()
