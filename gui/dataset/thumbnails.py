@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 
-import numpy as np
 from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QRunnable,
                             QSize, Qt, QThreadPool, Signal)
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from engine.data.catalog import ImageRecord
+from gui.images import numpy_to_qimage
 
 THUMB_SIZE = 128
 CACHE_LIMIT = 2000      # pixmaps kept in the LRU cache
@@ -37,9 +37,8 @@ def load_qimage(path: str, page: int, size: int) -> QImage:
     """Decode ``path`` and scale it (up or down) to fit ``size`` x ``size``; safe in any thread."""
     from engine.data.imageio import read_image
 
-    rgb = np.ascontiguousarray(read_image(path, page=page))
-    h, w = rgb.shape[:2]
-    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    image = numpy_to_qimage(read_image(path, page=page))
+    w, h = image.width(), image.height()
     if max(w, h) != size:  # small patches (e.g. 50 px) are enlarged to stay visible
         image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation)

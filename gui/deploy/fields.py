@@ -1,28 +1,16 @@
-"""Small pieces shared by the deploy dialogs: model discovery (and the shared path field)."""
+"""Small pieces shared by the deploy dialogs: model discovery (and the shared path field).
+
+``completed_runs`` lives in :mod:`gui.run_lists` (shared with the explain dialogs); it is re-exported here.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from gui.path_field import PathFieldWidget
+from gui.run_lists import completed_runs
 
 __all__ = ["PathFieldWidget", "completed_runs", "model_kind", "packages_in"]
-
-
-def completed_runs(runs_dir: str | None) -> list:
-    """Finished training runs with saved weights in ``runs_dir`` (newest first)."""
-    from engine.runs import list_runs
-
-    runs = []
-    for run in list_runs(runs_dir):
-        try:
-            summary = run.summary
-        except Exception:  # noqa: BLE001 - a half-written run is skipped, never fatal
-            continue
-        if summary.get("status") == "completed" and summary.get("kind", "train") != "ssl" \
-                and run.model_weights.exists():
-            runs.append(run)
-    return runs
 
 
 def packages_in(folder: str | Path) -> list[Path]:

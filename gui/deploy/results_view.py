@@ -5,19 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Slot
-from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from gui.images import numpy_to_pixmap
+
 PREVIEW_PX = 260
 ERRORS_ONLY = "__errors__"
-
-
-def numpy_pixmap(rgb) -> QPixmap:
-    """A QPixmap of a uint8 HxWx3 RGB array."""
-    h, w = rgb.shape[:2]
-    image = QImage(rgb.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888)
-    return QPixmap.fromImage(image.copy())
 
 
 def load_pixmap(path: str) -> QPixmap | None:
@@ -28,7 +23,7 @@ def load_pixmap(path: str) -> QPixmap | None:
     try:
         from engine.data.imageio import read_image
 
-        return numpy_pixmap(read_image(path))
+        return numpy_to_pixmap(read_image(path))
     except Exception:  # noqa: BLE001 - unreadable: the row's reason says why
         return None
 

@@ -16,21 +16,16 @@ from PySide6.QtWidgets import (
 from engine.data.imageio import IMAGE_EXTENSIONS, is_image_file
 from gui.explain.heatmap_panel import HeatmapPanelWidget
 from gui.explain.worker import ExplainService
+from gui.results.runs_list import model_label
+from gui.run_lists import completed_runs
 
 TTA_MODE = "s3"
-
-
-def completed_runs(runs_dir: str | os.PathLike | None) -> list:
-    """Runs in ``runs_dir`` whose status is completed and that have final weights, newest first."""
-    from engine.runs import list_runs
-
-    return [r for r in list_runs(runs_dir) if r.summary.get("status") == "completed" and r.model_weights.exists()]
 
 
 def run_label(run) -> str:
     """``<run id> · <model> · test acc 0.912`` for a combo box."""
     summary = run.summary
-    model = summary.get("model") or (run.config.get("model") or {}).get("name", "?")
+    model = summary.get("model") or model_label(run.config) or "?"
     acc = ((summary.get("metrics") or {}).get("test") or {}).get("accuracy")
     return f"{run.id} · {model}" + (f" · test acc {acc:.3f}" if isinstance(acc, (int, float)) else "")
 

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QImage, QPixmap, QResizeEvent
+from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
+from gui.images import numpy_to_pixmap
+
 BAR_SCALE = 1000
-
-
-def rgb_to_qimage(rgb: np.ndarray) -> QImage:
-    """A deep-copied QImage of an HxWx3 uint8 RGB array (safe in any thread)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class ImageViewWidget(QLabel):
@@ -31,7 +26,7 @@ class ImageViewWidget(QLabel):
 
     def set_rgb(self, rgb: np.ndarray | None) -> None:
         """Show ``rgb`` (None clears to the empty caption)."""
-        self._pixmap = QPixmap() if rgb is None else QPixmap.fromImage(rgb_to_qimage(rgb))
+        self._pixmap = QPixmap() if rgb is None else numpy_to_pixmap(rgb)
         self._rescale()
 
     def set_message(self, text: str) -> None:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from gui import errors
-from gui.ssl.widgets import is_ssl_run
+from gui.run_lists import is_ssl_run
 from gui.workers import Job
 
 

@@ -4,39 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QVBoxLayout, QWidget)
 
 from engine.errors import HistoDeskError
-from engine.runs import Run, list_runs
+from engine.runs import Run
 from gui.path_field import PathFieldWidget
+from gui.run_lists import is_ssl_run, ssl_runs
 from gui.wizard.fields import error_label, show_error
-
-
-def rgb_pixmap(rgb: np.ndarray) -> QPixmap:
-    """A QPixmap of an RGB uint8 ``H x W x 3`` array (grey ``H x W`` arrays are expanded)."""
-    arr = np.asarray(rgb)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    arr = np.ascontiguousarray(arr[:, :, :3].astype(np.uint8, copy=False))
-    h, w = arr.shape[:2]
-    return QPixmap.fromImage(QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
-
-
-def is_ssl_run(run: Run) -> bool:
-    """True when ``run`` is a self-supervised pretraining run (summary or config ``kind == "ssl"``)."""
-    try:
-        return run.summary.get("kind") == "ssl" or run.config.get("kind") == "ssl"
-    except Exception:  # noqa: BLE001 - an unreadable run is simply not offered
-        return False
-
-
-def ssl_runs(runs_dir: str | Path | None = None) -> list[Run]:
-    """The SSL runs under ``runs_dir`` (the default runs folder when None), newest first."""
-    return [run for run in list_runs(runs_dir) if is_ssl_run(run)]
 
 
 class PathEditWidget(PathFieldWidget):
