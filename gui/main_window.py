@@ -43,6 +43,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("HistoDesk")
         self.resize(1200, 800)
         self.runs_dir = runs_dir
+        self.quit_hooks: list = []  # callables run when the window closes (extensions add theirs)
         self.dataset_path: str | None = None
         self.catalog = None
         self.split = None
@@ -316,4 +317,6 @@ class MainWindow(QMainWindow):
         self.runs_tab.close_compare_windows()
         if hasattr(self.browser, "shutdown"):
             self.browser.shutdown()  # stop its background thumbnail decoding
+        for hook in self.quit_hooks:
+            hook()
         event.accept()

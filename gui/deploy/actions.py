@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QWidget
 
-from gui.workers import Job
+from gui.workers import CANCELLED, Job
 
 
 # Engine calls, looked up at call time so tests may wrap them.
@@ -34,8 +34,10 @@ class DeployActions(QObject):
         self.window = window
         self.dialogs: list[QWidget] = []
         self.results: list[QWidget] = []  # Classifications tabs, oldest first
-        self._failure_handlers: dict[int, object] = {}  # job id -> on_failed(message)
+        # job id -> (on_failed(message), on_cancelled()); popped when the job ends, however it ends
+        self._failure_handlers: dict[int, tuple] = {}
         window.queue.job_failed.connect(self._on_job_failed)
+        window.queue.job_finished.connect(self._on_job_finished)
 
     # --- public API ---------------------------------------------------------
     def open_classify_dialog(self, model: str | None = None, folder: str | None = None) -> QWidget:
@@ -60,21 +62,21 @@ class DeployActions(QObject):
 
     def classify(self, model: str, folder: str, **options) -> Job:
         """Queue ``predict_folder(model, folder, **options)``; the results open in a Classifications tab."""
-        job = self.window.queue.submit(f"Classify {Path(folder).name}", _predict_job, str(model), str(folder),
-                                       kind="predict", **options)
-        job.on_finished = lambda result: self.show_results(result, model=str(model), folder=str(folder))
-        return job
+        return self.window.queue.submit(
+            f"Classify {Path(folder).name}", _predict_job, str(model), str(folder), kind="predict",
+            on_finished=lambda result: self.show_results(result, model=str(model), folder=str(folder)), **options)
 
     def export(self, run_dir: str, out: str | None = None, int8: bool = False, on_finished=None,
-               on_failed=None) -> Job:
+               on_failed=None, on_cancelled=None) -> Job:
         """Queue ``export_run(run_dir, out, int8=int8)``.
 
-        ``on_finished(result)`` gets the report dict; ``on_failed(message)`` the engine's message.
+        ``on_finished(result)`` gets the report dict; ``on_failed(message)`` the engine's message;
+        ``on_cancelled()`` is called when the job is cancelled (from the Jobs tab).
         """
         job = self.window.queue.submit(f"Export {Path(run_dir).name} to ONNX", _export_job, str(run_dir), out,
                                        kind="export", int8=int8, on_finished=on_finished)
-        if on_failed is not None:
-            self._failure_handlers[job.id] = on_failed
+        if on_failed is not None or on_cancelled is not None:
+            self._failure_handlers[job.id] = (on_failed, on_cancelled)
         return job
 
     def show_results(self, result: dict, *, model: str = "", folder: str = "") -> QWidget:
@@ -101,15 +103,23 @@ class DeployActions(QObject):
     # --- internals ------------------------------------------------------------
     def _open(self, dialog: QWidget) -> QWidget:
         dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
+        dialog.finished.connect(dialog.deleteLater)  # after accepted/rejected handlers have read it
         self.dialogs.append(dialog)
         dialog.open()
         return dialog
 
     @Slot(object, str, str)
     def _on_job_failed(self, job: Job, message: str, _tb: str) -> None:
-        handler = self._failure_handlers.pop(job.id, None)
-        if handler is not None:
-            handler(message)
+        on_failed, _on_cancelled = self._failure_handlers.pop(job.id, (None, None))
+        if on_failed is not None:
+            on_failed(message)
+
+    @Slot(object)
+    def _on_job_finished(self, job: Job) -> None:
+        """Done or cancelled: forget the job's handlers; tell its dialog when it was cancelled."""
+        _on_failed, on_cancelled = self._failure_handlers.pop(job.id, (None, None))
+        if job.state == CANCELLED and on_cancelled is not None:
+            on_cancelled()
 
 
 def deploy_actions(window) -> DeployActions:

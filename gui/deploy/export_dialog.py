@@ -31,8 +31,9 @@ def parity_report_html(result: dict) -> str:
 class ExportDialog(QDialog):
     """Choose a run, an output folder and int8; "Export" queues the job and the report appears here.
 
-    ``submit(run_dir, out, int8, on_finished, on_failed)`` queues the export (given by the deploy actions) and
-    returns the Job; :meth:`show_result` / :meth:`show_failure` fill the report when it ends.
+    ``submit(run_dir, out, int8, on_finished, on_failed, on_cancelled=...)`` queues the export (given by the
+    deploy actions) and returns the Job; :meth:`show_result` / :meth:`show_failure` / :meth:`show_cancelled`
+    fill the report when it ends.
     """
 
     def __init__(self, runs_dir: str | None, submit, parent: QWidget | None = None, *, run_dir: str | None = None):
@@ -40,6 +41,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export model to ONNX")
         self.setMinimumWidth(680)
         self._submit = submit
+        self._closed = False  # set when the dialog ends: late job callbacks must not touch its widgets
         self.job = None
         self.result: dict | None = None
         self.run_combo = QComboBox()
@@ -85,14 +87,30 @@ class ExportDialog(QDialog):
 
     def show_result(self, result: dict) -> None:
         """Show the parity report of a finished export."""
+        if self._closed:
+            return
         self.result = result
         self.report_label.setText(parity_report_html(result))
         self._set_busy(False)
 
     def show_failure(self, message: str) -> None:
         """Show why the export failed (the Jobs tab also shows it in an error dialog)."""
+        if self._closed:
+            return
         self.report_label.setText(f"<span style='color:#c62828'><b>Export failed:</b></span> {message}")
         self._set_busy(False)
+
+    def show_cancelled(self) -> None:
+        """The export job was cancelled (from the Jobs tab): ready for another export."""
+        if self._closed:
+            return
+        self.report_label.setText("Export cancelled.")
+        self._set_busy(False)
+
+    def done(self, result: int) -> None:
+        """Closing: the export job keeps running in the Jobs tab, but no longer reports here."""
+        self._closed = True
+        super().done(result)
 
     # --- internals ------------------------------------------------------------
     def _set_busy(self, busy: bool) -> None:
@@ -107,4 +125,4 @@ class ExportDialog(QDialog):
         self._set_busy(True)
         self.report_label.setText("Exporting and checking parity... (progress in the Jobs tab)")
         self.job = self._submit(self.run_dir(), self.out_field.path() or None, self.int8_check.isChecked(),
-                                self.show_result, self.show_failure)
+                                self.show_result, self.show_failure, on_cancelled=self.show_cancelled)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from gui import errors
@@ -39,7 +39,9 @@ class ExplainActions(QObject):
             runs = self.window.runs_tab.selected_runs()
             run_dir = str(runs[0].path) if runs and runs[0].model_weights.exists() else None
         dialog = ImageExplainDialog(self.window.runs_dir, self.window, run_dir=run_dir)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # frees its model when closed
         dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
+        dialog.finished.connect(dialog.deleteLater)
         self.dialogs.append(dialog)
         dialog.show()
         return dialog
@@ -67,7 +69,7 @@ class ExplainActions(QObject):
 
     def _chosen_run(self, what: str) -> str | None:
         """The run selected in the Runs tab, else one the user picks from the completed runs."""
-        from gui.explain.image_dialog import completed_runs
+        from gui.run_lists import completed_runs
 
         runs = self.window.runs_tab.selected_runs()
         if runs:
@@ -107,4 +109,14 @@ def install(window) -> ExplainActions:
     window.add_action(menu, "Explain an image...", actions._on_image)
     window.add_action(menu, "Robustness of selected run...", actions._on_robustness)
     window.explain_actions = actions
+    window.quit_hooks.append(_wait_for_background_explanations)
     return actions
+
+
+def _wait_for_background_explanations() -> None:
+    """At quit: let tasks of closed explanation views end (the one blocking wait), if any ran."""
+    import sys
+
+    worker = sys.modules.get("gui.explain.worker")  # not imported at all when no view was opened
+    if worker is not None:
+        worker.wait_for_retired_pools(10000)

@@ -64,6 +64,7 @@ class RobustnessViewWidget(QWidget):
         self.noise, self.blur, self.split = tuple(noise), tuple(blur), split
         self.job = None
         self.results: dict | None = None
+        self._closed = False
         self.queue.job_finished.connect(self._on_job_ended)
         self.queue.job_failed.connect(self._on_job_failed)
         self.title = QLabel(f"<b>{Path(self.run_dir).name}</b> · robustness on the {split} split")
@@ -118,15 +119,36 @@ class RobustnessViewWidget(QWidget):
         self.run_button.setEnabled(False)
         self.status.setText("Running... (see the Jobs tab for progress)")
         self.job = self.queue.submit(f"Robustness {Path(self.run_dir).name}", robustness_run, self.run_dir,
-                                     kind="robustness", on_finished=self._on_finished, split=self.split,
+                                     kind="robustness", on_finished=self._guarded_finished, split=self.split,
                                      noise=self.noise, blur=self.blur)
         return self.job
+
+    def shutdown(self) -> None:
+        """Stop this view's job and ignore its results (called when the tab closes)."""
+        self._closed = True
+        for signal, slot in ((self.queue.job_finished, self._on_job_ended),
+                             (self.queue.job_failed, self._on_job_failed)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        job = self.job
+        if job is not None and job.state in ("queued", "running"):
+            self.queue.cancel(job)
+
+    def _guarded_finished(self, results: dict) -> None:
+        # Called by the queue in the GUI thread; the tab may have been closed (widgets deleted) meanwhile.
+        if self._closed:
+            return
+        self._on_finished(results)
 
     def _on_finished(self, results: dict) -> None:
         self.set_results(results)
 
     @Slot(object)
     def _on_job_ended(self, job) -> None:
+        if self._closed:
+            return
         if job is self.job:
             self.run_button.setEnabled(True)
             if job.state != "done":
@@ -134,6 +156,8 @@ class RobustnessViewWidget(QWidget):
 
     @Slot(object, str, str)
     def _on_job_failed(self, job, message: str, _tb: str) -> None:
+        if self._closed:
+            return
         if job is self.job:
             self.run_button.setEnabled(True)
             self.status.setText(f"<span style='color:#b00020'>Robustness test failed: {message}</span>")

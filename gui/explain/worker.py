@@ -9,6 +9,11 @@ and returns a request id; the result comes back through the ``finished`` or
 older ones: they are skipped if not started yet, cancelled if they check their
 token (occlusion does), and their results are marked stale so views drop them.
 No task touches a widget.
+
+Closing a view never blocks the GUI thread: :meth:`ExplainService.shutdown`
+cancels, drops the pending tasks and the loaded model, and hands a pool whose
+task is still running to :func:`wait_for_retired_pools`, which only the
+application's quit path calls.
 """
 
 from __future__ import annotations
@@ -23,6 +28,28 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from engine.errors import CancelledError, HistoDeskError
 from engine.jobs import CancelToken
+
+
+_retired_pools: list[QThreadPool] = []  # pools whose last task still runs after their service shut down
+
+
+def _retire_pool(pool: QThreadPool) -> None:
+    """Keep ``pool`` alive (without a parent) until its running task ends, without waiting for it."""
+    _retired_pools[:] = [p for p in _retired_pools if p.activeThreadCount() > 0]
+    if pool.activeThreadCount() > 0:
+        pool.setParent(None)
+        _retired_pools.append(pool)
+
+
+def wait_for_retired_pools(timeout_ms: int = 10000) -> bool:
+    """Block until the tasks still running in shut-down services end (call when the app quits)."""
+    ok = True
+    for pool in list(_retired_pools):
+        if pool.waitForDone(max(0, int(timeout_ms))):
+            _retired_pools.remove(pool)
+        else:
+            ok = False
+    return ok
 
 
 class _ExplainTask(QRunnable):
@@ -75,8 +102,8 @@ class ExplainService(QObject):
         self._ids = itertools.count(1)
         self._latest = 0
         self._token: CancelToken | None = None
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._closed = False
+        self._pool: QThreadPool | None = None
 
     @property
     def run_dir(self) -> str | None:
@@ -93,12 +120,17 @@ class ExplainService(QObject):
 
         with self._lock:
             run_dir = self._run_dir
+            if self._closed:
+                raise CancelledError("the explanation service was shut down")
             if run_dir is None:
                 raise HistoDeskError("Choose a trained run (model) first.")
-            if self._explainer is None or self._loaded_for != run_dir:
-                self._explainer = RunExplainer(run_dir, device=self.device)
-                self._loaded_for = run_dir
-            return self._explainer
+            explainer = self._explainer
+            if explainer is None or self._loaded_for != run_dir:
+                explainer = RunExplainer(run_dir, device=self.device)
+                if self._closed:  # shut down while loading: do not keep the model
+                    raise CancelledError("the explanation service was shut down")
+                self._explainer, self._loaded_for = explainer, run_dir
+            return explainer
 
     def model_ready(self) -> bool:
         """True when the current run's model is already loaded."""
@@ -110,6 +142,10 @@ class ExplainService(QObject):
             self._token.cancel()
         self._latest = next(self._ids)
         self._token = CancelToken()
+        self._closed = False
+        if self._pool is None:
+            self._pool = QThreadPool(self)
+            self._pool.setMaxThreadCount(1)
         self._pool.start(_ExplainTask(self, self._latest, fn, self._token))
         return self._latest
 
@@ -119,11 +155,26 @@ class ExplainService(QObject):
 
     def is_busy(self) -> bool:
         """True while a request is queued or running."""
-        return self._pool.activeThreadCount() > 0
+        return self._pool is not None and self._pool.activeThreadCount() > 0
 
-    def shutdown(self, wait_ms: int = 10000) -> bool:
-        """Cancel pending work and wait for the running task; False on timeout."""
+    def shutdown(self, wait_ms: int = 0) -> bool:
+        """Cancel and drop pending work and the loaded model; True when nothing runs any more.
+
+        Returns at once by default (it is called on the GUI thread when a tab or dialog closes): a
+        task still running finishes in the background, in a pool kept alive by
+        :func:`wait_for_retired_pools`, and its result is dropped. Pass ``wait_ms`` > 0 to block.
+        """
+        self._closed = True
         if self._token is not None:
             self._token.cancel()
-        self._pool.clear()
-        return self._pool.waitForDone(wait_ms)
+        self._explainer, self._loaded_for = None, None  # no lock: a model may be loading under it
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return True
+        pool.clear()
+        if wait_ms > 0:
+            pool.waitForDone(int(wait_ms))
+        idle = pool.activeThreadCount() == 0
+        if not idle:
+            _retire_pool(pool)
+        return idle

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QDialog, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from engine.errors import HistoDeskError
-from gui.ssl.widgets import PathEditWidget, rgb_pixmap
+from gui.images import numpy_to_pixmap
+from gui.ssl.widgets import PathEditWidget
 
 CELL_PX = 112  # on-screen size of the largest view
+DEBOUNCE_MS = 250  # typing and spin-box steps recompute the views once the user pauses
 
 
 def sample_image_paths(path: str, limit: int = 40) -> list[Path]:
@@ -30,6 +32,12 @@ class ViewPairsWidget(QWidget):
     random augmentations (next seed), "Another image" steps through sample
     images of the folder given to :meth:`set_folder`. Views smaller than the
     global ones (DINO's local crops) are drawn proportionally smaller.
+
+    The ``set_*`` methods recompute at once; edits made while the user types or
+    steps a spin box go through :meth:`set_folder_later`,
+    :meth:`set_image_size_later` and :meth:`schedule_refresh`, which wait for a
+    :data:`DEBOUNCE_MS` pause (the folder walk, decode and augmentations run on
+    the GUI thread).
     """
 
     def __init__(self, parent: QWidget | None = None, *, n: int = 4, image_size: int = 96, cell_px: int = CELL_PX):
@@ -41,6 +49,9 @@ class ViewPairsWidget(QWidget):
         self.samples: list[list[np.ndarray]] = []
         self.paths: list[Path] = []
         self.index = 0
+        self._pending_folder: str | None = None
+        self._timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._timer.timeout.connect(self._on_timer)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.n_spin = QSpinBox()
@@ -90,9 +101,28 @@ class ViewPairsWidget(QWidget):
 
     def set_folder(self, folder: str) -> None:
         """Take sample images from ``folder`` ("Another image" steps through them) and show the first."""
+        self._pending_folder = None
         self.paths, self.index = sample_image_paths(folder), 0
         self.next_button.setVisible(len(self.paths) > 1)
         self._load_current()
+
+    def set_folder_later(self, folder: str) -> None:
+        """Like :meth:`set_folder`, once nothing changed for :data:`DEBOUNCE_MS` (typing in a path field)."""
+        self._pending_folder = folder
+        self._timer.start()
+
+    def set_image_size_later(self, size: int) -> None:
+        """Like :meth:`set_image_size`, once nothing changed for :data:`DEBOUNCE_MS` (spin-box steps)."""
+        self.image_size = int(size)
+        self.schedule_refresh()
+
+    def schedule_refresh(self) -> None:
+        """Recompute the views after a :data:`DEBOUNCE_MS` pause (restarted by every call)."""
+        self._timer.start()
+
+    def is_pending(self) -> bool:
+        """True while a debounced change waits to be applied."""
+        return self._timer.isActive()
 
     def pair_count(self) -> int:
         """Number of samples (rows) shown."""
@@ -104,6 +134,8 @@ class ViewPairsWidget(QWidget):
 
     def refresh(self) -> None:
         """Recompute the views for the current method, image, n and seed."""
+        if self._pending_folder is None:
+            self._timer.stop()  # this refresh covers any debounced one
         if not self.method or self.image is None:
             return
         from engine.ssl.views import preview_pairs
@@ -142,7 +174,7 @@ class ViewPairsWidget(QWidget):
     def _cell(self, rgb: np.ndarray, scale: float, tip: str) -> QLabel:
         label = QLabel()
         side = max(16, int(round(self.cell_px * scale)))
-        label.setPixmap(rgb_pixmap(rgb).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+        label.setPixmap(numpy_to_pixmap(rgb).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                                 Qt.TransformationMode.SmoothTransformation))
         label.setFixedSize(side + 4, side + 4)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -182,7 +214,14 @@ class ViewPairsWidget(QWidget):
         self._load_current()
 
     def _on_n_changed(self, _n: int) -> None:
-        self.refresh()
+        self.schedule_refresh()
+
+    def _on_timer(self) -> None:
+        folder, self._pending_folder = self._pending_folder, None
+        if folder is not None:
+            self.set_folder(folder)
+        else:
+            self.refresh()
 
 
 class ViewPairsDialog(QDialog):
@@ -211,8 +250,8 @@ class ViewPairsDialog(QDialog):
         layout.addWidget(self.views, 1)
         self.views.method = self.method_combo.currentText()
         self.method_combo.currentTextChanged.connect(self.views.set_method)
-        self.size_spin.valueChanged.connect(self.views.set_image_size)
-        self.folder_edit.changed.connect(self.views.set_folder)
+        self.size_spin.valueChanged.connect(self.views.set_image_size_later)
+        self.folder_edit.changed.connect(self.views.set_folder_later)
         self.resize(780, 660)
         self.views.set_folder(dataset_path)
 

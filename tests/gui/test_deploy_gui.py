@@ -184,3 +184,40 @@ def test_selftest_command_opens_the_main_window(qtbot, tmp_path, capsys):
     assert image.width() >= 800 and image.height() >= 500
     out = capsys.readouterr().out
     assert "window ok" in out and "gui.deploy.actions" in out and "frozen=False" in out
+
+
+def test_cancelled_export_resets_the_dialog(qtbot, window, trained, monkeypatch):
+    """Cancelling the export job (Jobs tab) makes the dialog usable again and forgets the job's handlers."""
+    import time
+
+    import gui.deploy.actions as deploy_actions_module
+    from gui.workers import CANCELLED
+
+    def slow_export(run_dir, out, *, int8, progress, cancel):
+        for _ in range(600):
+            cancel.raise_if_cancelled()
+            time.sleep(0.01)
+        raise AssertionError("not cancelled")
+
+    monkeypatch.setattr(deploy_actions_module, "_export_job", slow_export)
+    dialog = window.deploy.open_export_dialog(run_dir=trained["run"])
+    dialog.export_button.click()
+    job = dialog.job
+    assert job is not None and not dialog.export_button.isEnabled()
+    assert job.id in window.deploy._failure_handlers
+    qtbot.waitUntil(lambda: job.state == "running", timeout=10000)
+    window.queue.cancel(job)
+    qtbot.waitUntil(lambda: job.state == CANCELLED, timeout=10000)
+    qtbot.waitUntil(lambda: dialog.export_button.isEnabled(), timeout=5000)
+    assert "cancelled" in dialog.report_label.text().lower() and dialog.result is None
+    assert job.id not in window.deploy._failure_handlers
+    dialog.reject()
+
+
+def test_deploy_dialogs_are_deleted_when_they_end(qtbot, window, trained):
+    dialog = window.deploy.open_export_dialog(run_dir=trained["run"])
+    destroyed = []
+    dialog.destroyed.connect(lambda *_: destroyed.append(True))
+    dialog.reject()
+    qtbot.waitUntil(lambda: bool(destroyed), timeout=5000)
+    assert dialog not in window.deploy.dialogs

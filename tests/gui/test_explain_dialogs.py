@@ -131,3 +131,72 @@ def test_explain_menu_opens_closable_tabs(qtbot, tiny_run):
     assert dialog.run_dir() == tiny_run
     dialog.reject()
     window.close()
+
+
+def test_closing_robustness_tab_while_its_job_runs(qtbot, tiny_run):
+    """Closing the tab mid-job: the job is cancelled (or ends) without touching deleted widgets."""
+    from shiboken6 import isValid as shiboken_valid
+
+    from gui.main_window import MainWindow
+    from gui.workers import CANCELLED, FAILED
+
+    window = MainWindow(autoload=False, runs_dir=str(Path(tiny_run).parent))
+    window.confirm_close = lambda: True
+    qtbot.addWidget(window)
+    view = window.explain_actions.open_robustness(tiny_run)
+    assert view is not None
+    job = view.start()
+    window.explain_actions.close_tab(view)
+    qtbot.waitUntil(lambda: job.state not in ("queued", "running"), timeout=WAIT_MS)
+    assert job.state != FAILED, job.error
+    assert job.state in (CANCELLED, DONE)
+    qtbot.wait(50)  # late queued signals reach no deleted widget
+    qtbot.waitUntil(lambda: not shiboken_valid(view), timeout=5000)  # the tab's widgets are gone
+    job.on_finished({"noise": [], "blur": []})  # a late result is ignored, not drawn on deleted widgets
+    window.close()
+
+
+def test_explain_image_dialog_is_deleted_and_drops_its_model(qtbot, tiny_run, tiny_data):
+    from gui.main_window import MainWindow
+
+    window = MainWindow(autoload=False, runs_dir=str(Path(tiny_run).parent))
+    qtbot.addWidget(window)
+    dialog = window.explain_actions.open_image_dialog(tiny_run)
+    image = _an_image(tiny_data)
+    dialog.set_image_path(image)
+    _wait_prediction(qtbot, dialog, image, False)
+    service = dialog.service
+    assert service.model_ready()
+    destroyed = []
+    dialog.destroyed.connect(lambda *_: destroyed.append(True))
+    dialog.reject()
+    assert service._explainer is None and not service.model_ready()
+    qtbot.waitUntil(lambda: bool(destroyed), timeout=5000)
+    assert dialog not in window.explain_actions.dialogs
+    window.close()
+
+
+def test_explain_service_shutdown_does_not_wait_for_the_running_task(qtbot):
+    import threading
+    import time
+
+    from gui.explain import worker
+
+    service = worker.ExplainService("unused")
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow(_explainer, _cancel):
+        started.set()
+        release.wait(10)
+        return {"ok": True}
+
+    service.explainer = lambda: None  # no model needed for this task
+    service.request(slow)
+    assert started.wait(5)
+    t0 = time.perf_counter()
+    assert service.shutdown() is False  # still running, but it returned at once
+    assert time.perf_counter() - t0 < 1.0
+    assert not service.is_busy()
+    release.set()
+    assert worker.wait_for_retired_pools(5000)

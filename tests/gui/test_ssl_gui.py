@@ -95,7 +95,9 @@ def test_wizard_builds_config_for_unlabelled_folder(qtbot, tmp_path):
     before = [v.copy() for v in views.samples[0]]
     views.resample_button.click()
     assert views.seed == 1 and any(not np.array_equal(a, b) for a, b in zip(before, views.samples[0]))
-    views.n_spin.setValue(2)
+    views.n_spin.setValue(2)  # debounced: the views are recomputed once the user pauses
+    assert views.is_pending() and views.pair_count() == 4
+    qtbot.waitUntil(lambda: not views.is_pending(), timeout=5000)
     assert views.pair_count() == 2
     w.grab().save(os.path.join(GRAB_DIR, "histodesk_ssl_wizard_views.png"))
     w.next()
@@ -280,3 +282,29 @@ def test_training_wizard_hands_over_to_pretraining(qtbot, window, tiny_data):
     assert window.ssl_wizard is not None and window.ssl_wizard.isVisible()
     assert window.ssl_wizard.data_page.path() == str(tiny_data)
     window.ssl_wizard.reject()
+
+
+def test_view_pairs_dialog_debounces_typing_in_the_folder_field(qtbot, tiny_data, monkeypatch):
+    """Each keystroke must not walk the folder and recompute the views: only the pause after the last one."""
+    import gui.ssl.view_pairs as view_pairs
+    from gui.ssl.view_pairs import ViewPairsDialog
+
+    dialog = ViewPairsDialog(dataset_path="", method="simclr", image_size=32)
+    qtbot.addWidget(dialog)
+    walked = []
+    real = view_pairs.sample_image_paths
+    monkeypatch.setattr(view_pairs, "sample_image_paths", lambda path, limit=40: walked.append(path) or real(path, limit))
+    folder = str(tiny_data)
+    dialog.folder_edit.edit.clear()
+    for i in range(1, len(folder) + 1):
+        dialog.folder_edit.edit.setText(folder[:i])
+    assert walked == [] and dialog.views.is_pending()
+    qtbot.waitUntil(lambda: not dialog.views.is_pending(), timeout=5000)
+    assert walked == [folder]
+    assert dialog.views.pair_count() == 4
+    dialog.size_spin.setValue(40)
+    dialog.size_spin.setValue(48)
+    assert dialog.views.is_pending()
+    qtbot.waitUntil(lambda: not dialog.views.is_pending(), timeout=5000)
+    assert dialog.views.image_size == 48 and dialog.views.samples[0][0].shape[0] == 48
+    dialog.close()
