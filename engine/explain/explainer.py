@@ -1,9 +1,10 @@
 """Per-image predictions, TTA and heatmaps for one trained run.
 
 :class:`RunExplainer` loads a run's model once and prepares images exactly as
-evaluation does (resize to ``data.resize`` or ``image_size`` with the run's
-``keep_aspect``, then the deterministic evaluation transform), so a heatmap
-explains the same input the run's metrics were computed on.
+evaluation does, through the run's :class:`engine.deploy.spec.InputSpec` (the
+same preprocessing model packages use, tested equal to the evaluation
+transform), so a heatmap explains the same input the run's metrics were
+computed on.
 """
 
 from __future__ import annotations
@@ -22,19 +23,11 @@ from engine.jobs import CancelToken, ProgressFn, null_progress
 _CACHE_SIZE = 16
 
 
-def _square_uint8(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` fitted to size x size like the evaluation transform's resize/centre-crop step."""
-    from engine.data.transforms import FitSquare
-
-    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-    return FitSquare(size)(chw).permute(1, 2, 0).contiguous().numpy()
-
-
 class RunExplainer:
     """A run's model with its evaluation preprocessing, for predictions and explanations of single images."""
 
     def __init__(self, run_dir: str | os.PathLike, device: str = "auto"):
-        from engine.data.transforms import build_transform
+        from engine.deploy.spec import InputSpec
         from engine.evaluation.run_model import load_run_model
         from engine.runs import Run
         from engine.training.devices import select_device
@@ -42,18 +35,14 @@ class RunExplainer:
         self.run = Run.open(run_dir)
         self.device = select_device(device)
         self.model, self.classes, self.config = load_run_model(self.run, self.device)
-        data = self.config.data
-        self.image_size = int(data.image_size)
-        self.resize = int(data.resize or data.image_size)
-        self.keep_aspect = bool(data.keep_aspect)
-        self.transform = build_transform(None, train=False, image_size=self.image_size, normalize=data.normalize)
+        self.spec = InputSpec.from_train_config(self.config)  # the run's evaluation preprocessing
+        self.image_size = self.spec.size
         self._cache: OrderedDict = OrderedDict()
 
     # -- images ------------------------------------------------------------------
     def prepare(self, path_or_rgb) -> tuple[np.ndarray, torch.Tensor]:
         """(square uint8 image the model sees, normalised tensor [1, 3, S, S] on the device), cached by path."""
         from engine.data.cache import resize_image
-        from engine.data.imageio import read_image
 
         key = None
         if not isinstance(path_or_rgb, np.ndarray):
@@ -62,13 +51,14 @@ class RunExplainer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            image = read_image(path)
+            resized = self.spec.load(str(path))
         else:
             image = np.asarray(path_or_rgb)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ConfigError(f"Expected an RGB uint8 image (H x W x 3), got {image.dtype} {image.shape}.")
-        resized = resize_image(image, self.resize, self.keep_aspect)
-        item = (_square_uint8(resized, self.image_size), self.transform(resized)[None].to(self.device))
+            resized = resize_image(image, self.spec.load_size, self.spec.keep_aspect)
+        square = self.spec.square(resized)
+        item = (square, torch.from_numpy(self.spec.normalise(square))[None].to(self.device))
         if key is not None:
             self._cache[key] = item
             while len(self._cache) > _CACHE_SIZE:
