@@ -196,3 +196,22 @@ def test_extract_from_a_one_channel_ssl_run(trained, tmp_path):
     assert len(emb) == 16 and np.isfinite(emb.features).all()
     enc = Encoder.open(ssl, device="cpu")
     np.testing.assert_allclose(enc.embed_image(emb.paths[0]), emb.features[0], rtol=1e-4, atol=1e-5)
+
+
+def test_cached_embeddings_of_a_dataset_follow_its_curation(trained, tmp_path):
+    """A run's cached embeddings of an external dataset are reused until its images or labels change."""
+    import shutil
+
+    from engine.data.curation import add_exclusions, set_labels
+    from engine.embed.extract import extract_embeddings
+
+    run, data = trained
+    own = shutil.copytree(data, tmp_path / "data")
+    first = extract_embeddings(run, str(own), device="cpu")
+    again = extract_embeddings(run, str(own), device="cpu")
+    assert again.meta["fingerprint"] == first.meta["fingerprint"] and len(again) == len(first)
+    add_exclusions(own, [first.paths[0]])
+    set_labels(own, {first.paths[1]: "benign" if first.labels[1] == "malignant" else "malignant"})
+    curated = extract_embeddings(run, str(own), device="cpu")
+    assert len(curated) == len(first) - 1 and first.paths[0] not in curated.paths
+    assert curated.labels[curated.paths.index(first.paths[1])] != first.labels[1]

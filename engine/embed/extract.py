@@ -179,9 +179,15 @@ def extract_embeddings(source: str | Path, dataset: str | None = None, *, split:
     encoder = source if isinstance(source, Encoder) else Encoder.open(source, device=device, pretrained=pretrained,
                                                                        image_size=image_size)
     cached = encoder.run.file(f"embeddings/{dataset_key(dataset, split)}.npz") if encoder.run else None
-    if cache and cached is not None and cached.exists() and cached.stat().st_mtime >= _weights_mtime(encoder.run):
+    fresh = cache and cached is not None and cached.exists() and cached.stat().st_mtime >= _weights_mtime(encoder.run)
+    if fresh and not dataset:  # the run's own catalog never changes
         return Embeddings.load(cached)
     records, splits, root = _records(encoder, dataset, split, progress, cancel)
+    fingerprint = _fingerprint(records)
+    if fresh:  # an external dataset: reuse only when its images and labels (after curation) are unchanged
+        previous = Embeddings.load(cached)
+        if previous.meta.get("fingerprint") == fingerprint:
+            return previous
     features, probs = embed_records(encoder, records, batch_size=batch_size, progress=progress, cancel=cancel)
     predictions = [encoder.classes[i] for i in probs.argmax(1)] if probs is not None else None
     emb = Embeddings(
@@ -190,11 +196,20 @@ def extract_embeddings(source: str | Path, dataset: str | None = None, *, split:
         splits=splits, predictions=predictions, source=str(encoder.run.path if encoder.run else encoder.name),
         dataset=str(dataset or ""),
         confidences=None if probs is None else probs.max(1).astype(np.float32),
-        meta={"root": str(root), "model": encoder.name, "kind": encoder.kind, "classes": encoder.classes or []},
+        meta={"root": str(root), "model": encoder.name, "kind": encoder.kind, "classes": encoder.classes or [],
+              "fingerprint": fingerprint},
     )
     if cache and cached is not None:
         emb.save(cached)
     return emb
+
+
+def _fingerprint(records: list) -> str:
+    """A short hash of the records' paths and labels (a changed folder or curation gives another one)."""
+    digest = hashlib.sha1()
+    for r in records:
+        digest.update(f"{r.path}\t{r.label or ''}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _weights_mtime(run: Run) -> float:
