@@ -1,0 +1,135 @@
+"""Validated settings: shared constrained types and one way to turn pydantic errors into messages.
+
+Every user-editable input (training and SSL configs, CLI values, package.json,
+curation files, study grids) is validated by a pydantic v2 schema before
+anything runs. The types here carry the ranges once, for example::
+
+    from pydantic.dataclasses import dataclass
+    from engine.schema import SCHEMA_CONFIG, PositiveInt, PositiveFiniteFloat, validate
+
+    @dataclass(config=SCHEMA_CONFIG)
+    class Options:
+        batch_size: PositiveInt = 32
+        lr: PositiveFiniteFloat = 1e-3
+
+    opts = validate(Options, {"batch_size": 0}, "predict")   # ConfigError naming the field
+
+:func:`validate` raises :class:`~engine.errors.ConfigError` whose message
+names the field (``predict.batch_size``), the value given and what is
+allowed, one line per problem, so the CLI can print it and exit with code 2
+before a run folder exists.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any, TypeVar
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from engine.errors import ConfigError
+
+#: pydantic config of every schema: unknown keys are refused, assignments are re-validated.
+SCHEMA_CONFIG = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=False)
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFiniteFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFiniteFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+OpenUnitFloat = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]  # (0, 1]
+HalfOpenUnitFloat = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # [0, 1)
+
+T = TypeVar("T")
+
+_ADAPTERS: dict[Any, TypeAdapter] = {}
+
+
+def _adapter(cls: Any) -> TypeAdapter:
+    if cls not in _ADAPTERS:
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
+
+
+def _location(where: str, loc: tuple) -> str:
+    parts = [where] if where else []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        elif str(item).startswith(("function-", "literal[", "union[")) or item in ("dataclass-args",):
+            continue  # pydantic's internal validator steps, not user-facing names
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "value"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_errors(exc: ValidationError, where: str = "") -> str:
+    """One line per problem: ``where.field: got VALUE; MESSAGE`` (unknown keys list the valid ones)."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = _location(where, tuple(err.get("loc", ())))
+        kind = err.get("type", "")
+        if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            lines.append(f"{loc}: unknown setting")
+            continue
+        if kind == "missing" or kind == "missing_argument":
+            lines.append(f"{loc}: required setting is missing")
+            continue
+        msg = str(err.get("msg", "invalid value"))
+        ctx = err.get("ctx") or {}
+        if kind == "literal_error" and "expected" in ctx:
+            msg = f"allowed values are {ctx['expected']}"
+        lines.append(f"{loc}: got {_short(err.get('input'))}; {msg[0].lower() + msg[1:] if msg else msg}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def validate(cls: type[T], data: Any, where: str = "") -> T:
+    """``data`` (a mapping, or an instance) validated as ``cls``; ConfigError naming each bad field."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'settings'}: expected a mapping of settings, got {type(data).__name__}.")
+    try:
+        return _adapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(_with_valid_keys(cls, describe_errors(exc, where), exc)) from None
+    except RecursionError:
+        raise ConfigError(f"{where or 'settings'}: nested too deeply to be a valid setting.") from None
+
+
+def _with_valid_keys(cls: Any, message: str, exc: ValidationError) -> str:
+    """Append the valid keys of the top-level schema when an unknown key was given there."""
+    unknown_top = [e for e in exc.errors(include_url=False)
+                   if e.get("type") in ("unexpected_keyword_argument", "extra_forbidden") and len(e.get("loc", ())) == 1]
+    if unknown_top and hasattr(cls, "__dataclass_fields__"):
+        message += f"\n(valid settings: {', '.join(sorted(cls.__dataclass_fields__))})"
+    return message
+
+
+def check_value(type_: Any, value: Any, name: str) -> Any:
+    """Validate one value (a CLI flag, say) against an annotated type; ConfigError naming ``name``."""
+    try:
+        return _adapter(type_).validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, name).replace(f"{name}.", f"{name}: ", 1)) from None
+
+
+def choices(cls: Any, field: str) -> list[str]:
+    """The allowed values of a ``Literal`` field of schema ``cls`` (for argparse choices and GUI lists)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    tp = hints[field]
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    values: list[Any] = []
+    for arg in typing.get_args(tp) if typing.get_origin(tp) is not typing.Literal else [tp]:
+        if typing.get_origin(arg) is typing.Literal:
+            values.extend(typing.get_args(arg))
+    if typing.get_origin(tp) is typing.Literal:
+        values = list(typing.get_args(tp))
+    return [v for v in values if v is not None]
