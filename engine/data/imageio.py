@@ -24,6 +24,7 @@ the skip reason; the exception's message adds the file's path.
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +90,30 @@ def _check_budget(path: Path, size: tuple[int, int], max_pixels: int, page: int 
         raise _error(path, reason, ImageTooLargeError)
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Raise :class:`ImageReadError` unless ``path`` (after symlinks) is a regular file.
+
+    Opening a FIFO blocks until a writer appears and a device can stream for
+    ever, so nothing named like an image is opened before this check; the
+    reason reads e.g. ``"not a regular file: a FIFO (named pipe)"``.
+    """
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as exc:
+        raise _corrupt(p, exc) from exc
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+        raise _error(p, f"not a regular file: {kind}")
+
+
 def _sniff(path: Path) -> Any:
     """``"tiff"`` or the PIL image factory for ``path``, chosen from its magic bytes."""
+    check_regular_file(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
