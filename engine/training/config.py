@@ -118,6 +118,22 @@ class EarlyStoppingConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """How evaluated figures are made trustworthy: intervals, calibration and the decision threshold.
+
+    Temperature and threshold are fitted on the validation split only and
+    applied unchanged to test, external evaluations and prediction.
+    """
+
+    n_bootstrap: int = 1000        # patient-level bootstrap replicates for 95 % intervals
+    ci_level: float = 0.95
+    bootstrap_seed: int = 0
+    temperature_scaling: bool = True  # fit a temperature on val (Guo et al. 2017)
+    threshold: str = "argmax"      # binary decision rule fitted on val: argmax, youden or sensitivity
+    target_sensitivity: float = 0.9  # for threshold = "sensitivity"
+
+
+@dataclass
 class PhaseConfig:
     """One training phase: which layers train, for how long, at which lrs."""
 
@@ -152,6 +168,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     phases: list[PhaseConfig] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,6 +215,7 @@ _NESTED = {
     (TrainConfig, "schedule"): ScheduleConfig,
     (TrainConfig, "loss"): LossConfig,
     (TrainConfig, "early_stopping"): EarlyStoppingConfig,
+    (TrainConfig, "evaluation"): EvaluationConfig,
     (TrainConfig, "phases"): PhaseConfig,
 }
 
