@@ -43,6 +43,35 @@ HalfOpenUnitFloat = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # 
 
 T = TypeVar("T")
 
+
+def schema(cls: type[T]) -> type[T]:
+    """Make ``cls`` a validated pydantic dataclass whose errors are :class:`ConfigError`.
+
+    Construction (``Cls(a=1)``) and assignment (``obj.a = 2``) raise ConfigError naming the
+    field, as :func:`validate` does for dicts, so callers catch one exception type.
+    """
+    from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+    made = pydantic_dataclass(config=SCHEMA_CONFIG)(cls)
+    init, setattr_ = made.__init__, made.__setattr__
+    where = made.__name__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except ValidationError as exc:
+            raise ConfigError(describe_errors(exc, where)) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            setattr_(self, name, value)
+        except ValidationError as exc:
+            raise ConfigError(describe_errors(exc, where)) from None
+
+    __init__.__doc__, __init__.__wrapped__ = init.__doc__, init  # type: ignore[attr-defined]
+    made.__init__, made.__setattr__ = __init__, __setattr__  # type: ignore[method-assign]
+    return made
+
 _ADAPTERS: dict[Any, TypeAdapter] = {}
 
 
@@ -70,7 +99,7 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def describe_errors(exc: ValidationError, where: str = "") -> str:
-    """One line per problem: ``where.field: got VALUE; MESSAGE`` (unknown keys list the valid ones)."""
+    """Every problem as ``where.field: got VALUE; MESSAGE``, joined into one line with " | "."""
     lines = []
     for err in exc.errors(include_url=False):
         loc = _location(where, tuple(err.get("loc", ())))
@@ -81,12 +110,12 @@ def describe_errors(exc: ValidationError, where: str = "") -> str:
         if kind == "missing" or kind == "missing_argument":
             lines.append(f"{loc}: required setting is missing")
             continue
-        msg = str(err.get("msg", "invalid value"))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         ctx = err.get("ctx") or {}
         if kind == "literal_error" and "expected" in ctx:
             msg = f"allowed values are {ctx['expected']}"
         lines.append(f"{loc}: got {_short(err.get('input'))}; {msg[0].lower() + msg[1:] if msg else msg}")
-    return "\n".join(dict.fromkeys(lines))
+    return " | ".join(dict.fromkeys(lines))
 
 
 def validate(cls: type[T], data: Any, where: str = "") -> T:
@@ -108,7 +137,7 @@ def _with_valid_keys(cls: Any, message: str, exc: ValidationError) -> str:
     unknown_top = [e for e in exc.errors(include_url=False)
                    if e.get("type") in ("unexpected_keyword_argument", "extra_forbidden") and len(e.get("loc", ())) == 1]
     if unknown_top and hasattr(cls, "__dataclass_fields__"):
-        message += f"\n(valid settings: {', '.join(sorted(cls.__dataclass_fields__))})"
+        message += f" (valid settings: {', '.join(sorted(cls.__dataclass_fields__))})"
     return message
 
 

@@ -13,6 +13,14 @@ from engine.io_utils import load_config_file
 from engine.jobs import CancelToken
 
 
+def _choices(schema: str, field: str) -> list:
+    """Allowed values of a training-config field, from the schema (argparse ``choices``)."""
+    from engine.schema import choices
+    from engine.training import config
+
+    return choices(getattr(config, schema), field)
+
+
 def _progress(args) -> TerminalProgress:
     return TerminalProgress(quiet=getattr(args, "quiet", False))
 
@@ -62,11 +70,13 @@ def cmd_split(args) -> int:
     """Split a dataset (patient-level by default) and audit it for leakage."""
     from engine.data.importers import scan
     from engine.data.splits import split_with_audit
+    from engine.schema import validate
     from engine.training.config import SplitConfig
 
+    cfg = validate(SplitConfig, {"mode": args.mode, "ratios": parse_ratios(args.ratios), "k_folds": args.k_folds,
+                                 "fold": args.fold, "seed": args.seed}, "split")
     progress = _progress(args)
     catalog = scan(args.path, args.importer, progress=progress)
-    cfg = SplitConfig(mode=args.mode, ratios=parse_ratios(args.ratios), k_folds=args.k_folds, fold=args.fold)
     split = split_with_audit(catalog, cfg, args.seed, progress=progress)
     out = Path(args.out)
     split.save(out)
@@ -81,7 +91,7 @@ def _add_split(sub) -> None:
     p = sub.add_parser("split", help="make a train/val/test split (patient-level by default) with a leakage audit")
     p.add_argument("path", help="dataset folder or CSV/TSV file")
     p.add_argument("--importer", default="auto")
-    p.add_argument("--mode", default="auto", choices=["auto", "patient", "image"])
+    p.add_argument("--mode", default="auto", choices=_choices("SplitConfig", "mode"))
     p.add_argument("--ratios", default="70/15/15", help="train/val/test, e.g. 70/15/15")
     p.add_argument("--k-folds", type=int, default=0, help="k-fold cross-validation (test = fold --fold)")
     p.add_argument("--fold", type=int, default=0)
@@ -92,28 +102,20 @@ def _add_split(sub) -> None:
 
 # --- train ------------------------------------------------------------------
 def build_train_config(args):
-    """Defaults <- preset <- --config file <- flags <- --set pairs."""
-    from engine.training.config import build_config, preset_dict
+    """Defaults <- preset <- --config file <- flags <- --set pairs, validated once (nothing is written before).
+
+    ``--epochs N`` on a phased preset shares exactly N epochs among its phases.
+    """
+    from engine.training.config import build_config
 
     overrides = []
     if args.config:
         overrides.append(load_config_file(args.config))
-    flags = flags_to_overrides(args)
-    overrides.append(flags)
-    overrides.append(parse_set(args.set))
-    config = build_config(args.preset, *overrides)
-    if args.epochs and config.phases and "phases" not in parse_set(args.set):
-        _scale_phases(config, args.epochs)
-    if args.preset:
-        preset_dict(args.preset)  # validates the name early
-    return config
-
-
-def _scale_phases(config, epochs: int) -> None:
-    """--epochs N on a phased preset: share N epochs among its phases."""
-    total = sum(p.epochs for p in config.phases)
-    for p in config.phases:
-        p.epochs = max(1, round(p.epochs * epochs / total))
+    overrides.append(flags_to_overrides(args))
+    explicit = parse_set(args.set)
+    overrides.append(explicit)
+    epochs = args.epochs if args.epochs is not None and "phases" not in explicit else None
+    return build_config(args.preset, *overrides, epochs=epochs)
 
 
 def cmd_train(args) -> int:
@@ -162,13 +164,13 @@ def _add_train(sub) -> None:
     p.add_argument("--image-size", type=int)
     p.add_argument("--max-images", type=int, help="use at most N images (quick trials)")
     p.add_argument("--workers", type=int, help="DataLoader worker processes")
-    p.add_argument("--split-mode", choices=["auto", "patient", "image"])
+    p.add_argument("--split-mode", choices=_choices("SplitConfig", "mode"))
     p.add_argument("--ratios", help="train/val/test ratios, e.g. 70/15/15")
     p.add_argument("--k-folds", type=int)
     p.add_argument("--fold", type=int)
     p.add_argument("--split-file", help="reuse an existing split.json")
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto, cpu, cuda or mps")
+    p.add_argument("--device", choices=_choices("TrainConfig", "device"))
     p.add_argument("--runs-dir", help="folder for run folders")
     p.add_argument("--name", help="run name")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any setting, e.g. --set optim.name=adamw")

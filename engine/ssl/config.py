@@ -10,55 +10,68 @@ gives the merged dict.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import Field
 
 from engine.errors import ConfigError
-from engine.training.config import DataConfig, _from_dict
+from engine.schema import (
+    NonNegativeFiniteFloat, NonNegativeInt, PositiveFiniteFloat, PositiveInt, schema, validate,
+)
+from engine.training.config import DataConfig, SplitConfig
 
-
-@dataclass
+@schema
 class DeepClusterConfig:
     """DeepCluster settings (Caron et al. 2018; methods.md S5)."""
 
-    k: int = 200                   # clusters (S5: 200); clipped to n_images // 2 for tiny data
-    pca_dim: int = 256             # PCA (whitened) dimension; clipped to min(n, feature_dim)
+    k: Annotated[int, Field(ge=2)] = 200  # clusters (S5: 200); clipped to n_images // 2 for tiny data
+    pca_dim: PositiveInt = 256     # PCA (whitened) dimension; clipped to min(n, feature_dim)
     whiten: bool = True
-    reassign_every: int = 1        # epochs between re-clusterings (paper: every epoch)
+    reassign_every: PositiveInt = 1  # epochs between re-clusterings (paper: every epoch)
     uniform_sampling: bool = True  # sample images uniformly over clusters (paper)
-    kmeans_iters: int = 20
-    kmeans_device: str = "auto"    # "auto" (GPU when available, CPU fallback), "cpu"
+    kmeans_iters: PositiveInt = 20
+    kmeans_device: Literal["auto", "cpu"] = "auto"  # "auto" (GPU when available, CPU fallback), "cpu"
 
 
-@dataclass
+@schema
 class SSLConfig:
-    """Everything a self-supervised pretraining run needs."""
+    """Everything a self-supervised pretraining run needs.
 
-    kind: str = "ssl"
+    On a dataset with labels or patients, ``split`` describes the downstream
+    train / val / test split (the same split file probe, fine-tune and
+    label-efficiency use) and ``scope`` which of its parts the encoder sees:
+    ``"train"`` (default), ``"train+val"`` or ``"all"`` (transductive: the
+    run is marked, and downstream runs that test on those images are flagged).
+    """
+
+    kind: Literal["ssl"] = "ssl"
     name: str = ""
-    seed: int = 0
+    seed: NonNegativeInt = 0
     method: str = "simclr"         # "ssl" registry name: simclr, byol, dino, mocov3, deepcluster
     backbone: str = "resnet18"     # model registry name of the encoder
     pretrained: str = "none"       # encoder initialisation: none, imagenet or a weights file
-    in_chans: int = 3
+    in_chans: Literal[1, 3] = 3
     hparams: dict[str, Any] = field(default_factory=dict)  # overrides of the method's defaults
-    epochs: int = 100
-    batch_size: int = 32
-    schedule: str = "cosine"       # "cosine" (per step, after warmup) or "none"
-    warmup_epochs: int = 0
-    min_lr: float = 0.0
-    amp: str = "auto"              # fp16 mixed precision on CUDA
-    device: str = "auto"
+    epochs: PositiveInt = 100
+    batch_size: Annotated[int, Field(ge=2)] = 32  # contrastive losses compare images
+    schedule: Literal["cosine", "none"] = "cosine"  # "cosine" (per step, after warmup) or "none"
+    warmup_epochs: NonNegativeInt = 0
+    min_lr: NonNegativeFiniteFloat = 0.0
+    amp: Literal["auto", "on", "off"] = "auto"  # fp16 mixed precision on CUDA
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     deterministic: bool = True
-    val_fraction: float = 0.1      # images held out for the validation SSL loss (0 = none)
-    patience: int = 15             # early stopping on the validation SSL loss (S1); 0 = off
+    val_fraction: Annotated[float, Field(ge=0, lt=0.9, allow_inf_nan=False)] = 0.1  # held out for the val SSL loss
+    patience: NonNegativeInt = 15  # early stopping on the validation SSL loss (S1); 0 = off
     restore_best: bool = True      # encoder.safetensors = encoder of the best validation loss
-    knn_every: int = 1             # weighted kNN accuracy every N epochs on labelled data (0 = off)
-    knn_k: int = 20
-    knn_temperature: float = 0.07
-    runs_dir: str | None = None
-    preset: str | None = None
+    knn_every: NonNegativeInt = 1  # weighted kNN accuracy every N epochs on labelled data (0 = off)
+    knn_k: PositiveInt = 20
+    knn_temperature: PositiveFiniteFloat = 0.07
+    scope: Literal["train", "train+val", "all"] = "train"  # images of the downstream split the encoder sees
+    runs_dir: Optional[str] = None
+    preset: Optional[str] = None
     data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
     deepcluster: DeepClusterConfig = field(default_factory=DeepClusterConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,32 +80,15 @@ class SSLConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SSLConfig":
-        """Build a config from a (possibly partial, nested) dict; unknown keys fail."""
+        """Build and validate a config from a (possibly partial, nested) dict; ConfigError names each bad field."""
         data = dict(data or {})
         if data.get("kind", "ssl") != "ssl":
             raise ConfigError(f"Not a self-supervised config (kind {data.get('kind')!r}).")
-        kwargs = {}
-        for key, sub in (("data", DataConfig), ("deepcluster", DeepClusterConfig)):
-            if key in data:
-                kwargs[key] = _from_dict(sub, data.pop(key) or {}, f"ssl.{key}")
-        config = _from_dict(cls, data, "ssl")
-        for key, value in kwargs.items():
-            setattr(config, key, value)
-        config.validate()
-        return config
+        return validate(cls, data, "ssl")
 
     def validate(self) -> None:
-        """Raise ConfigError for settings that cannot work."""
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError("SSL needs epochs >= 1 and batch_size >= 2 (contrastive losses compare images).")
-        if not 0.0 <= self.val_fraction < 0.9:
-            raise ConfigError(f"val_fraction must be in [0, 0.9), got {self.val_fraction}.")
-        if self.schedule not in ("cosine", "none"):
-            raise ConfigError(f"schedule must be 'cosine' or 'none', got {self.schedule!r}.")
-        if self.knn_every < 0 or self.patience < 0 or self.warmup_epochs < 0:
-            raise ConfigError("knn_every, patience and warmup_epochs must be >= 0.")
-        if not isinstance(self.hparams, dict):
-            raise ConfigError("hparams must be a mapping of method hyper-parameters.")
+        """Re-check the settings (they are validated on construction; kept for callers that mutate)."""
+        validate(SSLConfig, dataclasses.asdict(self), "ssl")
 
     def method_defaults(self) -> dict[str, Any]:
         """The method's default hyper-parameters (registry meta ``defaults`` or its ``DEFAULTS``)."""

@@ -14,33 +14,35 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
+
 
 from engine.errors import ConfigError
 from engine.io_utils import read_json, write_json
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
-from engine.training.config import TrainConfig, _from_dict, deep_merge
+from engine.schema import NonNegativeInt, OpenUnitFloat, PositiveInt, schema, validate
+from engine.training.config import TrainConfig, deep_merge
 
 ENCODERS = ("ssl", "random", "imagenet")
 _PRETRAINED = {"random": "none", "imagenet": "imagenet"}
 
 
-@dataclass
+@schema
 class LabelEfficiencyConfig:
     """What a label-efficiency study trains."""
 
     dataset: str = ""
-    ssl_run: str | None = None
-    encoders: list[str] = field(default_factory=lambda: ["ssl", "random", "imagenet"])
-    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1, 0.25, 1.0])
-    mode: str = "finetune"         # "finetune" or "probe"
-    epochs: int = 10
-    frozen_epochs: int = 0
+    ssl_run: Optional[str] = None
+    encoders: list[Literal["ssl", "random", "imagenet"]] = field(default_factory=lambda: ["ssl", "random", "imagenet"])
+    fractions: list[OpenUnitFloat] = field(default_factory=lambda: [0.01, 0.1, 0.25, 1.0])
+    mode: Literal["finetune", "probe"] = "finetune"
+    epochs: PositiveInt = 10
+    frozen_epochs: NonNegativeInt = 0
     base: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides for every run
-    seed: int = 0
-    runs_dir: str | None = None
+    seed: NonNegativeInt = 0
+    runs_dir: Optional[str] = None
     name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,13 +52,10 @@ class LabelEfficiencyConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LabelEfficiencyConfig":
         """Build and validate a study config; ConfigError when a setting cannot work."""
-        cfg = _from_dict(cls, dict(data or {}), "label_efficiency")
+        cfg = validate(cls, dict(data or {}), "label_efficiency")
         cfg.fractions = sorted(float(f) for f in cfg.fractions)
-        if not cfg.fractions or any(not 0 < f <= 1 for f in cfg.fractions):
-            raise ConfigError(f"Label fractions must be in (0, 1], got {cfg.fractions}.")
-        unknown = [e for e in cfg.encoders if e not in ENCODERS]
-        if unknown or not cfg.encoders:
-            raise ConfigError(f"Unknown encoder(s) {unknown}; choose from {', '.join(ENCODERS)}.")
+        if not cfg.fractions or not cfg.encoders:
+            raise ConfigError("A label-efficiency study needs at least one label fraction and one encoder.")
         if "ssl" in cfg.encoders and not cfg.ssl_run:
             raise ConfigError("The 'ssl' encoder needs an SSL run (ssl_run).")
         if not cfg.dataset:

@@ -1,123 +1,192 @@
-"""Training configuration: nested dataclasses that round-trip through JSON.
+"""Training configuration: one validated schema (pydantic v2 dataclasses) that round-trips through JSON.
 
-A config holds everything needed to repeat a run, seed included. Presets for
-the reference recipes (S1, S2, S3) are YAML files in ``resources/presets``
-that override these defaults; see :func:`load_preset`.
+A config holds everything needed to repeat a run, seed included. Types,
+ranges and allowed values live here once: a wrong value is refused by
+:meth:`TrainConfig.from_dict` with a :class:`~engine.errors.ConfigError`
+naming the field, the value and what is allowed, before any run folder
+exists. argparse choices and GUI lists read the allowed values with
+:func:`engine.schema.choices`. Presets for the reference recipes (S1, S2, S3)
+are YAML files in ``resources/presets``, loaded by :func:`preset_dict` and
+validated like any other config (:func:`build_config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
 
 from engine.errors import ConfigError
 from engine.io_utils import load_config_file
 from engine.paths import resources_dir
+from engine.schema import (
+    NonNegativeFiniteFloat, NonNegativeInt, OpenUnitFloat, PositiveFiniteFloat, PositiveInt, Probability, schema,
+    validate,
+)
+
+#: Metrics logged per epoch that early stopping and plateau schedules can watch.
+Monitor = Literal["val_loss", "val_acc", "val_auc", "val_f1", "train_loss", "train_acc"]
 
 
-@dataclass
+def _range(lo: float, hi: float, *, open_high: bool = False) -> Any:
+    """A finite float in [lo, hi] (or [lo, hi) with ``open_high``)."""
+    bound = {"lt": hi} if open_high else {"le": hi}
+    return Annotated[float, Field(ge=lo, allow_inf_nan=False, **bound)]
+
+
+def _pixels(value: Any, allow_none: bool) -> Any:
+    """A whole number of pixels 8-4096 (JSON true/false are not numbers)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 4096:
+        raise ValueError("must be a whole number of pixels from 8 to 4096")
+    return value
+
+
+@schema
 class DataConfig:
     """Which dataset, and how images become tensors."""
 
     path: str = ""                 # dataset folder or CSV; "demo" = built-in demo
     importer: str = "auto"         # importer registry name, or auto-detect
-    image_size: int = 224          # network input size
-    resize: int | None = None      # cache/resize size before cropping (None = image_size)
+    image_size: int = 224          # network input size (8-4096 px)
+    resize: Optional[int] = None   # cache/resize size before cropping (None = image_size)
     keep_aspect: bool = False      # resize the shorter side instead of squashing
-    normalize: str = "imagenet"    # "imagenet" or "unit" (pixels / 255)
+    normalize: Literal["imagenet", "unit"] = "imagenet"  # ImageNet mean/std, or pixels / 255
     cache: bool = True             # decode once, cache at training resolution
-    max_images: int | None = None  # cap for quick trials
-    num_workers: int = 0           # DataLoader workers
-    train_fraction: float = 1.0    # share of the training split used, sampled by patient (label efficiency)
-    train_fraction_seed: int | None = None  # seed of that sample (None = the run's seed)
+    max_images: Optional[PositiveInt] = None  # cap for quick trials
+    num_workers: NonNegativeInt = 0  # DataLoader workers
+    train_fraction: OpenUnitFloat = 1.0  # share of the training split used, sampled by patient (label efficiency)
+    train_fraction_seed: Optional[NonNegativeInt] = None  # seed of that sample (None = the run's seed)
+    curation_scope: Literal["train", "all"] = "train"  # curation changes training images only, or every split
+    allow_outside_paths: bool = False  # CSV lists: accept rows pointing outside the list's folder
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _image_size(cls, value: Any) -> Any:
+        return _pixels(value, allow_none=False)
+
+    @field_validator("resize", mode="before")
+    @classmethod
+    def _resize(cls, value: Any) -> Any:
+        return _pixels(value, allow_none=True)
 
 
-@dataclass
+@schema
 class SplitConfig:
     """How images are divided into train / val / test."""
 
-    mode: str = "auto"             # "auto" (patient if known), "patient" or "image"
+    mode: Literal["auto", "patient", "image", "dataset"] = "auto"  # auto: patient-level when ids are known
     ratios: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
-    k_folds: int = 0               # >1: k-fold cross-validation, use fold `fold`
-    fold: int = 0
-    file: str | None = None        # reuse an existing split.json
+    k_folds: NonNegativeInt = 0     # >1: k-fold cross-validation, use fold `fold`
+    fold: NonNegativeInt = 0
+    file: Optional[str] = None      # reuse an existing split.json
+    seed: NonNegativeInt = 0        # the split's own seed: runs with other init seeds keep the same test set
+    group_by: Literal["case", "slide"] = "case"  # BreaKHis: group a patient's slides (case) or each slide
+    allow_no_test: bool = False     # an empty test split is an error unless allowed
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, value: list[float]) -> list[float]:
+        from engine.data.splits import validate_ratios  # one rule for the CLI, the GUI and split files
+
+        try:
+            return validate_ratios(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _fold(self) -> "SplitConfig":
+        if self.k_folds == 1:
+            raise ValueError("k_folds must be 0 (no cross-validation) or at least 2")
+        if self.k_folds > 1 and self.fold >= self.k_folds:
+            raise ValueError(f"fold {self.fold} does not exist; choose 0 to {self.k_folds - 1}")
+        return self
 
 
-@dataclass
+@schema
 class ModelConfig:
     """Which model from the registry and how to initialise it."""
 
     name: str = "resnet18"
     pretrained: str = "none"       # "none", "imagenet", or a local weights file
-    head_hidden: int | None = None  # hidden width of an MLP head (None = linear)
-    dropout: float = 0.0
+    head_hidden: Optional[PositiveInt] = None  # hidden width of an MLP head (None = linear)
+    dropout: _range(0, 1, open_high=True) = 0.0
     binary_single_logit: bool = True  # one logit + BCE for 2 classes
 
 
-@dataclass
+@schema
 class AugmentConfig:
     """Training-time augmentations (S1-S3); zero/False disables each."""
 
-    rotation: float = 0.0          # max degrees
-    shift: float = 0.0             # max fraction of width/height
-    zoom: float = 0.0              # max fraction
+    rotation: _range(0, 180) = 0.0          # max degrees
+    shift: _range(0, 0.99) = 0.0            # max fraction of width/height
+    zoom: _range(0, 0.99) = 0.0             # max fraction
     hflip: bool = False
     vflip: bool = False
-    rot90: bool = False            # random multiples of 90 degrees
-    color_jitter: float = 0.0      # brightness/contrast/saturation strength
-    hue: float = 0.0
+    rot90: bool = False                     # random multiples of 90 degrees
+    color_jitter: _range(0, 1) = 0.0        # brightness/contrast/saturation strength
+    hue: _range(0, 0.5) = 0.0
     random_resized_crop: bool = False
-    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])
-    random_crop: bool = False      # plain random crop of image_size from resize
-    random_erasing: float = 0.0    # probability
-    blur: float = 0.0              # probability of Gaussian blur
+    crop_scale: list[OpenUnitFloat] = field(default_factory=lambda: [0.6, 1.0])
+    random_crop: bool = False               # plain random crop of image_size from resize
+    random_erasing: Probability = 0.0       # probability
+    blur: Probability = 0.0                 # probability of Gaussian blur
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _crop_scale(cls, value: list[float]) -> list[float]:
+        if len(value) != 2 or value[0] > value[1]:
+            raise ValueError("must be [min, max] with 0 < min <= max <= 1, e.g. [0.6, 1.0]")
+        return value
 
 
-@dataclass
+@schema
 class OptimConfig:
     """Optimizer settings."""
 
-    name: str = "adam"             # adam, adamw, sgd
-    lr: float = 1e-3               # head learning rate (and backbone if unset)
-    backbone_lr: float | None = None
-    weight_decay: float = 0.0
-    momentum: float = 0.9
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: PositiveFiniteFloat = 1e-3          # head learning rate (and backbone if unset)
+    backbone_lr: Optional[NonNegativeFiniteFloat] = None
+    weight_decay: NonNegativeFiniteFloat = 0.0
+    momentum: _range(0, 1, open_high=True) = 0.9
 
 
-@dataclass
+@schema
 class ScheduleConfig:
     """Learning-rate schedule."""
 
-    name: str = "none"             # none, plateau, step, cosine
-    monitor: str = "val_loss"      # plateau: metric to watch
-    factor: float = 0.5
-    patience: int = 3
-    min_lr: float = 1e-6
-    step_size: int = 7
-    gamma: float = 0.1
+    name: Literal["none", "plateau", "step", "cosine"] = "none"
+    monitor: Monitor = "val_loss"           # plateau: metric to watch
+    factor: _range(0, 1, open_high=True) = 0.5
+    patience: NonNegativeInt = 3
+    min_lr: NonNegativeFiniteFloat = 1e-6
+    step_size: PositiveInt = 7
+    gamma: OpenUnitFloat = 0.1
 
 
-@dataclass
+@schema
 class LossConfig:
     """Loss settings."""
 
-    class_weights: str | None = None  # None or "balanced"
-    label_smoothing: float = 0.0
+    class_weights: Optional[Literal["none", "balanced"]] = None  # None or "balanced"
+    label_smoothing: _range(0, 1, open_high=True) = 0.0
 
 
-@dataclass
+@schema
 class EarlyStoppingConfig:
     """Early stopping; disabled when patience is 0."""
 
-    monitor: str = "val_loss"
-    patience: int = 0
-    min_epochs: int = 0
+    monitor: Monitor = "val_loss"
+    patience: NonNegativeInt = 0
+    min_epochs: NonNegativeInt = 0
     restore_best: bool = True
 
 
-@dataclass
+@schema
 class EvaluationConfig:
     """How evaluated figures are made trustworthy: intervals, calibration and the decision threshold.
 
@@ -125,41 +194,41 @@ class EvaluationConfig:
     applied unchanged to test, external evaluations and prediction.
     """
 
-    n_bootstrap: int = 1000        # patient-level bootstrap replicates for 95 % intervals
-    ci_level: float = 0.95
-    bootstrap_seed: int = 0
-    temperature_scaling: bool = True  # fit a temperature on val (Guo et al. 2017)
-    threshold: str = "argmax"      # binary decision rule fitted on val: argmax, youden or sensitivity
-    target_sensitivity: float = 0.9  # for threshold = "sensitivity"
+    n_bootstrap: Annotated[int, Field(ge=0, le=100_000)] = 1000  # patient-level bootstrap replicates (0 = off)
+    ci_level: Annotated[float, Field(gt=0.5, lt=1, allow_inf_nan=False)] = 0.95
+    bootstrap_seed: NonNegativeInt = 0
+    temperature_scaling: bool = True        # fit a temperature on val (Guo et al. 2017)
+    threshold: Literal["argmax", "youden", "sensitivity"] = "argmax"  # binary decision rule fitted on val
+    target_sensitivity: Probability = 0.9   # for threshold = "sensitivity"
 
 
-@dataclass
+@schema
 class PhaseConfig:
     """One training phase: which layers train, for how long, at which lrs."""
 
-    epochs: int
-    trainable: Any = "all"         # "head", "all", or {"last": N} / per-backbone dict
-    lr: float | None = None        # head lr (None = optim.lr)
-    backbone_lr: float | None = None
+    epochs: PositiveInt
+    trainable: Any = "all"                  # "head", "all", or {"last": N} / per-backbone dict
+    lr: Optional[PositiveFiniteFloat] = None  # head lr (None = optim.lr)
+    backbone_lr: Optional[NonNegativeFiniteFloat] = None  # 0 = backbone frozen in this phase
     name: str = ""
 
 
-@dataclass
+@schema
 class TrainConfig:
     """Everything a training run needs."""
 
     name: str = ""
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 32
-    sampler: str = "none"          # "none" or "weighted" (WeightedRandomSampler)
-    amp: str = "auto"              # "auto" (on CUDA), "on", "off"
-    grad_clip: float | None = None
-    precise_bn: str = "auto"       # recompute BatchNorm stats after each epoch: auto (< 100 batches), on, off
-    device: str = "auto"           # auto, cpu, cuda, mps
+    seed: NonNegativeInt = 0                # initialisation and shuffling (the split has its own seed)
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 32
+    sampler: Literal["none", "weighted"] = "none"  # "weighted": WeightedRandomSampler
+    amp: Literal["auto", "on", "off"] = "auto"     # mixed precision: auto = on CUDA
+    grad_clip: Optional[PositiveFiniteFloat] = None
+    precise_bn: Literal["auto", "on", "off"] = "auto"  # recompute BatchNorm stats after each epoch (auto: < 100 batches)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     deterministic: bool = True
-    runs_dir: str | None = None
-    preset: str | None = None
+    runs_dir: Optional[str] = None
+    preset: Optional[str] = None
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -177,47 +246,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        """Build a config from a (possibly partial, nested) dict; unknown keys fail."""
-        return _from_dict(cls, data, "config")
+        """Build and validate a config from a (possibly partial, nested) dict; ConfigError names each bad field."""
+        return validate(cls, data, "config")
 
     def total_epochs(self) -> int:
         """Epochs over all phases (or ``epochs`` when there are no phases)."""
         return sum(p.epochs for p in self.phases) if self.phases else self.epochs
 
-
-def _from_dict(cls, data: dict[str, Any], where: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; valid: {sorted(fields)}.")
-    kwargs = {}
-    for name, value in data.items():
-        sub = _NESTED.get((cls, name))
-        if sub is PhaseConfig:
-            value = [_from_dict(PhaseConfig, v, f"{where}.{name}[{i}]") for i, v in enumerate(value or [])]
-        elif sub is not None:
-            value = _from_dict(sub, value, f"{where}.{name}")
-        kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-_NESTED = {
-    (TrainConfig, "data"): DataConfig,
-    (TrainConfig, "split"): SplitConfig,
-    (TrainConfig, "model"): ModelConfig,
-    (TrainConfig, "augment"): AugmentConfig,
-    (TrainConfig, "optim"): OptimConfig,
-    (TrainConfig, "schedule"): ScheduleConfig,
-    (TrainConfig, "loss"): LossConfig,
-    (TrainConfig, "early_stopping"): EarlyStoppingConfig,
-    (TrainConfig, "evaluation"): EvaluationConfig,
-    (TrainConfig, "phases"): PhaseConfig,
-}
+    def notes(self) -> list[str]:
+        """Warnings about settings that are valid but probably not what the user wants."""
+        out = []
+        if self.sampler == "weighted" and self.loss.class_weights == "balanced":
+            out.append("The weighted sampler and 'balanced' class weights both correct the class imbalance, so "
+                       "it is corrected twice (the minority class ends up over-weighted, the prior inverted); "
+                       "use one of them.")
+        return out
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +272,31 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
         else:
             out[key] = value
     return out
+
+
+def scale_phases(phases: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
+    """Share exactly ``epochs`` epochs among ``phases`` in proportion (largest remainder; each phase >= 1).
+
+    With fewer epochs than phases, the last phases are dropped so the total is still ``epochs``.
+    """
+    if epochs < 1:
+        raise ConfigError(f"--epochs must be at least 1, got {epochs}.")
+    phases = [dict(p) for p in phases][:epochs]
+    total = sum(int(p.get("epochs", 1)) for p in phases) or 1
+    exact = [int(p.get("epochs", 1)) * epochs / total for p in phases]
+    counts = [max(1, int(x)) for x in exact]
+    order = sorted(range(len(phases)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    i = 0
+    while sum(counts) != epochs:
+        j = order[i % len(order)]
+        if sum(counts) < epochs:
+            counts[j] += 1
+        elif counts[j] > 1:
+            counts[j] -= 1
+        i += 1
+    for p, n in zip(phases, counts):
+        p["epochs"] = n
+    return phases
 
 
 def presets_dir() -> Path:
@@ -244,7 +312,7 @@ def preset_names() -> list[str]:
 def preset_dict(name: str) -> dict[str, Any]:
     """The raw settings of preset ``name`` (without its description)."""
     path = presets_dir() / f"{name}.yaml"
-    if not path.exists():
+    if name not in preset_names():
         raise ConfigError(f"Unknown preset '{name}'. Available: {', '.join(preset_names())}.")
     data = load_config_file(path)
     data.pop("description", None)
@@ -257,9 +325,17 @@ def preset_description(name: str) -> str:
     return str(load_config_file(presets_dir() / f"{name}.yaml").get("description", "")).strip()
 
 
-def build_config(preset: str | None = None, *overrides: dict[str, Any]) -> TrainConfig:
-    """Defaults, then a preset, then each override dict merged in order."""
+def build_config(preset: str | None = None, *overrides: dict[str, Any], epochs: int | None = None) -> TrainConfig:
+    """Defaults, then a preset, then each override dict merged in order, validated once.
+
+    ``epochs`` (the CLI's ``--epochs``) sets the total: on a phased recipe it is shared
+    among the phases so that exactly that many epochs run.
+    """
     data: dict[str, Any] = preset_dict(preset) if preset else {}
     for ov in overrides:
         data = deep_merge(data, ov)
+    if epochs is not None:
+        if data.get("phases"):
+            data["phases"] = scale_phases(data["phases"], epochs)
+        data["epochs"] = epochs
     return TrainConfig.from_dict(data)

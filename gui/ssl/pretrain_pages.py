@@ -11,7 +11,9 @@ from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLab
                                QWizardPage)
 
 from engine import registry
+from engine.schema import choices
 from engine.ssl.config import DeepClusterConfig
+from engine.training.config import DataConfig
 from gui.ssl.hparams import HParamsFormWidget
 from gui.ssl.widgets import PathEditWidget, form_layout
 from gui.wizard.fields import combo, dspin, error_label, set_combo, show_error, spin
@@ -62,7 +64,7 @@ class SSLDataPage(QWizardPage):
         self.importer_combo.setToolTip("auto: detect the layout; unlabelled: every image, labels ignored")
         self.found_label = QLabel()
         self.found_label.setWordWrap(True)
-        self.normalize_combo = combo(["imagenet", "unit"], "imagenet")
+        self.normalize_combo = combo(choices(DataConfig, "normalize"), "imagenet")
         self.max_spin = spin(0, 10_000_000, 0)
         self.max_spin.setSpecialValueText("all images")
         self.error = error_label()

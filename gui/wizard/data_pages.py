@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
-from engine.training.config import TrainConfig
+from engine.schema import choices
+from engine.training.config import DataConfig, TrainConfig
 from gui.wizard.fields import combo, error_label, set_combo, show_error, spin
 
 SPLIT_MODES = [("auto", "auto (patient-level when patient ids are known)"), ("patient", "patient-level"),
@@ -34,7 +35,7 @@ class DatasetPage(QWizardPage):
         row.addWidget(browse)
         self.importer_combo = combo(["auto"] + registry.names("importer"), "auto")
         self.size_spin = spin(16, 1024, 224, " px")
-        self.normalize_combo = combo(["imagenet", "unit"], "imagenet")
+        self.normalize_combo = combo(choices(DataConfig, "normalize"), "imagenet")
         self.normalize_combo.setToolTip("imagenet: ImageNet mean/std; unit: pixels / 255 (S1 basic CNN)")
         self.cache_check = QCheckBox("Decode once and cache at training resolution")
         self.max_spin = spin(0, 10_000_000, 0)

@@ -9,14 +9,16 @@ from PySide6.QtWidgets import (
     QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
 )
 
-from engine.training.config import TrainConfig, preset_description, preset_names
+from engine.schema import choices
+from engine.training.config import (EarlyStoppingConfig, OptimConfig, ScheduleConfig, TrainConfig, preset_description,
+                                    preset_names)
 from gui.wizard.fields import FloatEditWidget, combo, dspin, error_label, set_combo, show_error, spin
 from gui.wizard.recipe_widgets import AugmentWidget, PhasesTableWidget
 
 CUSTOM = "custom"
-MONITORS = ["val_loss", "val_auc", "val_acc", "val_f1"]
-SCHEDULE_PARAMS = {"none": (), "plateau": ("monitor", "factor", "patience", "min_lr"),
-                   "step": ("step_size", "gamma"), "cosine": ("min_lr",)}
+MONITORS = [m for m in choices(EarlyStoppingConfig, "monitor") if m.startswith("val_")]
+_PARAMS = {"plateau": ("monitor", "factor", "patience", "min_lr"), "step": ("step_size", "gamma"), "cosine": ("min_lr",)}
+SCHEDULE_PARAMS = {name: _PARAMS.get(name, ()) for name in choices(ScheduleConfig, "name")}
 
 
 class RecipePage(QWizardPage):
@@ -57,7 +59,7 @@ class RecipePage(QWizardPage):
         self._on_preset_changed(CUSTOM)
 
     def _build_training_tab(self) -> QWidget:
-        self.optim_combo = combo(["adam", "adamw", "sgd"])
+        self.optim_combo = combo(choices(OptimConfig, "name"))
         self.lr_edit = FloatEditWidget(1e-3)
         self.backbone_lr_edit = FloatEditWidget(None, optional=True)
         self.wd_edit = FloatEditWidget(0.0)
@@ -90,7 +92,7 @@ class RecipePage(QWizardPage):
             f.addRow(label, w)
         self.balanced_check = QCheckBox("Balanced class weights")
         self.smoothing_spin = dspin(0.0, 0.9, 0.0, 0.05)
-        self.sampler_combo = combo(["none", "weighted"])
+        self.sampler_combo = combo(choices(TrainConfig, "sampler"))
         loss = QGroupBox("Loss and sampling")
         f = QFormLayout(loss)
         f.addRow("", self.balanced_check)
