@@ -1,12 +1,45 @@
-"""Atomic file writes and JSON helpers: a crash never leaves half a file."""
+r"""Atomic file writes, JSON/CSV helpers and the file-name convention: a crash never leaves half a file.
+
+File names: any name the OS allows (non-UTF-8 bytes, newlines, quotes...)
+survives a round trip. Paths are ``str`` decoded with ``surrogateescape``
+(``os.fsdecode``), so an undecodable byte is a lone surrogate (``"\udcff"``).
+Then:
+
+* JSON is written with ``json.dumps``' default ``ensure_ascii=True``: a lone
+  surrogate becomes the escape ``\udcff`` and reads back identically;
+* CSV and log text is UTF-8 with :data:`PATH_ERRORS` (``surrogateescape``):
+  the original bytes are written and read back exactly (:func:`write_csv`,
+  :func:`read_text`, ``atomic_write_text(..., errors=PATH_ERRORS)``);
+* messages and terminal output use :func:`display_path`: an undecodable byte
+  shows as ``\xff``, a control character as ``\n``, ``\t``...
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
+
+#: Text error handler for file names in CSV and log files: the exact bytes round-trip.
+PATH_ERRORS = "surrogateescape"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def display_path(path: str | os.PathLike | bytes) -> str:
+    r"""``path`` as printable one-line text: undecodable bytes as ``\xff``, control characters escaped.
+
+    For messages and terminal output only; a path that is stored and read
+    back stays the ``str`` itself (see the module docstring).
+    """
+    text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    text = text.encode("utf-8", PATH_ERRORS).decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -28,9 +61,43 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Atomically write UTF-8 ``text`` to ``path``."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, errors: str = "strict") -> None:
+    """Atomically write UTF-8 ``text`` to ``path``.
+
+    ``errors=PATH_ERRORS`` for text holding file names (their exact bytes are written).
+    """
+    atomic_write_bytes(path, text.encode("utf-8", errors))
+
+
+def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """The text of ``path`` decoded with :data:`PATH_ERRORS`, newlines kept as they are (for CSV)."""
+    with open(path, "r", encoding=encoding, errors=PATH_ERRORS, newline="") as fh:
+        return fh.read()
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    r"""CSV text (comma, minimal quoting, ``\n`` line ends) of ``header`` then ``rows``.
+
+    A row with a carriage return in a cell (a legal file-name character) is
+    fully quoted, as the csv module does not quote ``\r`` by itself.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    quoted = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(header)
+    for row in rows:
+        (quoted if any(isinstance(c, str) and "\r" in c for c in row) else writer).writerow(row)
+    return buf.getvalue()
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Atomically write a CSV file; file names in its cells keep their exact bytes (:data:`PATH_ERRORS`)."""
+    atomic_write_text(path, csv_text(header, rows), errors=PATH_ERRORS)
+
+
+def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
+    """Rows of a CSV file (e.g. written by :func:`write_csv`) as dicts keyed by its header."""
+    return list(csv.DictReader(io.StringIO(read_text(path), newline="")))
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 import zlib
@@ -12,14 +13,14 @@ import pytest
 import tifffile
 from PIL import Image
 
-from engine.data.imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageInfo, is_image_file, probe_image,
-                                 read_image, to_rgb8, verify_image)
+from engine.data.imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, MAX_ASPECT_RATIO, MIN_IMAGE_SIDE, ImageInfo,
+                                 is_image_file, open_regular, probe_image, read_image, to_rgb8, verify_image)
 from engine.errors import ImageReadError, ImageTooLargeError
 
 RNG = np.random.default_rng(0)
-RGB = RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)
-GRAY = RNG.integers(0, 256, (6, 7), dtype=np.uint8)
-ALPHA = RNG.integers(0, 256, (6, 7), dtype=np.uint8)
+RGB = RNG.integers(0, 256, (18, 21, 3), dtype=np.uint8)  # above MIN_IMAGE_SIDE (16 px)
+GRAY = RNG.integers(0, 256, (18, 21), dtype=np.uint8)
+ALPHA = RNG.integers(0, 256, (18, 21), dtype=np.uint8)
 
 
 def over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -102,10 +103,10 @@ def test_formats_read_to_the_same_rgb8(tmp_path, name):
     path = tmp_path / name
     write(path)
     out = read_image(path)
-    assert out.dtype == np.uint8 and out.shape == (6, 7, 3)
+    assert out.dtype == np.uint8 and out.shape == (18, 21, 3)
     np.testing.assert_array_equal(out, expected)
     info = probe_image(path)
-    assert (info.width, info.height, info.pages) == (7, 6, 1)
+    assert (info.width, info.height, info.pages) == (21, 18, 1)
 
 
 def test_palette_png_matches_pil_conversion(tmp_path):
@@ -132,12 +133,12 @@ def test_jpeg_reads_close_to_source(tmp_path):
 
 
 def test_multipage_tiff_pages(tmp_path):
-    pages = [np.full((5, 4, 3), v, np.uint8) for v in (10, 120, 250)]
+    pages = [np.full((20, 16, 3), v, np.uint8) for v in (10, 120, 250)]
     with tifffile.TiffWriter(tmp_path / "multi.tif") as tw:
         for page in pages:
             tw.write(page, photometric="rgb")
     info = probe_image(tmp_path / "multi.tif")
-    assert info == ImageInfo(4, 5, 3, ((4, 5),) * 3, "TIFF")
+    assert info == ImageInfo(16, 20, 3, ((16, 20),) * 3, "TIFF")
     for i, page in enumerate(pages):
         np.testing.assert_array_equal(read_image(tmp_path / "multi.tif", page=i), page)
     with pytest.raises(ImageReadError, match="page 3 does not exist"):
@@ -204,12 +205,72 @@ def test_decompression_bomb_refused_without_decoding(tmp_path, writer):
 
 def test_budget_is_configurable(tmp_path):
     _rgb(tmp_path / "a.png", RGB)
-    with pytest.raises(ImageTooLargeError, match="budget of 41 pixels"):
-        read_image(tmp_path / "a.png", max_pixels=41)
-    assert read_image(tmp_path / "a.png", max_pixels=42).shape == (6, 7, 3)
+    with pytest.raises(ImageTooLargeError, match="budget of 377 pixels"):
+        read_image(tmp_path / "a.png", max_pixels=377)
+    assert read_image(tmp_path / "a.png", max_pixels=378).shape == (18, 21, 3)
 
 
 def test_png_named_jpg_is_sniffed(tmp_path):
     _rgb(tmp_path / "x.png", RGB)
     (tmp_path / "x.jpg").write_bytes((tmp_path / "x.png").read_bytes())
     np.testing.assert_array_equal(read_image(tmp_path / "x.jpg"), RGB)
+
+
+# --- only regular files, never a blocking open; degenerate shapes ---------------------
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "evil.png"
+    os.mkfifo(fifo)
+    for fn in (probe_image, verify_image, read_image, open_regular):
+        with pytest.raises(ImageReadError) as err:
+            fn(fifo)
+        assert err.value.reason == "not a regular file: a FIFO (named pipe)"
+
+
+@pytest.mark.timeout(30)
+def test_devices_and_folders_are_refused(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    os.symlink("/dev/zero", tmp_path / "zero.png")
+    with pytest.raises(ImageReadError, match="not a regular file: a folder"):
+        read_image(tmp_path / "dir.png")
+    with pytest.raises(ImageReadError, match="not a regular file: a character device"):
+        read_image(tmp_path / "zero.png")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_descriptor_is_checked_after_open(tmp_path, monkeypatch):
+    """A FIFO swapped in between the stat and the open is caught by fstat, not read."""
+    import engine.data.imageio as imageio
+
+    fifo = tmp_path / "swap.png"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(imageio, "check_regular_file", lambda path: None)  # the stat said "regular"
+    with pytest.raises(ImageReadError, match="a FIFO"):
+        imageio.open_regular(fifo)
+
+
+@pytest.mark.parametrize("shape, reason", [((1, 1), "image too small"), ((15, 40), "image too small"),
+                                           ((3, 10000), "extreme aspect ratio"), ((400, 39), "extreme aspect ratio")])
+def test_degenerate_images_are_refused_from_the_header(tmp_path, shape, reason):
+    path = tmp_path / "odd.png"
+    Image.fromarray(np.zeros(shape + (3,), np.uint8)).save(path)
+    for fn in (probe_image, verify_image, read_image):
+        with pytest.raises(ImageReadError, match=reason) as err:
+            fn(path)
+        assert err.value.reason.startswith(reason)
+    assert MIN_IMAGE_SIDE == 16 and MAX_ASPECT_RATIO == 10
+
+
+def test_limits_accept_real_tissue_shapes(tmp_path):
+    for h, w in ((460, 700), (50, 50), (16, 160)):  # BreaKHis, IDC patch, the limits themselves
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(tmp_path / "ok.png")
+        assert read_image(tmp_path / "ok.png").shape == (h, w, 3)
+
+
+def test_every_tiff_page_is_checked(tmp_path):
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tw:
+        tw.write(np.zeros((20, 20, 3), np.uint8), photometric="rgb")
+        tw.write(np.zeros((2, 20, 3), np.uint8), photometric="rgb")
+    with pytest.raises(ImageReadError, match="page 1 is 20 x 2"):
+        probe_image(tmp_path / "pages.tif")

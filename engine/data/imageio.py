@@ -15,6 +15,16 @@ Safety rules:
   budget, not ``PIL.Image.MAX_IMAGE_PIXELS``, decides.
 * Truncated files raise :class:`~engine.errors.ImageReadError`; PIL's
   ``LOAD_TRUNCATED_IMAGES`` is never set, so nothing is silently padded.
+* Only regular files are opened (:func:`open_regular`): a FIFO, socket,
+  device or folder named like an image is refused without blocking, and the
+  one descriptor that was checked is the one decoded (no stat/open race).
+* Degenerate images are refused from the header: a side under
+  :data:`MIN_IMAGE_SIDE` pixels or a long side over :data:`MAX_ASPECT_RATIO`
+  times the short one (a 1x1 pixel or a 10000x3 strip is not a tissue image;
+  BreaKHis 700x460 and 50x50 IDC patches pass).
+* Every page of a multi-page TIFF is an image of its own: each is checked
+  here, a scan records one catalog row per page and prediction one row per
+  page (:attr:`ImageInfo.pages`).
 
 Every :class:`~engine.errors.ImageReadError` raised here carries a short
 ``reason`` attribute (e.g. ``"empty file (0 bytes)"``) that a scan records as
@@ -28,19 +38,30 @@ import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import tifffile
 from PIL import BmpImagePlugin, GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin
 
 from engine.errors import ImageReadError, ImageTooLargeError
+from engine.io_utils import display_path
 
 #: File extensions a scan treats as images (compared lower-case).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
 #: Largest number of pixels (width x height) accepted per image page.
 DEFAULT_MAX_PIXELS = 100_000_000
+
+#: Smallest accepted width and height, in pixels (16 px holds too little tissue to classify or to show).
+MIN_IMAGE_SIDE = 16
+
+#: Largest accepted ratio of the long side to the short side (10000x3 is refused, 700x460 passes).
+MAX_ASPECT_RATIO = 10.0
+
+# Never wait on a FIFO's writer, never make a terminal ours, never leak the fd to children.
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PIL_MAGIC: tuple[tuple[bytes, Any], ...] = (
@@ -68,7 +89,7 @@ def is_image_file(path: str | os.PathLike) -> bool:
 
 
 def _error(path: Path, reason: str, cls: type[ImageReadError] = ImageReadError) -> ImageReadError:
-    err = cls(f"Cannot use image {path}: {reason}")
+    err = cls(f"Cannot use image {display_path(path)}: {reason}")
     err.reason = reason  # type: ignore[attr-defined]
     return err
 
@@ -90,8 +111,33 @@ def _check_budget(path: Path, size: tuple[int, int], max_pixels: int, page: int 
         raise _error(path, reason, ImageTooLargeError)
 
 
+def _check_shape(path: Path, size: tuple[int, int], page: int = 0) -> None:
+    """Refuse a degenerate page: a side under MIN_IMAGE_SIDE or an aspect ratio over MAX_ASPECT_RATIO."""
+    width, height = int(size[0]), int(size[1])
+    where = f"page {page} is" if page else "it is"
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise _error(path, f"extreme aspect ratio: {where} {width} x {height} pixels, more than "
+                           f"{MAX_ASPECT_RATIO:g}:1; not a tissue image (crop it into tiles)")
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise _error(path, f"image too small: {where} {width} x {height} pixels; each side must be at least "
+                           f"{MIN_IMAGE_SIDE} px to hold tissue")
+
+
+def _check_page(path: Path, size: tuple[int, int], max_pixels: int, page: int = 0) -> None:
+    """Every header check of one page: the pixel budget, then the size and aspect limits."""
+    _check_budget(path, size, max_pixels, page)
+    _check_shape(path, size, page)
+
+
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def _refuse_irregular(path: Path, mode: int) -> None:
+    """Raise the "not a regular file: <kind>" error unless ``mode`` is a regular file's."""
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+        raise _error(path, f"not a regular file: {kind}")
 
 
 def check_regular_file(path: str | os.PathLike) -> None:
@@ -99,24 +145,46 @@ def check_regular_file(path: str | os.PathLike) -> None:
 
     Opening a FIFO blocks until a writer appears and a device can stream for
     ever, so nothing named like an image is opened before this check; the
-    reason reads e.g. ``"not a regular file: a FIFO (named pipe)"``.
+    reason reads e.g. ``"not a regular file: a FIFO (named pipe)"``. This is
+    a ``stat`` only: to read, use :func:`open_regular`, which checks the
+    opened descriptor again.
     """
     p = Path(path)
     try:
         mode = os.stat(p).st_mode
     except OSError as exc:
         raise _corrupt(p, exc) from exc
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
-        raise _error(p, f"not a regular file: {kind}")
+    _refuse_irregular(p, mode)
 
 
-def _sniff(path: Path) -> Any:
-    """``"tiff"`` or the PIL image factory for ``path``, chosen from its magic bytes."""
-    check_regular_file(path)
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open ``path`` for binary reading, only when it is a regular file (raises ImageReadError).
+
+    :func:`check_regular_file` first (a device is never opened), then an
+    ``O_NONBLOCK`` open, so a FIFO swapped in meanwhile cannot block, and an
+    ``fstat`` of the opened descriptor: what is read is what was checked.
+    """
+    p = Path(path)
+    check_regular_file(p)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        fd = os.open(p, _OPEN_FLAGS)
+    except OSError as exc:
+        raise _corrupt(p, exc) from exc
+    try:
+        _refuse_irregular(p, os.fstat(fd).st_mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # no effect on a regular file; plain reads from here on
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _sniff_head(path: Path, fh: BinaryIO) -> Any:
+    """``"tiff"`` or the PIL image factory for the open file ``fh``, chosen from its magic bytes."""
+    try:
+        head = fh.read(16)
+        fh.seek(0)
     except OSError as exc:
         raise _corrupt(path, exc) from exc
     if not head:
@@ -133,20 +201,23 @@ def _sniff(path: Path) -> Any:
 def _opened(path: Path) -> Iterator[tuple[str, Any]]:
     """Open ``path`` as ``("tiff", TiffFile)`` or ``("pil", Image)`` from its magic bytes.
 
-    Any exception, in opening or in the caller's block, leaves as ImageReadError.
+    The file is opened once, through :func:`open_regular`, and decoded from
+    that descriptor. Any exception, in opening or in the caller's block,
+    leaves as ImageReadError.
     """
-    factory = _sniff(path)
-    try:
-        if factory == "tiff":
-            with tifffile.TiffFile(path) as tif:
-                yield "tiff", tif
-        else:
-            with factory(os.fspath(path)) as im:
-                yield "pil", im
-    except ImageReadError:
-        raise
-    except Exception as exc:  # SyntaxError, struct.error, OSError... from a broken file
-        raise _corrupt(path, exc) from exc
+    with open_regular(path) as fh:
+        factory = _sniff_head(path, fh)
+        try:
+            if factory == "tiff":
+                with tifffile.TiffFile(fh, name=path.name) as tif:
+                    yield "tiff", tif
+            else:
+                with factory(fh) as im:
+                    yield "pil", im
+        except ImageReadError:
+            raise
+        except Exception as exc:  # SyntaxError, struct.error, OSError... from a broken file
+            raise _corrupt(path, exc) from exc
 
 
 def _inspect(path: Path, max_pixels: int, verify: bool) -> ImageInfo:
@@ -155,11 +226,11 @@ def _inspect(path: Path, max_pixels: int, verify: bool) -> ImageInfo:
         if kind == "tiff":
             sizes = tuple((int(p.imagewidth), int(p.imagelength)) for p in img.pages)
             for page, size in enumerate(sizes):
-                _check_budget(path, size, max_pixels, page)
+                _check_page(path, size, max_pixels, page)
             for page in img.pages if verify else ():
                 page.asarray()
             return ImageInfo(sizes[0][0], sizes[0][1], len(sizes), sizes, "TIFF")
-        _check_budget(path, img.size, max_pixels)
+        _check_page(path, img.size, max_pixels)
         info = ImageInfo(img.size[0], img.size[1], 1, (tuple(img.size),), img.format or "")
         if verify and img.format == "PNG":
             img.verify()  # checks every chunk's CRC up to IEND without decoding
@@ -231,11 +302,11 @@ def read_image(path: str | os.PathLike, page: int = 0, max_pixels: int = DEFAULT
             if not 0 <= page < count:
                 raise _error(path, f"page {page} does not exist (the file has {count} page(s))")
             tpage = img.pages[page]
-            _check_budget(path, (tpage.imagewidth, tpage.imagelength), max_pixels, page)
+            _check_page(path, (tpage.imagewidth, tpage.imagelength), max_pixels, page)
             return to_rgb8(_tiff_array(tpage))
         if page != 0:
             raise _error(path, f"page {page} does not exist (only TIFF files have several pages)")
-        _check_budget(path, img.size, max_pixels)
+        _check_page(path, img.size, max_pixels)
         img.load()
         return to_rgb8(_pil_array(img))
 
