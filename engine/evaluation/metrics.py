@@ -8,6 +8,14 @@ row. Patient-level figures follow the BreaKHis convention (see
 ``methods.md``, "Protocol pitfalls"): the *patient score* is the mean over
 patients of the per-patient image accuracy (Spanhol et al., "A Dataset for
 Breast Cancer Histopathological Image Classification", IEEE TBME 2016).
+
+Every evaluation also carries its uncertainty: ``"ci"`` holds percentile
+intervals from a patient-level bootstrap (:mod:`engine.evaluation.bootstrap`),
+``"warnings"`` flags splits too small to trust, ``"calibration"`` holds ECE,
+Brier score and the reliability diagram (:mod:`engine.evaluation.calibration`),
+``"threshold"`` the decision rule used (:mod:`engine.evaluation.thresholds`),
+``"patient"["aggregation"]`` and ``"magnification"`` the patient- and
+magnification-level figures (:mod:`engine.evaluation.aggregation`).
 """
 
 from __future__ import annotations
@@ -19,7 +27,12 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from engine.errors import ConfigError, DataError
+from engine.evaluation.aggregation import magnification_figures, patient_aggregation, small_sample_warnings
+from engine.evaluation.bootstrap import DEFAULT_BOOTSTRAP, BootstrapSpec, bootstrap_intervals
+from engine.evaluation.calibration import calibration_summary
 from engine.evaluation.curves import DEFAULT_MAX_POINTS, score_summary
+from engine.evaluation.tables import format_metrics_table  # noqa: F401  (re-exported: the CLI imports it here)
+from engine.evaluation.thresholds import describe_rule, predict_labels
 from engine.io_utils import to_jsonable
 
 
@@ -31,32 +44,65 @@ def compute_metrics(
     patients: Sequence[Any] | None = None,
     positive_class: str | None = None,
     max_curve_points: int | None = DEFAULT_MAX_POINTS,
+    threshold: Any = None,
+    threshold_source: str = "default",
+    magnifications: Sequence[Any] | None = None,
+    bootstrap: BootstrapSpec | None = DEFAULT_BOOTSTRAP,
 ) -> dict[str, Any]:
     """All metrics of one evaluation as a JSON-serialisable dict.
 
     ``y_true`` holds class indices (N,), ``probs`` class probabilities (N, C)
     (a single-logit binary model passes ``[1-p, p]``), ``classes`` the C class
-    names. The prediction is the arg-max class. With two classes the positive
-    class is ``classes[1]`` unless ``positive_class`` names another.
+    names. The prediction is the arg-max class unless ``threshold`` (a
+    :class:`~engine.evaluation.thresholds.ThresholdRule` fitted on val, whose
+    origin ``threshold_source`` names) says otherwise. With two classes the
+    positive class is ``classes[1]`` unless ``positive_class`` names another.
     ``patients`` (N ids, ``None``/``""`` for unknown) adds a ``"patient"``
-    block. Curves are thinned to ``max_curve_points`` (``None`` keeps all);
-    areas are always computed on the full data. Undefined values (AUC with one
-    class present) are ``None`` with an explanatory ``"auc_note"``.
+    block and makes the bootstrap resample patients; ``magnifications`` adds
+    per-magnification figures. ``bootstrap`` (None: off) sets the replicates,
+    level and seed of the ``"ci"`` intervals. Curves are thinned to
+    ``max_curve_points`` (``None`` keeps all); areas are always computed on
+    the full data. Undefined values (AUC with one class present) are ``None``
+    with an explanatory ``"auc_note"``.
 
     Raises :class:`DataError` for empty or inconsistent inputs and
     :class:`ConfigError` for an unknown ``positive_class``.
     """
     y, p, names = _validate(y_true, probs, classes)
-    y_pred = p.argmax(axis=1)
+    if patients is not None and len(patients) != len(y):
+        raise DataError(f"Got {len(patients)} patient ids for {len(y)} images; they must match.")
+    pos = _positive_index(names, positive_class)
+    y_pred = predict_labels(p, threshold, names)
     out: dict[str, Any] = {"n": int(len(y)), "classes": names}
+    out["warnings"] = small_sample_warnings(y, names, patients)
     out.update(label_metrics(y, y_pred, names))
-    if len(names) == 2:
-        out.update(_binary_scores(y, p, names, positive_class, out["per_class"], max_curve_points))
+    if pos is not None:
+        out.update(_binary_scores(y, p, names, pos, out["per_class"], max_curve_points))
     else:
         out.update(_multiclass_scores(y, p, names, max_curve_points))
+    out["threshold"] = describe_rule(threshold if pos is not None else None, threshold_source)
+    out["calibration"] = calibration_summary(y, p)
+    if bootstrap is not None:
+        out.update(bootstrap_intervals(y, p, y_pred, patients, bootstrap, pos))
     if patients is not None:
-        out["patient"] = patient_level_metrics(y, p, names, patients)
+        out["patient"] = patient_level_metrics(y, p, names, patients, threshold=threshold, bootstrap=bootstrap,
+                                               positive_class=names[pos] if pos is not None else None)
+    if magnifications is not None:
+        if len(magnifications) != len(y):
+            raise DataError(f"Got {len(magnifications)} magnifications for {len(y)} images; they must match.")
+        out["magnification"] = magnification_figures(y, p, y_pred, magnifications, patients, bootstrap, pos)
     return to_jsonable(out)
+
+
+def _positive_index(classes: list[str], positive_class: str | None) -> int | None:
+    """Index of the positive class of a binary problem (``classes[1]`` by default); None for C > 2."""
+    if len(classes) != 2:
+        return None
+    if positive_class is None:
+        return 1
+    if str(positive_class) in classes:
+        return classes.index(str(positive_class))
+    raise ConfigError(f"Positive class {positive_class!r} is not one of the classes {classes}.")
 
 
 def _validate(y_true: Any, probs: Any, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -120,20 +166,16 @@ def _binary_scores(
     y: np.ndarray,
     p: np.ndarray,
     classes: list[str],
-    positive_class: str | None,
+    pos: int,
     per_class: dict[str, dict],
     max_points: int | None,
 ) -> dict[str, Any]:
-    """Positive-class P/R/F1, ROC AUC, ROC and PR curves and AP of a two-class problem."""
-    if positive_class is None:
-        pos = 1
-    elif str(positive_class) in classes:
-        pos = classes.index(str(positive_class))
-    else:
-        raise ConfigError(f"Positive class {positive_class!r} is not one of the classes {classes}.")
+    """Positive-class P/R/F1, sensitivity, specificity, ROC AUC, ROC and PR curves and AP of a two-class problem."""
     name = classes[pos]
     out: dict[str, Any] = {"positive_class": name}
     out.update({k: float(per_class[name][k]) for k in ("precision", "recall", "f1")})
+    out["sensitivity"] = out["recall"]
+    out["specificity"] = float(per_class[classes[1 - pos]]["recall"])
     out.update(score_summary(y == pos, p[:, pos], max_points))
     if out["roc_auc"] is None:
         out["auc_note"] = (
@@ -192,18 +234,25 @@ def patient_level_metrics(
     probs: np.ndarray,
     classes: Sequence[str],
     patients: Sequence[Any],
+    *,
+    threshold: Any = None,
+    bootstrap: BootstrapSpec | None = None,
+    positive_class: str | None = None,
 ) -> dict[str, Any] | None:
     """Patient-level figures; ``None`` when no image has a patient id.
 
     ``patient_score``: mean over patients of the per-patient image accuracy
     (the BreaKHis "patient-level accuracy"). ``patient_vote_accuracy``: one
-    prediction per patient, the arg-max of the mean probability, against the
-    patient's majority true label (ties go to the lower class index). Images
-    whose id is ``None`` or ``""`` are left out and counted in
-    ``n_images_without_patient``.
+    prediction per patient, the decision (arg-max, or ``threshold``) on the
+    mean probability, against the patient's majority true label (ties go to
+    the lower class index). ``aggregation``: accuracy and ROC AUC of each
+    pooling rule (mean, median, max, vote) with intervals from a bootstrap
+    over patients when ``bootstrap`` is given. Images whose id is ``None`` or
+    ``""`` are left out and counted in ``n_images_without_patient``.
     """
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(probs, dtype=float)
+    classes = [str(c) for c in classes]
     if len(patients) != len(y):
         raise DataError(f"Got {len(patients)} patient ids for {len(y)} images; they must match.")
     groups: dict[str, list[int]] = {}
@@ -212,11 +261,11 @@ def patient_level_metrics(
             groups.setdefault(str(pid), []).append(i)
     if not groups:
         return None
-    y_pred = p.argmax(axis=1)
+    y_pred = predict_labels(p, threshold, classes)
     per_patient = []
     for pid, idx in groups.items():
         true = int(np.bincount(y[idx], minlength=len(classes)).argmax())
-        pred = int(p[idx].mean(axis=0).argmax())
+        pred = int(predict_labels(p[idx].mean(axis=0)[None], threshold, classes)[0])
         correct = int(np.sum(y_pred[idx] == y[idx]))
         per_patient.append(
             {
@@ -234,53 +283,6 @@ def patient_level_metrics(
         "patient_score": float(np.mean([r["accuracy"] for r in per_patient])),
         "patient_vote_accuracy": float(np.mean([r["true_label"] == r["predicted_label"] for r in per_patient])),
         "per_patient": per_patient,
+        "aggregation": patient_aggregation(y, p, y_pred, patients, classes, threshold, bootstrap,
+                                           _positive_index(classes, positive_class)),
     }
-
-
-def _fmt(value: Any, width: int = 8) -> str:
-    """A metric right-aligned with 4 decimals, or ``n/a`` when undefined."""
-    return f"{value:>{width}.4f}" if isinstance(value, (int, float)) else f"{'n/a':>{width}}"
-
-
-def format_metrics_table(metrics: dict[str, Any]) -> str:
-    """A compact aligned text summary of :func:`compute_metrics`' output for the CLI.
-
-    Shows image counts, accuracy, balanced accuracy, ROC AUC, average
-    precision, a precision/recall/F1 table (per class, macro, weighted; the
-    positive class of a binary problem is starred) and patient-level figures.
-    """
-    classes = metrics.get("classes", [])
-    pos = metrics.get("positive_class")
-    head = f"{metrics.get('n', 0)} images, {len(classes)} classes" + (f" (positive: {pos})" if pos else "")
-    auc_label = "ROC AUC" if len(classes) == 2 else "ROC AUC (OvR macro)"
-    lines = [
-        head,
-        f"  {'accuracy':<20}{_fmt(metrics.get('accuracy'))}    {'balanced accuracy':<20}"
-        f"{_fmt(metrics.get('balanced_accuracy'))}",
-        f"  {auc_label:<20}{_fmt(metrics.get('roc_auc'))}    {'average precision':<20}"
-        f"{_fmt(metrics.get('average_precision'))}",
-    ]
-    if "roc_auc_ovr_micro" in metrics:
-        lines.append(f"  {'ROC AUC (micro)':<20}{_fmt(metrics['roc_auc_ovr_micro'])}")
-    width = max([len(c) + 2 for c in classes] + [14])
-    lines += ["", f"  {'':<{width}}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
-    for name, row in metrics.get("per_class", {}).items():
-        label = f"{name} *" if name == pos else name
-        lines.append(
-            f"  {label:<{width}}{_fmt(row['precision'], 10)}{_fmt(row['recall'])}{_fmt(row['f1'])}{row['support']:>9}"
-        )
-    for avg in ("macro", "weighted"):
-        row = metrics.get(avg, {})
-        lines.append(
-            f"  {avg + ' avg':<{width}}{_fmt(row.get('precision'), 10)}{_fmt(row.get('recall'))}{_fmt(row.get('f1'))}"
-        )
-    patient = metrics.get("patient")
-    if patient:
-        lines += [
-            "",
-            f"  {'patients':<20}{patient['n_patients']:>8}    {'patient score':<20}{_fmt(patient['patient_score'])}",
-            f"  {'':<20}{'':>8}    {'patient vote acc.':<20}{_fmt(patient['patient_vote_accuracy'])}",
-        ]
-    if metrics.get("auc_note"):
-        lines += ["", f"  note: {metrics['auc_note']}"]
-    return "\n".join(lines)
