@@ -38,8 +38,8 @@ def catalogs(shared_data):
     return out
 
 
-def png(path: Path, value: int = 128, size: tuple[int, int] = (12, 10)) -> Path:
-    """A small valid RGB PNG."""
+def png(path: Path, value: int = 128, size: tuple[int, int] = (20, 16)) -> Path:
+    """A small valid RGB PNG (at the minimum side of 16 px)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
     return path
@@ -191,8 +191,11 @@ def test_csv_importer(tmp_path, shared_data, delimiter):
     listing = tmp_path / f"labels{suffix}"
     listing.write_text("\n".join(delimiter.join(r) for r in rows) + "\n", encoding="utf-8")
     assert detect_importer(listing) == "csv" and detect_importer(tmp_path) == "csv"
+    outside = scan(listing)  # the idc rows are absolute paths outside the list's folder
+    reasons = {Path(s.path).name: s.reason for s in outside.skipped}
+    assert len(outside.records) == 1 and reasons[idc[0].name].startswith("outside the list's folder")
     for root in (listing, tmp_path):
-        catalog = scan(root)
+        catalog = scan(root, allow_outside=True)
         by_name = {Path(r.path).name: r for r in catalog.records}
         assert len(catalog.records) == 3
         assert (by_name["x.png"].label, by_name["x.png"].patient, by_name["x.png"].split) == ("tumour", "P1", "train")
@@ -221,7 +224,7 @@ def make_messy_dataset(root: Path) -> Path:
     write_png_bomb(root / "b" / "bomb.png")
     with tifffile.TiffWriter(root / "b" / "multi.tif") as tw:
         for value in (10, 90):
-            tw.write(np.full((8, 9, 3), value, np.uint8), photometric="rgb")
+            tw.write(np.full((18, 20, 3), value, np.uint8), photometric="rgb")
     os.symlink(root / "a", root / "a" / "loop")
     os.symlink(root, root / "b" / "up")
     return root

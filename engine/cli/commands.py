@@ -44,7 +44,9 @@ def cmd_scan(args) -> int:
     """Scan a dataset and print its summary."""
     from engine.data.importers import scan
 
-    catalog = scan(args.path, args.importer, progress=_progress(args))
+    from engine.io_utils import display_path
+
+    catalog = scan(args.path, args.importer, allow_outside=args.allow_outside_paths, progress=_progress(args))
     summary = catalog.summary()
     if args.out:
         catalog.save(args.out)
@@ -52,7 +54,7 @@ def cmd_scan(args) -> int:
     if catalog.skipped:
         print(f"\n{len(catalog.skipped)} file(s) skipped:", file=sys.stderr)
         for s in catalog.skipped[: None if args.show_skipped else 20]:
-            print(f"  {s.path}: {s.reason}", file=sys.stderr)
+            print(f"  {display_path(s.path)}: {display_path(s.reason)}", file=sys.stderr)
     return 0
 
 
@@ -62,6 +64,8 @@ def _add_scan(sub) -> None:
     p.add_argument("--importer", default="auto", help="importer name (default: auto-detect)")
     p.add_argument("--out", help="write the catalog to this JSON file")
     p.add_argument("--show-skipped", action="store_true", help="list every skipped file")
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="a CSV/TSV list may name files outside its folder (skipped by default)")
     p.set_defaults(func=cmd_scan)
 
 

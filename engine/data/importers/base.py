@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from engine.data.imageio import is_image_file
+from engine.data.outputs import is_histodesk_output
 from engine.jobs import CancelToken
 
 Candidate = tuple[Path, dict]
@@ -44,7 +45,13 @@ def walk_files(root: Path, cancel: CancelToken | None = None,
     device and inode) is entered once, so a symlink loop cannot hang the walk.
     Folders that cannot be listed are appended to ``errors`` as (path, reason).
     Names starting with ``.`` (``.DS_Store``, ``._x.png`` AppleDouble files,
-    ``.git``) are ignored. ``cancel`` is checked once per folder.
+    ``.git``) are ignored, and so are HistoDesk's own outputs
+    (:func:`engine.data.outputs.is_histodesk_output`: marked output folders,
+    heatmap folders, ``*.hdpkg`` packages, predictions files). A folder
+    named like an image (``x.png/``) is not entered but yielded like a file,
+    so the caller reports it ("not a regular file: a folder"). Entries are
+    yielded as listed: FIFOs, sockets and devices too (nothing is opened
+    here). ``cancel`` is checked once per folder.
     """
     def on_error(exc: OSError) -> None:
         if errors is not None:
@@ -54,9 +61,12 @@ def walk_files(root: Path, cancel: CancelToken | None = None,
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        keep = []
+        keep, files = [], [name for name in filenames if not name.startswith(".")]
         for name in sorted(dirnames):
-            if name.startswith("."):
+            if name.startswith(".") or is_histodesk_output(os.path.join(dirpath, name), is_dir=True):
+                continue
+            if is_image_file(name):
+                files.append(name)
                 continue
             try:
                 key = _dir_key(os.path.join(dirpath, name))
@@ -66,8 +76,8 @@ def walk_files(root: Path, cancel: CancelToken | None = None,
                 seen.add(key)
                 keep.append(name)
         dirnames[:] = keep
-        for name in sorted(filenames):
-            if not name.startswith("."):
+        for name in sorted(files):
+            if not is_histodesk_output(os.path.join(dirpath, name), is_dir=False):
                 yield Path(dirpath) / name
 
 
@@ -124,9 +134,16 @@ def folder_hints(folders: tuple[str, ...]) -> dict:
 
 
 class Importer:
-    """Base class: subclasses set ``name`` and implement :meth:`describe` and :meth:`detect`."""
+    """Base class: subclasses set ``name`` and implement :meth:`describe` and :meth:`detect`.
+
+    ``allow_outside``: list importers may use files outside the list's folder
+    (folder importers ignore it).
+    """
 
     name: str = ""
+
+    def __init__(self, *, allow_outside: bool = False):
+        self.allow_outside = bool(allow_outside)
 
     def detect(self, root: Path) -> float:
         """Confidence in 0..1 that ``root`` uses this importer's layout."""

@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 from engine.data.catalog import Catalog, ImageRecord, SkippedFile
-from engine.data.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, is_image_file, verify_image
+from engine.data.imageio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, check_regular_file, is_image_file,
+                                  open_regular, verify_image)
 from engine.data.importers.detect import check_root, detect_importer
 from engine.errors import DataError, ImageReadError
+from engine.io_utils import display_path
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 from engine.registry import create
 
@@ -29,9 +31,9 @@ class _Skip(Exception):
 
 
 def file_sha1(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-1 of a file's bytes, read in 1 MiB chunks."""
+    """Hex SHA-1 of a file's bytes, read in 1 MiB chunks (regular files only: ImageReadError otherwise)."""
     digest = hashlib.sha1()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -42,7 +44,10 @@ def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) 
     if "skip" in meta:
         raise _Skip(meta["skip"])
     try:
+        check_regular_file(path)  # a FIFO, socket, device or folder: named, never opened
         size = os.stat(path).st_size
+    except ImageReadError as exc:
+        raise _Skip(getattr(exc, "reason", str(exc))) from exc
     except OSError as exc:
         raise _Skip(f"cannot read: {exc.strerror or exc}") from exc
     if size == 0:
@@ -53,9 +58,9 @@ def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) 
         raise _Skip("no label could be determined for this file")
     try:
         info = verify_image(path, max_pixels)
+        digest = file_sha1(path)
     except ImageReadError as exc:
         raise _Skip(getattr(exc, "reason", str(exc))) from exc
-    digest = file_sha1(path)
     fields = {key: (str(meta[key]) if meta.get(key) is not None else None) for key in _META_FIELDS}
     sizes = info.page_sizes or ((info.width, info.height),)
     return [ImageRecord(path=os.path.abspath(path), width=w, height=h, sha1=digest, page=page, **fields)
@@ -65,27 +70,34 @@ def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) 
 def _no_images_message(root: Path, importer: str, skipped: list[SkippedFile]) -> str:
     if not skipped:
         kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
-        return (f"No images found in {root} (importer '{importer}'). Choose the folder that holds "
+        return (f"No images found in {display_path(root)} (importer '{importer}'). Choose the folder that holds "
                 f"the images ({kinds}) or a CSV/TSV list of them.")
-    examples = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
-    return (f"No usable images in {root} (importer '{importer}'): all {len(skipped)} files were "
+    examples = "; ".join(f"{display_path(Path(s.path).name)}: {s.reason}" for s in skipped[:3])
+    return (f"No usable images in {display_path(root)} (importer '{importer}'): all {len(skipped)} files were "
             f"skipped, e.g. {examples}. Check the folder and the importer choice.")
 
 
 def scan(root: str | os.PathLike, importer: str = "auto", *, max_pixels: int = DEFAULT_MAX_PIXELS,
-         progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Catalog:
+         allow_outside: bool = False, progress: ProgressFn = null_progress,
+         cancel: CancelToken | None = None) -> Catalog:
     """Scan ``root`` (a folder or a CSV/TSV list) into a sorted :class:`Catalog`.
 
     ``importer`` is a registered importer name or ``"auto"``
-    (:func:`detect_importer`). Emits ``Progress(stage="scan")`` events with a
+    (:func:`detect_importer`). ``allow_outside``: rows of a CSV/TSV list may
+    name files outside the list's folder (by default they are skipped,
+    "outside the list's folder"). Emits ``Progress(stage="scan")`` events with a
     known total and an ETA, checks ``cancel`` between files (raising
     :class:`~engine.errors.CancelledError`), and raises
     :class:`~engine.errors.DataError` when no usable image is found; that
     error's ``catalog`` attribute holds the skips for display.
+
+    Every file name the OS allows is kept exactly (``str`` with surrogate
+    escapes, see :mod:`engine.io_utils`); FIFOs, sockets, devices, folders
+    named like images and degenerate images become skips with a reason.
     """
     root = check_root(root)
     name = detect_importer(root) if importer == "auto" else importer
-    source = create("importer", name)
+    source = create("importer", name, allow_outside=allow_outside)
     progress(Progress("scan", 0, None, message=f"Listing files ({name} importer)..."))
     candidates = list(source.collect(root, cancel))
     total = len(candidates)
