@@ -42,6 +42,16 @@ def display_path(path: str | os.PathLike | bytes) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+def safe_name(text: str, limit: int = 60) -> str:
+    """``text`` made a portable file-name part: letters, digits, ``.``, ``_`` and ``-`` kept, others ``_``.
+
+    For names HistoDesk derives from a user's file names (gallery PNGs, cache
+    keys): at most ``limit`` characters, never a separator, a control
+    character or an undecodable byte.
+    """
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)[:limit]
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and ``os.replace``."""
     path = Path(path)

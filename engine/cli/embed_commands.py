@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from engine.cli.commands import _cancel_on_sigint, _progress
+from engine.io_utils import display_path
 
 
 def _source_args(p) -> None:
@@ -33,7 +34,7 @@ def cmd_embed(args) -> int:
                              device=args.device, pretrained=args.pretrained, image_size=args.image_size,
                              progress=_progress(args), cancel=_cancel_on_sigint())
     emb.save(args.out)
-    print(f"{len(emb)} embeddings of dimension {emb.dim} written to {args.out}", file=sys.stderr)
+    print(f"{len(emb)} embeddings of dimension {emb.dim} written to {display_path(args.out)}", file=sys.stderr)
     return 0
 
 
@@ -51,7 +52,7 @@ def cmd_tsne(args) -> int:
                    progress=_progress(args), cancel=_cancel_on_sigint())
         coords, note = res.coords, f"t-SNE, KL divergence {res.kl_divergence:.4f}" if res.kl_divergence else "t-SNE"
     out = emb.write_csv(args.out, coords)
-    print(f"{len(emb)} points ({note}) written to {out}", file=sys.stderr)
+    print(f"{len(emb)} points ({note}) written to {display_path(out)}", file=sys.stderr)
     return 0
 
 
@@ -63,7 +64,7 @@ def cmd_retrieve(args) -> int:
                        pretrained=args.pretrained, image_size=args.image_size, progress=_progress(args),
                        cancel=_cancel_on_sigint())
     for m in matches:
-        print(f"{m.similarity:.4f}\t{m.label}\t{m.path}")
+        print(f"{m.similarity:.4f}\t{m.label}\t{display_path(m.path)}")
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.commands import _cancel_on_sigint, _progress
+from engine.io_utils import display_path
 
 
 def _print_probs(classes: list[str], probs) -> None:
@@ -32,9 +33,9 @@ def cmd_explain(args) -> int:
                                        alpha=args.alpha, colormap=args.colormap, device=args.device,
                                        progress=_progress(args), cancel=_cancel_on_sigint())
         print(f"{len(result['files'])} of {result['n']} misclassified '{args.split}' images explained "
-              f"({', '.join(result['methods'])}) -> {result['out_dir']}")
+              f"({', '.join(result['methods'])}) -> {display_path(result['out_dir'])}")
         for item in result["failed"][:20]:
-            print(f"  {item['path']}: {item['reason']}", file=sys.stderr)
+            print(f"  {display_path(item['path'])}: {display_path(item['reason'])}", file=sys.stderr)
         return 0
     if not args.image:
         raise ConfigError("Give an IMAGE to explain, or --misclassified for the run's wrong predictions.")
@@ -47,7 +48,7 @@ def cmd_explain(args) -> int:
     out = args.out or f"{Path(args.image).stem}_{args.method}.png"
     save_png(out, result["overlay"])
     target = args.target if args.target is not None else result["predicted"]
-    print(f"{args.method} heatmap for class {target} -> {out}")
+    print(f"{args.method} heatmap for class {target} -> {display_path(out)}")
     return 0
 
 
@@ -63,7 +64,7 @@ def cmd_occlusion(args) -> int:
                        progress=_progress(args), cancel=_cancel_on_sigint())
     out = args.out or f"{Path(args.image).stem}_occlusion.png"
     save_png(out, overlay_heatmap(ex.input_image(args.image), cam, alpha=args.alpha, colormap=args.colormap))
-    print(f"occlusion map -> {out}")
+    print(f"occlusion map -> {display_path(out)}")
     return 0
 
 

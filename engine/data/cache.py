@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.data.catalog import ImageRecord
 from engine.errors import CancelledError, ConfigError, ImageReadError
+from engine.io_utils import PATH_ERRORS, display_path
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 from engine.paths import cache_dir
 
@@ -142,10 +143,10 @@ class ImageCache:
             try:
                 st = os.stat(record.path)
             except OSError as exc:
-                raise ImageReadError(f"Cannot read {record.path}: {exc.strerror or exc}. Check that "
+                raise ImageReadError(f"Cannot read {display_path(record.path)}: {exc.strerror or exc}. Check that "
                                      "the file still exists, or re-import the dataset.") from exc
             ident = f"{os.path.abspath(record.path)}|{st.st_size}|{st.st_mtime_ns}|{record.page}"
-            key = "p" + hashlib.sha1(ident.encode("utf-8")).hexdigest()
+            key = "p" + hashlib.sha1(ident.encode("utf-8", PATH_ERRORS)).hexdigest()
         flag = "aspect" if self.keep_aspect else "square"
         return self.root / key[:2] / f"{key}-{self.resize}-{flag}.npy"
 

@@ -1,16 +1,21 @@
-"""The :class:`Embeddings` container: features plus what is known about each image, saved as ``.npz``."""
+"""The :class:`Embeddings` container: features plus what is known about each image, saved as ``.npz``.
+
+Both the ``.npz`` and the map CSV are written atomically (a full disk never
+leaves a torn file over the previous one), and paths keep their exact bytes
+whatever the file name (see :mod:`engine.io_utils`).
+"""
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DataError
+from engine.io_utils import atomic_write_bytes, display_path, write_csv
 
 _LISTS = ("paths", "labels", "patients", "magnifications", "splits")
 
@@ -72,41 +77,31 @@ class Embeddings:
                           confidences=None if self.confidences is None else self.confidences[idx], meta=dict(self.meta))
 
     def save(self, path: str | Path) -> Path:
-        """Write an ``.npz`` (no pickles; written to a temp file, then renamed)."""
+        """Write an ``.npz`` atomically (no pickles; strings as unicode arrays, so any file name round-trips)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {n: np.asarray(getattr(self, n), dtype=str) for n in _LISTS}
         if self.predictions is not None:
             arrays["predictions"] = np.asarray(self.predictions, dtype=str)
         if self.confidences is not None:
             arrays["confidences"] = np.asarray(self.confidences, dtype=np.float32)
         info = {"source": self.source, "dataset": self.dataset, "meta": self.meta}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, features=self.features, info=np.asarray(json.dumps(info)), **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        buf = io.BytesIO()
+        np.savez(buf, features=self.features, info=np.asarray(json.dumps(info)), **arrays)
+        atomic_write_bytes(path, buf.getvalue())
         return path
 
     def write_csv(self, path: str | Path, coords, indices=None) -> Path:
-        """CSV ``path,label,x,y,patient,magnification,split[,prediction]`` of the rows ``indices`` (default all)."""
-        import csv
+        """CSV ``path,label,x,y,patient,magnification,split[,prediction]`` of the rows ``indices`` (default all).
 
+        Written atomically; paths keep their exact bytes (read it back with
+        :func:`engine.io_utils.read_csv_rows`).
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         rows = range(len(self)) if indices is None else [int(i) for i in indices]
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            extra = ["prediction"] if self.predictions is not None else []
-            w.writerow(["path", "label", "x", "y", "patient", "magnification", "split"] + extra)
-            for i in rows:
-                w.writerow([self.paths[i], self.labels[i], f"{coords[i][0]:.5f}", f"{coords[i][1]:.5f}",
-                            self.patients[i], self.magnifications[i], self.splits[i]]
-                           + ([self.predictions[i]] if extra else []))
+        extra = ["prediction"] if self.predictions is not None else []
+        write_csv(path, ["path", "label", "x", "y", "patient", "magnification", "split"] + extra,
+                  ([self.paths[i], self.labels[i], f"{coords[i][0]:.5f}", f"{coords[i][1]:.5f}", self.patients[i],
+                    self.magnifications[i], self.splits[i]] + ([self.predictions[i]] if extra else []) for i in rows))
         return path
 
     @classmethod
@@ -121,4 +116,5 @@ class Embeddings:
                            source=info.get("source", ""), dataset=info.get("dataset", ""),
                            confidences=z["confidences"] if "confidences" in z else None, meta=info.get("meta", {}))
         except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"Cannot read embeddings file {path}: {exc}. Compute the embeddings again.") from exc
+            raise DataError(f"Cannot read embeddings file {display_path(path)}: {display_path(str(exc))}. "
+                            "Compute the embeddings again.") from exc

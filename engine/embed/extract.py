@@ -17,6 +17,7 @@ import torch
 
 from engine.embed.embeddings import Embeddings
 from engine.errors import ConfigError, DataError
+from engine.io_utils import PATH_ERRORS, safe_name
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 from engine.runs import Run
 from engine.training.config import DataConfig
@@ -114,7 +115,8 @@ def dataset_key(dataset: str | None, split: str | None) -> str:
     if not dataset:
         return f"own-{split or 'all'}"
     path = str(Path(dataset).expanduser().resolve())
-    return f"{Path(path).name}-{hashlib.sha1(path.encode()).hexdigest()[:8]}-{split or 'all'}"
+    digest = hashlib.sha1(path.encode("utf-8", PATH_ERRORS)).hexdigest()[:8]
+    return f"{safe_name(Path(path).name)}-{digest}-{split or 'all'}"
 
 
 def _records(encoder: Encoder, dataset: str | None, split: str | None, progress, cancel):
@@ -208,7 +210,7 @@ def _fingerprint(records: list) -> str:
     """A short hash of the records' paths and labels (a changed folder or curation gives another one)."""
     digest = hashlib.sha1()
     for r in records:
-        digest.update(f"{r.path}\t{r.label or ''}\n".encode())
+        digest.update(f"{r.path}\t{r.label or ''}\n".encode("utf-8", PATH_ERRORS))
     return digest.hexdigest()[:16]
 
 

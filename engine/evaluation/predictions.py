@@ -8,7 +8,9 @@ One CSV row per image, columns in this order::
 Labels are class names; ``correct`` is 1/0 (its column mean is the
 accuracy); an unknown value (no true label, no patient id) is an empty cell.
 Probabilities are written with ``repr`` so a round trip is exact and metrics
-recomputed from the CSV equal the original ones.
+recomputed from the CSV equal the original ones. The file is written
+atomically, and paths keep their exact bytes whatever the file name
+(UTF-8 with surrogate escapes, see :mod:`engine.io_utils`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import DataError
-from engine.io_utils import atomic_write_text
+from engine.io_utils import display_path, read_text, write_csv
 
 HEAD_COLUMNS = ["path", "split", "true_label", "predicted_label", "predicted_probability", "correct"]
 TAIL_COLUMNS = ["patient", "magnification"]
@@ -119,12 +121,7 @@ def write_predictions_csv(
         prob_cols = [k for k in seen if k.startswith(PROB_PREFIX)]
     extra = [k for k in seen if k not in prob_cols]
     columns = HEAD_COLUMNS + prob_cols + TAIL_COLUMNS + extra
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(col)) for col in columns])
-    atomic_write_text(path, buf.getvalue())
+    write_csv(path, columns, ([_cell(row.get(col)) for col in columns] for row in rows))
 
 
 def _parse(column: str, text: str) -> Any:
@@ -147,12 +144,11 @@ def read_predictions_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
     magnification an int, other cells strings; empty cells are ``None``.
     Raises :class:`DataError` when the file lacks the standard columns.
     """
-    with open(path, "r", encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in HEAD_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path} is not a predictions file: columns {missing} are missing.")
-        return [{col: _parse(col, val or "") for col, val in row.items()} for row in reader]
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    missing = [c for c in HEAD_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(f"{display_path(path)} is not a predictions file: columns {missing} are missing.")
+    return [{col: _parse(col, val or "") for col, val in row.items()} for row in reader]
 
 
 def prediction_classes(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -9,8 +9,6 @@ and PNG names.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import numpy as np
 import torch
 
 from engine.errors import DataError
-from engine.io_utils import atomic_write_text
+from engine.io_utils import safe_name, write_csv
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
 
@@ -79,7 +77,7 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
             targets = [ex.class_index(r["predicted_label"]) for r in chunk]
             cams = {m: compute_cams(ex.model, x, method=m, targets=targets, batch_size=batch_size) for m in methods}
             for i, row in enumerate(chunk):
-                name = f"{start + i:04d}_{Path(row['path']).stem}.png"
+                name = f"{start + i:04d}_{safe_name(Path(row['path']).stem)}.png"  # any source name gives a safe one
                 strip = [images[i]] + [overlay_heatmap(images[i], cams[m][i], alpha=alpha, colormap=colormap)
                                        for m in methods]
                 files.append(str(save_png(out / name, _strip(strip))))
@@ -87,9 +85,5 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
                               row.get("predicted_probability"), name])
         done = min(start + batch_size, len(rows))
         progress(Progress(stage="explain errors", step=done, total=len(rows), eta_s=eta.eta(done)))
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["path", "true_label", "predicted_label", "predicted_probability", "png"])
-    writer.writerows(index)
-    atomic_write_text(out / "index.csv", buf.getvalue())
+    write_csv(out / "index.csv", ["path", "true_label", "predicted_label", "predicted_probability", "png"], index)
     return {"out_dir": str(out), "n": len(rows), "files": files, "failed": failed, "methods": list(methods)}
