@@ -36,3 +36,11 @@ class UntrustedFileError(HistoDeskError):
 
 class CancelledError(HistoDeskError):
     """A job was cancelled through its :class:`engine.jobs.CancelToken`."""
+
+
+class RunLockedError(HistoDeskError):
+    """Another live process is writing the run (its ``run.lock`` names the owner)."""
+
+
+class RunVanishedError(HistoDeskError):
+    """The run folder was deleted or moved while a job was writing it."""

@@ -52,10 +52,16 @@ def safe_name(text: str, limit: int = 60) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)[:limit]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file and ``os.replace``."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, parents: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temp file and ``os.replace``.
+
+    Missing parent folders are created unless ``parents`` is False (run folders: a folder deleted while a
+    job writes it must not be half recreated; the write then raises FileNotFoundError). An OSError
+    raised while writing (a full disk) names ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -63,20 +69,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, errors: str = "strict") -> None:
-    """Atomically write UTF-8 ``text`` to ``path``.
+def atomic_write_text(path: str | os.PathLike, text: str, *, parents: bool = True, errors: str = "strict") -> None:
+    """Atomically write UTF-8 ``text`` to ``path`` (``parents``: see :func:`atomic_write_bytes`).
 
     ``errors=PATH_ERRORS`` for text holding file names (their exact bytes are written).
     """
-    atomic_write_bytes(path, text.encode("utf-8", errors))
+    atomic_write_bytes(path, text.encode("utf-8", errors), parents=parents)
 
 
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
@@ -132,9 +140,9 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+def write_json(path: str | os.PathLike, obj: Any, *, parents: bool = True) -> None:
+    """Atomically write ``obj`` as indented JSON (``parents``: see :func:`atomic_write_bytes`)."""
+    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n", parents=parents)
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -169,16 +177,35 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
 
 
 def load_config_file(path: str | os.PathLike) -> dict:
-    """Load a JSON or YAML config file into a dict."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Load a JSON or YAML config file into a dict.
+
+    YAML is read with ``safe_load``: a ``!!python/...`` tag, a syntax error, a file that is not UTF-8 or
+    missing raise :class:`~engine.errors.ConfigError` naming the file (and the line).
+    """
+    from engine.errors import ConfigError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); save it as UTF-8.") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc}).") from exc
     if str(path).endswith((".yaml", ".yml")):
         import yaml
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            where = f", line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            tag = " (Python object tags such as !!python/... are never loaded)" if "python/" in str(exc) else ""
+            raise ConfigError(f"{path}{where}: invalid YAML: {problem}{tag}.") from exc
     else:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}, line {exc.lineno}: invalid JSON: {exc.msg}.") from exc
     if not isinstance(data, dict):
-        from engine.errors import ConfigError
-
         raise ConfigError(f"{path}: a config file must hold a mapping of settings.")
     return data

@@ -14,8 +14,10 @@ Layout (architecture.md, "Runs on disk")::
         evaluation.json    full metrics per split (curves, confusion, report)
         summary.json       status and headline figures
         train.log          human-readable log
+        run.lock           the one process writing the run (engine/run_lock.py)
 
 Every JSON write is atomic; the GUI lists runs by reading these folders.
+Writes never recreate a deleted run folder: they raise RunVanishedError.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import HistoDeskError
+from engine.errors import HistoDeskError, RunVanishedError
 from engine.io_utils import append_jsonl, atomic_write_text, read_json, read_jsonl, to_jsonable, write_json
 from engine.paths import runs_dir as default_runs_dir
+from engine.run_lock import lock_held
+
+#: Summary statuses of a run that a live process is writing.
+ACTIVE_STATUSES = ("preparing", "running")
 
 
 def _slug(text: str) -> str:
@@ -92,15 +98,39 @@ class Run:
         """Final weights of the run."""
         return self.path / "model.safetensors"
 
+    # --- guarded writes ---------------------------------------------------
+    def check_present(self) -> None:
+        """Raise :class:`RunVanishedError` when the run folder is gone (deleted or moved)."""
+        if not self.path.is_dir():
+            raise RunVanishedError(f"The run folder {self.path} was deleted or moved while a job was writing it; "
+                                   "the job stopped and did not recreate it.")
+
+    def _guarded(self, write, *args, **kwargs) -> None:
+        """Call ``write``; a write that fails because the folder vanished raises RunVanishedError."""
+        self.check_present()
+        try:
+            write(*args, **kwargs)
+        except FileNotFoundError:
+            self.check_present()
+            raise
+
     # --- JSON files -----------------------------------------------------
     def read(self, name: str, default: Any = None) -> Any:
-        """Read a JSON file of the run, or ``default`` when absent."""
+        """Read a JSON file of the run, or ``default`` when absent; HistoDeskError when it is corrupt."""
         p = self.file(name)
-        return read_json(p) if p.exists() else default
+        try:
+            return read_json(p)
+        except FileNotFoundError:
+            return default
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            raise HistoDeskError(f"{p} is corrupt (not valid JSON: {str(exc).splitlines()[0]}); restore it "
+                                 "from a backup or delete the run.") from exc
+        except IsADirectoryError as exc:
+            raise HistoDeskError(f"{p} is a folder, not a run file.") from exc
 
     def write(self, name: str, obj: Any) -> None:
-        """Atomically write a JSON file of the run."""
-        write_json(self.file(name), obj)
+        """Atomically write a JSON file of the run (never recreating a deleted run folder)."""
+        self._guarded(write_json, self.file(name), obj, parents=False)
 
     @property
     def config(self) -> dict:
@@ -112,10 +142,12 @@ class Run:
         """The run's summary.json (status and headline figures)."""
         return self.read("summary.json", {})
 
-    def update_summary(self, **fields: Any) -> dict:
-        """Merge ``fields`` into summary.json."""
+    def update_summary(self, *, drop: tuple[str, ...] = (), **fields: Any) -> dict:
+        """Merge ``fields`` into summary.json and remove the keys in ``drop`` (e.g. a stale error)."""
         data = self.summary
         data.update(fields)
+        for key in drop:
+            data.pop(key, None)
         self.write("summary.json", data)
         return data
 
@@ -125,17 +157,34 @@ class Run:
 
     def append_metrics(self, row: dict) -> None:
         """Append one epoch's metrics."""
-        append_jsonl(self.file("metrics.jsonl"), row)
+        self._guarded(append_jsonl, self.file("metrics.jsonl"), row)
 
     def rewrite_metrics(self, rows: list[dict]) -> None:
         """Replace metrics.jsonl by ``rows`` (used when resuming)."""
-        atomic_write_text(self.file("metrics.jsonl"), "".join(json.dumps(to_jsonable(r)) + "\n" for r in rows))
+        self._guarded(atomic_write_text, self.file("metrics.jsonl"),
+                      "".join(json.dumps(to_jsonable(r)) + "\n" for r in rows), parents=False)
 
     def log(self, message: str) -> None:
         """Append a timestamped line to train.log."""
         stamp = _dt.datetime.now().strftime("%H:%M:%S")
-        with open(self.file("train.log"), "a", encoding="utf-8") as fh:
-            fh.write(f"[{stamp}] {message}\n")
+        self._guarded(_append_text, self.file("train.log"), f"[{stamp}] {message}\n")
+
+
+def _append_text(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+        fh.write(text)
+
+
+def effective_status(run: Run) -> str:
+    """The run's status as shown to users: summary.json's, "interrupted" when it says preparing/running but
+    no live process holds the run's lock (killed, crashed, machine rebooted), "unreadable" when corrupt."""
+    try:
+        status = run.summary.get("status") or "unknown"
+    except (HistoDeskError, OSError, AttributeError):
+        return "unreadable"
+    if status in ACTIVE_STATUSES and not lock_held(run.path):
+        return "interrupted"
+    return status
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[Run]:

@@ -8,8 +8,14 @@ _open_boxes: list[QMessageBox] = []  # parentless boxes stay alive while shown
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str | None = None) -> QMessageBox:
-    """Show a non-blocking error dialog; ``details`` (e.g. a traceback) sits behind "Show Details..."."""
-    box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent)
+    """Show a non-blocking error dialog; ``details`` (e.g. a traceback) sits behind "Show Details...".
+
+    The dialog's text is one line, as the CLI prints it: further lines of ``message`` go to the details.
+    """
+    first, _, rest = message.strip().partition("\n")
+    if rest.strip():
+        details = message.strip() + ("\n\n" + details if details else "")
+    box = QMessageBox(QMessageBox.Icon.Critical, title, first, QMessageBox.StandardButton.Ok, parent)
     if details:
         box.setDetailedText(details)
     box.setObjectName("errorDialog")

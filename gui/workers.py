@@ -4,7 +4,9 @@
 ``new_worker_qthread`` pattern): it lives in its own ``QThread``, calls
 ``fn(*args, progress=..., cancel=..., **kwargs)``, and turns the outcome into
 exactly one of ``finished``, ``failed`` or ``cancelled``. Exceptions never
-escape the thread. Signals cross to the GUI thread as queued connections, so
+escape the thread: ``failed`` carries the one line the CLI prints
+(:func:`engine.failures.describe_error`) and, except for a HistoDeskError,
+the trace for the error dialog's "Show Details". Signals cross to the GUI thread as queued connections, so
 no worker thread ever touches a widget. :class:`JobQueue` runs
 :class:`Job` objects in order and keeps their state, log and metric history.
 """
@@ -20,6 +22,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine.errors import CancelledError, HistoDeskError
+from engine.failures import describe_error, format_trace, record_trace
 from engine.jobs import CancelToken, Progress
 
 #: Stages whose events are never coalesced (each one carries data the GUI keeps).
@@ -84,7 +87,8 @@ class JobWorker(QObject):
             self.failed.emit(str(exc), "")
         except BaseException as exc:  # noqa: BLE001 - nothing may escape the thread
             self._flush()
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            record_trace(exc)  # errors.log, unless the run lifecycle already wrote it to the run's train.log
+            self.failed.emit(describe_error(exc), format_trace(exc))  # the CLI's one line; the trace as details
         else:
             self._flush()
             self.result = result
@@ -250,7 +254,8 @@ class JobQueue(QObject):
             try:
                 job.on_finished(result)
             except Exception as exc:  # noqa: BLE001 - a follow-up must not break the queue
-                job.state, job.error, job.traceback = FAILED, str(exc), traceback.format_exc()
+                trace = "" if isinstance(exc, HistoDeskError) else traceback.format_exc()
+                job.state, job.error, job.traceback = FAILED, describe_error(exc), trace
                 self.job_failed.emit(job, job.error, job.traceback)
                 return
         self.job_finished.emit(job)

@@ -283,15 +283,17 @@ def cmd_models(_args) -> int:
 
 
 def cmd_runs(args) -> int:
-    """List runs with their status and test metrics."""
-    from engine.runs import list_runs
+    """List runs with their status ("interrupted" when the process writing one died) and test metrics."""
+    from engine.runs import effective_status, list_runs
 
     for run in list_runs(args.runs_dir):
-        s = run.summary
-        test = (s.get("metrics") or {}).get("test", {})
+        status = effective_status(run)
+        s = run.summary if status != "unreadable" else {}
+        s = s if isinstance(s, dict) else {}
+        test = (s.get("metrics") or {}).get("test") or {}
         acc, auc = test.get("accuracy"), test.get("roc_auc")
-        figures = f"acc {acc:.3f} auc {auc:.3f}" if acc is not None and auc is not None else ""
-        print(f"{run.id:<48} {s.get('status', '?'):<10} {s.get('model', ''):<24} {figures}")
+        figures = f"acc {acc:.3f} auc {auc:.3f}" if isinstance(acc, float) and isinstance(auc, float) else ""
+        print(f"{run.id:<48} {status:<11} {str(s.get('model', '')):<24} {figures}")
     return 0
 
 

@@ -46,3 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a disk or a bug: one line here, the trace in a log
+        print(f"error: {failure_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def failure_line(exc: BaseException) -> str:
+    """One line for an error that is not a HistoDeskError; its trace goes to the run's train.log (when the
+    run lifecycle wrote it there) or to <data_home>/logs/errors.log. An OSError is told as what happened to
+    which file; anything else by type and message plus where the details are."""
+    from engine.failures import describe_error, record_trace
+
+    line = describe_error(exc)
+    log = record_trace(exc)
+    if isinstance(exc, OSError):
+        return line
+    return f"{line} (details in {log})" if log else f"{line} (no log could be written)"

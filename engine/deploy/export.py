@@ -3,13 +3,13 @@
 The package is built in a temporary folder next to its destination and
 moved into place only after PyTorch and onnxruntime agree on the run's own
 test images (largest absolute probability difference <= 1e-4 in fp32); a
-failed export leaves nothing behind.
+failed export leaves nothing behind, and an earlier package of the same run
+is replaced only once the new one is complete (:mod:`engine.deploy.swap`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import shutil
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from engine.deploy.manifest import FORMAT, FORMAT_VERSION, FP32_FILE, MANIFEST, 
 from engine.deploy.runtime import open_session
 from engine.deploy.samples import SampleSet, random_samples, run_magnification, split_samples
 from engine.deploy.spec import InputSpec
+from engine.deploy.swap import build_folder, publish
 from engine.errors import HistoDeskError
 from engine.io_utils import write_json
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
@@ -84,9 +85,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, int8: bool
     dest = Path(out) if out else run.path
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / f"{run.id}{SUFFIX}"
-    tmp = dest / f".{run.id}{SUFFIX}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = build_folder(final)  # also clears temp folders a killed export left beside it
     try:
         progress(Progress("export", 0, 4, "exporting the model to ONNX"))
         export_onnx(model, tmp / FP32_FILE, image_size=spec.size, binary_single_logit=single)
@@ -108,9 +107,7 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, int8: bool
         progress(Progress("export", 3, 4, "writing the package"))
         manifest = _manifest(run, config, classes, spec, single, tmp, diff, samples, int8_info)
         write_json(tmp / MANIFEST, manifest)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        publish(tmp, final)  # the old package is deleted only once the new one is in place
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -31,6 +31,43 @@ _NESTING_KEYS = ("state_dict", "model_state_dict", "model", "module")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
+def _reason(exc: BaseException) -> str:
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def load_safetensors(path: str | os.PathLike, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file; :class:`UntrustedFileError` naming it when it is not one
+    (a pickle renamed .safetensors, a truncated or corrupted file). OS errors pass unchanged."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device=device)
+    except OSError:
+        raise
+    except Exception as exc:  # safetensors raises its own error types
+        raise UntrustedFileError(f"{path} is not a valid safetensors file ({_reason(exc)}): it is truncated, "
+                                 "corrupted or another kind of file; it was not loaded.") from exc
+
+
+def torch_load_weights_only(path: str | os.PathLike) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; :class:`UntrustedFileError` naming the file when
+    it holds Python objects that could run code (never executed) or is not a readable PyTorch file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UntrustedFileError(
+            f"Refused {path}: it contains Python objects that could run code when loaded, not just "
+            "tensors. Only plain state dicts are accepted; re-save the weights with "
+            "torch.save(model.state_dict(), path) or as .safetensors from a trusted environment."
+        ) from exc
+    except OSError:
+        raise
+    except Exception as exc:
+        raise UntrustedFileError(f"{path} is not a readable PyTorch file ({_reason(exc)}); it was not "
+                                 "loaded.") from exc
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors stored in a weights file, on the CPU, un-nested."""
     path = Path(path)
@@ -38,23 +75,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise WeightsUnavailableError(f"Weights file not found: {path}.")
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            obj: Any = load_file(str(path), device="cpu")
-        except Exception as exc:  # safetensors raises its own error types
-            raise UntrustedFileError(f"{path} is not a valid safetensors file ({exc}).") from exc
+        obj: Any = load_safetensors(path)
     elif suffix in TORCH_SUFFIXES:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            raise UntrustedFileError(
-                f"Refused {path}: it contains Python objects that could run code when loaded, not just "
-                "tensors. Only plain state dicts are accepted; re-save the weights with "
-                "torch.save(model.state_dict(), path) or as .safetensors from a trusted environment."
-            ) from exc
-        except Exception as exc:
-            raise UntrustedFileError(f"{path} is not a readable PyTorch weights file ({exc}).") from exc
+        obj = torch_load_weights_only(path)
     else:
         raise ConfigError(f"Unsupported weights file type '{path.suffix}' ({path}); "
                           f"use one of {', '.join(WEIGHT_SUFFIXES)}.")

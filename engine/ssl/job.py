@@ -10,14 +10,11 @@ folder has them, are only used by the kNN monitor.
 
 from __future__ import annotations
 
-import os
-import time
-import traceback
 from pathlib import Path
 
 from engine.data.catalog import Catalog
-from engine.errors import CancelledError
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
+from engine.lifecycle import RunLifecycle, mark_status, now
 from engine.runs import Run
 from engine.ssl.config import SSLConfig
 from engine.ssl.data import is_labelled
@@ -36,7 +33,6 @@ def pretrain(config: SSLConfig | dict, *, progress: ProgressFn = null_progress, 
     run = Run(Path(run_dir)) if run_dir else Run.create(config.name or f"ssl-{config.method}-{config.backbone}",
                                                         config.runs_dir)
     (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
-    run.write("config.json", config.to_dict())
     return _execute(config, run, progress, cancel or CancelToken(), encoder)
 
 
@@ -91,13 +87,14 @@ def ssl_split(catalog: Catalog, config: SSLConfig):
 def _prepare(config: SSLConfig, run: Run, progress, cancel, resume: bool):
     from engine.data.splits import Split
 
+    mark_status(run, "preparing", kind="ssl", method=config.method, backbone=config.backbone,
+                **{"resumed" if resume else "started": now()})
     if resume:
         return Catalog.load(run.file("catalog.json")), Split.load(run.file("split.json"))
-    run.update_summary(status="preparing", kind="ssl", method=config.method, backbone=config.backbone,
-                       started=time.strftime("%Y-%m-%d %H:%M:%S"))
     catalog = load_ssl_catalog(config.data, progress, cancel)
-    catalog.save(run.file("catalog.json"))
+    run.write("catalog.json", catalog.to_dict())
     split = ssl_split(catalog, config)
+    run.check_present()
     split.save(run.file("split.json"))
     return catalog, split
 
@@ -111,10 +108,9 @@ def _build_trainer(config: SSLConfig, run: Run, progress: ProgressFn, cancel: Ca
     catalog, split = _prepare(config, run, progress, cancel, resume)
     method = build_method(config, encoder, catalog, split).to(device)
     data = build_ssl_data(config, catalog, split, method, device, progress, cancel)
-    run.update_summary(status="running", kind="ssl", method=config.method, backbone=config.backbone,
-                       model=config.backbone, classes=catalog.classes if data.labelled else None,
-                       device=describe_device(device), split_mode=split.mode, pid=os.getpid(),
-                       n_images={"train": len(data.train_records), "val": len(data.val_records)})
+    mark_status(run, "running", kind="ssl", method=config.method, backbone=config.backbone, model=config.backbone,
+                classes=catalog.classes if data.labelled else None, device=describe_device(device),
+                split_mode=split.mode, n_images={"train": len(data.train_records), "val": len(data.val_records)})
     trainer = SSLTrainer(config, run, data, method, device, progress, cancel)
     trainer.log(f"Pretraining {config.backbone} with {config.method} on {describe_device(device)}: "
                 f"{len(data.train_records)} train / {len(data.val_records)} val images"
@@ -122,42 +118,30 @@ def _build_trainer(config: SSLConfig, run: Run, progress: ProgressFn, cancel: Ca
     return trainer
 
 
-def _fit(trainer, run: Run, resume: bool) -> str:
-    """Train to the end ("completed") or to a cancel ("cancelled": the last checkpoint stays resumable)."""
-    try:
-        trainer.fit(resume=resume)
-    except CancelledError:
-        trainer.log(f"Cancelled after {trainer.epoch} epoch(s); the last checkpoint is kept. "
-                    f"Resume with `python main.py pretrain --resume {run.path}`.")
-        return "cancelled"
-    return "completed"
-
-
 def _execute(config: SSLConfig, run: Run, progress: ProgressFn, cancel: CancelToken, encoder,
              resume: bool = False) -> Run:
-    t_start = time.time()
-    try:
-        trainer = _build_trainer(config, run, progress, cancel, encoder, resume)
-        _finish(run, trainer, _fit(trainer, run, resume), progress, t_start)
-    except CancelledError:  # cancelled while preparing: nothing to keep
-        run.update_summary(status="cancelled")
-    except Exception as exc:
-        run.update_summary(status="failed", error=str(exc), traceback=traceback.format_exc())
-        run.log(f"FAILED: {exc}")
-        raise
+    with RunLifecycle(run, progress, command="pretrain --resume" if resume else "pretrain") as life:
+        if not resume:
+            run.write("config.json", config.to_dict())
+        trainer = _build_trainer(config, run, life.progress, cancel, encoder, resume)
+        status = life.fit(trainer, resume, lambda: (
+            f"Cancelled after {trainer.epoch} epoch(s); the last checkpoint is kept. "
+            f"Resume with `python main.py pretrain --resume {run.path}`."))
+        _finish(life, trainer, status)
     return run
 
 
-def _finish(run: Run, trainer, status: str, progress: ProgressFn, t_start: float) -> None:
+def _finish(life: RunLifecycle, trainer, status: str) -> None:
+    run = life.run
+    run.check_present()
     trainer.save_encoder(run.file("encoder.safetensors"), best=trainer.config.restore_best)
     knn = [r["knn_acc"] for r in trainer.history if r.get("knn_acc") is not None]
-    summary = {"status": status, "kind": "ssl", "epochs_run": trainer.epoch,
+    summary = {"kind": "ssl", "epochs_run": trainer.epoch,
                "best_epoch": trainer.best_epoch if trainer.best_epoch > 0 else None,
                "best_val_loss": trainer.best_val if trainer.best_epoch > 0 else None,
                "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
                "knn_acc": knn[-1] if knn else None, "early_stopped": trainer.early_stopped,
-               "encoder": "encoder.safetensors", "train_time_s": round(time.time() - t_start, 1),
-               "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-    run.update_summary(**summary)
-    trainer.log(f"Run {status}: {run.path}")
-    progress(Progress(stage="done", message=status, metrics={k: summary[k] for k in ("best_val_loss", "knn_acc")}))
+               "encoder": "encoder.safetensors", "train_time_s": round(life.elapsed(), 1)}
+    life.finish(status, **summary)
+    life.progress(Progress(stage="done", message=status,
+                           metrics={k: summary[k] for k in ("best_val_loss", "knn_acc")}))

@@ -10,12 +10,15 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from engine.runs import Run, list_runs
+from engine.errors import HistoDeskError
+from engine.runs import Run, effective_status, list_runs
 
 COLUMNS = ["id", "status", "model", "preset", "split", "test acc", "AUC", "F1", "epochs", "date"]
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_COLOURS = {"completed": "#1b5e20", "running": "#0d47a1", "preparing": "#0d47a1", "failed": "#b00020",
-                  "cancelled": "#e65100"}
+                  "cancelled": "#e65100", "interrupted": "#6a1b9a", "unreadable": "#616161"}
+#: Entries of the status filter ("interrupted": its process died while it was running, resumable).
+STATUS_FILTERS = ["all", "completed", "running", "interrupted", "cancelled", "failed"]
 
 
 class _NumberItem(QTableWidgetItem):
@@ -40,7 +43,12 @@ def model_label(cfg: dict) -> str:
 
 def run_row(run: Run) -> list:
     """The table values of ``run``: strings, or (number, text) pairs for numeric columns."""
-    cfg, summary = run.config, run.summary
+    status = effective_status(run)
+    try:
+        cfg, summary = run.config, run.summary
+    except HistoDeskError:  # a corrupt config.json / summary.json: listed, marked unreadable
+        cfg, summary = {}, {}
+    cfg, summary = (cfg if isinstance(cfg, dict) else {}), (summary if isinstance(summary, dict) else {})
     test = (summary.get("metrics") or {}).get("test") or {}
 
     def num(key: str) -> tuple:
@@ -49,7 +57,7 @@ def run_row(run: Run) -> list:
 
     epochs = summary.get("epochs_run")
     total = cfg.get("epochs") if not cfg.get("phases") else sum(p.get("epochs", 0) for p in cfg["phases"])
-    return [run.id, summary.get("status", "unknown"), model_label(cfg),
+    return [run.id, status, model_label(cfg),
             cfg.get("preset") or "custom", summary.get("split_mode", (cfg.get("split") or {}).get("mode", "")),
             num("accuracy"), num("roc_auc"), num("f1"),
             (epochs, f"{epochs if epochs is not None else '-'} / {total}"),
@@ -69,7 +77,7 @@ class RunsListWidget(QWidget):
         self.filter_edit.setPlaceholderText("Filter runs (id, model, preset…)")
         self.filter_edit.setClearButtonEnabled(True)
         self.status_combo = QComboBox()
-        self.status_combo.addItems(["all", "completed", "running", "cancelled", "failed"])
+        self.status_combo.addItems(STATUS_FILTERS)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self._on_refresh_clicked)
         top = QHBoxLayout()
