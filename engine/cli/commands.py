@@ -191,13 +191,19 @@ def cmd_evaluate(args) -> int:
 
     splits = tuple(args.split.split(","))
     results = evaluate_run(args.run, splits=splits, tta=args.tta, dataset=args.data, device=args.device,
-                           compare=bool(args.tta), progress=_progress(args), cancel=_cancel_on_sigint())
+                           compare=bool(args.tta), progress=_progress(args), cancel=_cancel_on_sigint(),
+                           label_map=args.label_map, name=args.name)
     plain = results.pop("without_tta", {})
+    external = results.pop("meta", None)  # external validation: dataset, label map, counts
     for name, metrics in results.items():
         if isinstance(metrics, dict):
             print(f"\n== {name}{f' (TTA {args.tta})' if args.tta else ''} ==\n{format_metrics_table(metrics)}")
             if name in plain:
                 print(f"\n== {name}: without vs with TTA ({args.tta}) ==\n{tta_comparison_table(plain[name], metrics)}")
+    if external:
+        from engine.evaluation.external import describe_external
+
+        print("\n" + describe_external(external))
     return 0
 
 
@@ -219,6 +225,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("run", help="run folder")
     p.add_argument("--split", default="test", help="comma-separated splits (train,val,test)")
     p.add_argument("--data", help="external labelled dataset: every image becomes the test set")
+    p.add_argument("--label-map", help='with --data: source labels per run class, e.g. '
+                                       '"benign=Benign,Normal;malignant=InSitu,Invasive" (or a JSON/YAML file)')
+    p.add_argument("--name", help="with --data: name of the stored evaluation (default: the dataset's folder name)")
     p.add_argument("--tta", nargs="?", const="s3", default=None, choices=["s3", "d4"],
                    help="test-time augmentation: s3 (7 flip/rotation views, the default) or d4 (8 views); "
                         "prints metrics without and with TTA side by side")

@@ -64,36 +64,33 @@ def headline(metrics: dict) -> dict:
 
 def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: str | None = None,
                  device: str = "auto", compare: bool = False, progress: ProgressFn = null_progress,
-                 cancel: CancelToken | None = None) -> dict:
+                 cancel: CancelToken | None = None, label_map=None, name: str | None = None) -> dict:
     """Re-evaluate a run's model; with ``dataset`` every image of it is the test set.
+
+    With ``dataset`` (and ``label_map``, ``name``) this is external validation:
+    :func:`engine.evaluation.external.evaluate_external` (results under ``external/<name>/``).
 
     ``tta``: False, True/"s3" (S3's 7 views) or "d4" (8 views). With ``compare``
     and a TTA mode the metrics without TTA are computed too and returned under
     ``"without_tta"`` (``{split: metrics}``; not written). Writes
-    ``evaluation[_tta|_tta_d4][_<dataset>].json`` in the run and returns the metrics.
+    ``evaluation[_tta|_tta_d4].json`` in the run and returns the metrics.
     """
     from engine.data.catalog import Catalog
     from engine.data.splits import Split
     from engine.evaluation.run_model import load_run_model
-    from engine.training.data_setup import build_run_data, load_catalog
+    from engine.training.data_setup import build_run_data
     from engine.training.devices import select_device
 
+    if dataset or label_map or name:  # external validation: another dataset, labels mapped onto the run's classes
+        from engine.evaluation.external import evaluate_external
+
+        return evaluate_external(run_dir, dataset, label_map=label_map, name=name, tta=tta, device=device,
+                                 compare=compare, progress=progress, cancel=cancel)
     run = Run.open(run_dir)
     dev = select_device(device)
     model, classes, config = load_run_model(run, dev)
-    if dataset:
-        config.data.path = dataset
-        config.data.importer = "auto"
-        catalog = load_catalog(config.data, progress, cancel)
-        unknown = set(catalog.classes) - set(classes)
-        catalog.records = [r for r in catalog.records if r.label in classes]
-        split = Split(assignments={r.path: "test" for r in catalog.records}, mode="external", seed=config.seed,
-                      ratios=[0, 0, 1], k_folds=0, fold=0, audit={})
-        splits = ("test",)
-    else:
-        unknown = set()
-        catalog = Catalog.load(run.file("catalog.json"))
-        split = Split.load(run.file("split.json"))
+    catalog = Catalog.load(run.file("catalog.json"))
+    split = Split.load(run.file("split.json"))
     data = build_run_data(config, catalog, split, dev, classes=classes)  # keep the run's class order
     tta_fn, mode = None, tta_mode(tta)
     if mode:
@@ -103,13 +100,11 @@ def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: s
 
         tta_fn = partial(tta_views, mode=mode)
     results, rows = evaluate_splits(model, data, dev, splits=splits, tta=tta_fn, progress=progress, cancel=cancel)
-    suffix = {None: "", "s3": "_tta"}.get(mode, f"_tta_{mode}") + (f"_{Path(dataset).name}" if dataset else "")
+    suffix = {None: "", "s3": "_tta"}.get(mode, f"_tta_{mode}")
     run.write(f"evaluation{suffix}.json", results)
-    if dataset or mode:
+    if mode:
         write_predictions_csv(run.file(f"predictions{suffix}.csv"), rows)
     if compare and mode:
         results["without_tta"] = evaluate_splits(model, data, dev, splits=splits, progress=progress, cancel=cancel)[0]
-    if unknown:
-        results["skipped_classes"] = sorted(unknown)
     return results
 
