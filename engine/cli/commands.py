@@ -139,15 +139,25 @@ def cmd_train(args) -> int:
     return 0 if run.summary.get("status") == "completed" else 3
 
 
+def _print_warnings(results: dict) -> None:
+    """The small-sample warnings of every split, printed before anything else."""
+    from engine.evaluation.tables import warning_lines
+
+    lines = [line for name, m in results.items() if isinstance(m, dict) for line in warning_lines(m, name)]
+    if lines:
+        print("\n" + "\n".join(lines))
+
+
 def _print_run_result(run) -> None:
-    from engine.evaluation.metrics import format_metrics_table
+    from engine.evaluation.tables import format_metrics_table
 
     summary = run.summary
-    print(f"\nrun: {run.path}\nstatus: {summary.get('status')}")
     evaluation = run.read("evaluation.json", {})
-    for name in ("val", "test"):
-        if name in evaluation:
-            print(f"\n== {name} ==\n{format_metrics_table(evaluation[name])}")
+    shown = {name: evaluation[name] for name in ("val", "test") if name in evaluation}
+    _print_warnings(shown)
+    print(f"\nrun: {run.path}\nstatus: {summary.get('status')}")
+    for name, metrics in shown.items():
+        print(f"\n== {name} ==\n{format_metrics_table(metrics, show_warnings=False)}")
     if summary.get("image_level_split"):
         print("\nnote: image-level split (no patient ids): the same patient may be in train and test.")
 
@@ -187,7 +197,7 @@ def _add_train(sub) -> None:
 def cmd_evaluate(args) -> int:
     """Evaluate a finished run (optionally with TTA or on an external dataset)."""
     from engine.evaluation.evaluate import evaluate_run
-    from engine.evaluation.metrics import format_metrics_table
+    from engine.evaluation.tables import format_metrics_table
 
     splits = tuple(args.split.split(","))
     results = evaluate_run(args.run, splits=splits, tta=args.tta, dataset=args.data, device=args.device,
@@ -195,9 +205,11 @@ def cmd_evaluate(args) -> int:
                            label_map=args.label_map, name=args.name)
     plain = results.pop("without_tta", {})
     external = results.pop("meta", None)  # external validation: dataset, label map, counts
+    _print_warnings(results)
     for name, metrics in results.items():
         if isinstance(metrics, dict):
-            print(f"\n== {name}{f' (TTA {args.tta})' if args.tta else ''} ==\n{format_metrics_table(metrics)}")
+            table = format_metrics_table(metrics, show_warnings=False)
+            print(f"\n== {name}{f' (TTA {args.tta})' if args.tta else ''} ==\n{table}")
             if name in plain:
                 print(f"\n== {name}: without vs with TTA ({args.tta}) ==\n{tta_comparison_table(plain[name], metrics)}")
     if external:
@@ -208,16 +220,34 @@ def cmd_evaluate(args) -> int:
 
 
 def tta_comparison_table(plain: dict, tta: dict) -> str:
-    """Rows accuracy/balanced accuracy/ROC AUC/F1, columns plain | TTA | difference."""
-    rows = [("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"), ("ROC AUC", "roc_auc"),
-            ("F1", "f1"), ("macro F1", ("macro", "f1"))]
-    lines = [f"{'metric':<18} {'plain':>8} {'TTA':>8} {'diff':>8}"]
-    for label, key in rows:
-        a, b = ((m.get(key[0]) or {}).get(key[1]) if isinstance(key, tuple) else m.get(key) for m in (plain, tta))
+    """Rows accuracy/balanced accuracy/ROC AUC/F1, columns plain | TTA (each with its interval) | difference."""
+    from engine.evaluation.tables import figure, fmt_ci, headline_rows
+
+    lines = [f"{'metric':<18} {'plain':<26} {'TTA':<26} {'diff':>8}"]
+    for label, key in headline_rows(tta):
+        a, b = figure(plain, key), figure(tta, key)
         if a is None or b is None:
             continue
-        lines.append(f"{label:<18} {a:>8.4f} {b:>8.4f} {b - a:>+8.4f}")
+        ci_a, ci_b = ((m.get("ci") or {}).get(key) for m in (plain, tta))
+        lines.append(f"{label:<18} {fmt_ci(a, ci_a).strip():<26} {fmt_ci(b, ci_b).strip():<26} {b - a:>+8.4f}")
     return "\n".join(lines)
+
+
+def cmd_compare(args) -> int:
+    """Compare two runs on the same test images: both runs' figures, the difference and DeLong's p-value."""
+    from engine.evaluation.compare import compare_runs
+    from engine.evaluation.tables import format_comparison
+
+    print(format_comparison(compare_runs(args.run_a, args.run_b, split=args.split)))
+    return 0
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="compare two runs on the same test images (DeLong test, paired bootstrap)")
+    p.add_argument("run_a", help="first run folder (A)")
+    p.add_argument("run_b", help="second run folder (B); differences are B - A")
+    p.add_argument("--split", default="test", help="split whose images both runs predicted (default: test)")
+    p.set_defaults(func=cmd_compare)
 
 
 def _add_evaluate(sub) -> None:
@@ -323,4 +353,4 @@ def _add_listings(sub) -> None:
     sub.add_parser("demo", help="generate the built-in demo dataset").set_defaults(func=cmd_demo)
 
 
-REGISTRARS = [_add_scan, _add_split, _add_train, _add_evaluate, _add_predict, _add_listings]
+REGISTRARS = [_add_scan, _add_split, _add_train, _add_evaluate, _add_compare, _add_predict, _add_listings]

@@ -111,6 +111,7 @@ def small_sample_warnings(y: np.ndarray, classes: list[str], patients: Sequence[
     for k, name in enumerate(classes):
         units = len(np.unique(codes[y == k]))
         if units < MIN_PATIENTS_PER_CLASS:
-            out.append(f"Small sample: class '{name}' has {units} {word} here (fewer than "
-                       f"{MIN_PATIENTS_PER_CLASS}); its figures rest on too few {word} to generalise.")
+            counted = f"{units} {word[:-1] if units == 1 else word}"
+            out.append(f"Small sample: class '{name}' has {counted} here (fewer than {MIN_PATIENTS_PER_CLASS}); "
+                       f"its figures rest on too few {word} to generalise.")
     return out

@@ -14,7 +14,10 @@ Groups are numbered in order of first appearance; replicate ``r`` draws
 ``numpy.random.default_rng(seed).integers(0, G, size=(B, G))[r]`` (Efron &
 Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13: percentile
 intervals). A replicate in which a figure is undefined (ROC AUC or
-sensitivity with a single class drawn) is dropped for that figure and counted.
+sensitivity with a single class drawn, the positive-class F1 with no
+positive drawn or predicted) is dropped for that figure and counted; macro
+F1 averages the classes present or predicted in the replicate (scikit-learn's
+default label set), balanced accuracy the classes present.
 """
 
 from __future__ import annotations
@@ -127,11 +130,12 @@ def replicate_metrics(weights: np.ndarray, prepared: _Prepared) -> dict[str, np.
     support, predicted = cm.sum(axis=2), cm.sum(axis=1)
     recall = _div(tp, support)
     present = support > 0
-    f1 = _div(2 * tp, support + predicted)
+    seen = (support + predicted) > 0  # F1 of a class neither present nor predicted is undefined
+    f1 = _div(2 * tp, support + predicted, np.nan)
     out = {
         "accuracy": tp.sum(axis=1) / cm.sum(axis=(1, 2)),
         "balanced_accuracy": (recall * present).sum(axis=1) / present.sum(axis=1),
-        "f1_macro": f1.mean(axis=1),
+        "f1_macro": np.where(seen, f1, 0.0).sum(axis=1) / seen.sum(axis=1),
     }
     aucs = np.stack([weighted_auc(weights, s) for s in prepared.scores], axis=1)
     if c == 2:

@@ -103,18 +103,31 @@ class Calibration:
     n_fit: NonNegativeInt = 0
     val_nll_before: Optional[float] = None
     val_nll_after: Optional[float] = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # about the temperature
+    threshold_note: Optional[str] = None             # why the arg-max rule is used instead of the configured one
 
     def probs(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities (N, C) of raw logits."""
         z = np.asarray(logits, dtype=np.float64)
         return probs_from_logits(z / self.temperature, z.ndim == 1 or z.shape[1] == 1)
 
+    def mean_probs(self, view_logits: np.ndarray) -> np.ndarray:
+        """TTA: (V, N, O) logits of V views -> (N, C) mean over the views of each view's calibrated probabilities."""
+        z = np.asarray(view_logits, dtype=np.float64)
+        v, n = z.shape[:2]
+        return self.probs(z.reshape(v * n, -1)).reshape(v, n, -1).mean(axis=0)
+
+    def decide(self, probs: np.ndarray, classes: list[str]) -> np.ndarray:
+        """Class indices of (N, C) probabilities under the threshold rule (arg-max when there is none)."""
+        from engine.evaluation.thresholds import predict_labels
+
+        return predict_labels(probs, self.threshold, classes)
+
     def to_dict(self) -> dict[str, Any]:
         """calibration.json content."""
         return {"temperature": self.temperature, "threshold": self.threshold.as_dict() if self.threshold else None,
                 "fitted_on": self.fitted_on, "n_fit": self.n_fit, "val_nll_before": self.val_nll_before,
-                "val_nll_after": self.val_nll_after, "notes": list(self.notes)}
+                "val_nll_after": self.val_nll_after, "notes": list(self.notes), "threshold_note": self.threshold_note}
 
     def package_block(self) -> dict[str, Any]:
         """package.json's ``calibration`` block: temperature and threshold (None = arg-max)."""
@@ -128,7 +141,9 @@ def fit_calibration(logits: np.ndarray | None, y: np.ndarray | None, classes: li
     With no val images nothing is fitted (T = 1, arg-max) and a note says so.
     """
     if logits is None or y is None or len(y) == 0:
-        return Calibration(notes=["no validation images: no temperature (T = 1) and the arg-max rule"])
+        return Calibration(notes=["no validation images: no temperature (T = 1)"],
+                           threshold_note=None if evaluation.threshold == "argmax" else
+                           f"no validation images to fit threshold '{evaluation.threshold}': the arg-max rule")
     notes = []
     before = logits_nll(logits, y)
     t = 1.0
@@ -140,8 +155,7 @@ def fit_calibration(logits: np.ndarray | None, y: np.ndarray | None, classes: li
                       val_nll_after=logits_nll(logits, y, t))
     rule, note = fit_threshold(y, cal.probs(logits), classes, positive, evaluation.threshold,
                                evaluation.target_sensitivity)
-    cal.threshold = rule
-    cal.notes = notes + ([note] if note else [])
+    cal.threshold, cal.notes, cal.threshold_note = rule, notes, note
     return cal
 
 
@@ -166,3 +180,8 @@ def from_package_block(block: dict | None) -> Calibration:
         return Calibration()
     return Calibration(temperature=float(block.get("temperature") or 1.0),
                        threshold=ThresholdRule(**block["threshold"]) if block.get("threshold") else None)
+
+
+def package_calibration(run_dir: str | Path) -> dict[str, Any]:
+    """package.json's ``calibration`` block for a run (identity when the run has no calibration.json)."""
+    return (load_calibration(run_dir) or Calibration()).package_block()

@@ -3,18 +3,50 @@
 ``evaluate_splits`` is used at the end of training; ``evaluate_run`` is the
 ``python main.py evaluate`` job that re-evaluates a finished run, optionally
 with test-time augmentation or on another (external) dataset.
+
+Both apply the run's calibration (:mod:`engine.evaluation.calibration`): a
+temperature and a decision threshold fitted on the val split only (at the
+end of training, or the first time an older run is evaluated), stored in
+``calibration.json`` and summary.json, and used unchanged for every split,
+external datasets and ``predictions.csv``. The figures without the
+temperature are kept under ``metrics["calibration"]["uncalibrated"]``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from engine.data.tta import tta_mode  # noqa: F401  (re-exported: callers import it from here too)
+from engine.evaluation.bootstrap import BootstrapSpec
+from engine.evaluation.calibration import (
+    CALIBRATION_FILE,
+    Calibration,
+    calibration_summary,
+    fit_calibration,
+    load_calibration,
+)
 from engine.evaluation.metrics import compute_metrics
 from engine.evaluation.predictions import make_prediction_rows, probs_from_logits, write_predictions_csv
+from engine.evaluation.thresholds import predict_labels
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
 from engine.runs import Run
 from engine.training.inference import predict_logits
+
+HEADLINE_CI = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "f1_macro", "sensitivity", "specificity")
+
+
+class TemperatureScaled(torch.nn.Module):
+    """``model`` with its logits divided by a temperature (so TTA averages calibrated view probabilities)."""
+
+    def __init__(self, model: torch.nn.Module, temperature: float):
+        super().__init__()
+        self.model, self.temperature = model, float(temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped model's logits / T."""
+        return self.model(x) / self.temperature
 
 
 def positive_class(classes: list[str]) -> str | None:
@@ -28,27 +60,113 @@ def positive_class(classes: list[str]) -> str | None:
 
 
 def evaluate_splits(model, data, device, *, splits=("train", "val", "test"), amp: bool = False, tta=None,
+                    evaluation=None, calibration: Calibration | None = None, run: Run | None = None,
                     progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> tuple[dict, list[dict]]:
-    """Metrics per split and one prediction row per image."""
+    """Metrics per split (with intervals, calibration and warnings) and one prediction row per image.
+
+    ``evaluation`` is the config's evaluation section (None: its defaults).
+    ``calibration`` is applied as given; when None it is fitted on the val
+    split's logits (without TTA) and, with ``run``, saved to calibration.json
+    and summary.json. With ``tta`` the temperature divides each view's logits
+    before the views' probabilities are averaged.
+    """
+    settings = _settings(evaluation)
+    classes, positive = data.classes, positive_class(data.classes)
+    done = {}
+    if calibration is None:
+        calibration, val = fit_run_calibration(model, data, device, settings, amp=amp, progress=progress,
+                                               cancel=cancel)
+        if tta is None and val is not None:
+            done["val"] = val
+        if run is not None:
+            save_calibration(run, calibration)
+    t = calibration.temperature
+    scaled = model if tta is None or t == 1.0 else TemperatureScaled(model, t)
     results, rows = {}, []
     for name in splits:
-        loader = data.eval_loaders.get(name)
-        if loader is None:
+        if data.eval_loaders.get(name) is None:
             continue
-        n = len(loader)
-
-        def on_batch(i, name=name, n=n):
-            progress(Progress(stage=f"evaluate {name}", step=i, total=n))
-
-        logits, targets = predict_logits(model, loader, device, amp=amp, cancel=cancel, on_batch=on_batch, tta=tta)
-        probs = probs_from_logits(logits, logits.shape[1] == 1)
+        logits, targets = done.get(name) or _infer(scaled, data, name, device, amp, tta, progress, cancel)
+        single = logits.shape[1] == 1
+        probs = calibration.probs(logits) if tta is None else probs_from_logits(logits, single)
         records = data.datasets[name].records
         patients = [r.patient for r in records]
-        results[name] = compute_metrics(targets, probs, data.classes, patients=patients,
-                                        positive_class=positive_class(data.classes))
-        rows.extend(make_prediction_rows([r.path for r in records], probs, data.classes, y_true=targets, split=name,
-                                         patients=patients, magnifications=[r.magnification for r in records]))
+        magnifications = [r.magnification for r in records]
+        metrics = compute_metrics(targets, probs, classes, patients=patients, positive_class=positive,
+                                  threshold=calibration.threshold, magnifications=magnifications,
+                                  threshold_source="val" if calibration.threshold is not None else "default",
+                                  bootstrap=BootstrapSpec.from_config(settings))
+        _describe_calibration(metrics, calibration, probs_from_logits(logits, single) if tta is None else None,
+                              targets, name)
+        results[name] = metrics
+        rows.extend(make_prediction_rows([r.path for r in records], probs, classes, y_true=targets, split=name,
+                                         patients=patients, magnifications=magnifications,
+                                         y_pred=predict_labels(probs, calibration.threshold, classes)))
     return results, rows
+
+
+def _settings(evaluation):
+    """The config's evaluation section, or its defaults."""
+    from engine.training.config import EvaluationConfig
+
+    return evaluation if evaluation is not None else EvaluationConfig()
+
+
+def _infer(model, data, name: str, device, amp: bool, tta, progress: ProgressFn, cancel) -> tuple:
+    """(logits, targets) of one split, reporting progress per batch."""
+    loader = data.eval_loaders[name]
+
+    def on_batch(i, n=len(loader)):
+        progress(Progress(stage=f"evaluate {name}", step=i, total=n))
+
+    return predict_logits(model, loader, device, amp=amp, cancel=cancel, on_batch=on_batch, tta=tta)
+
+
+def fit_run_calibration(model, data, device, evaluation=None, *, amp: bool = False,
+                        progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> tuple:
+    """``(calibration, (val logits, targets) or None)``: temperature and threshold fitted on ``data``'s val split."""
+    val = _infer(model, data, "val", device, amp, None, progress, cancel) if data.eval_loaders.get("val") else None
+    logits, targets = val if val is not None else (None, None)
+    return fit_calibration(logits, targets, data.classes, positive_class(data.classes), _settings(evaluation)), val
+
+
+def run_calibration(run: Run, model, data, device, evaluation=None, *, amp: bool = False,
+                    progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Calibration:
+    """The run's calibration.json; when missing, fitted on ``data``'s val split and saved (json + summary)."""
+    calibration = load_calibration(run.path)
+    if calibration is None:
+        calibration = fit_run_calibration(model, data, device, evaluation, amp=amp, progress=progress,
+                                          cancel=cancel)[0]
+        save_calibration(run, calibration)
+    return calibration
+
+
+def _describe_calibration(metrics: dict, calibration: Calibration, raw_probs, targets, split: str) -> None:
+    """Add the temperature, its origin and the figures without it to ``metrics["calibration"]``."""
+    cal = metrics["calibration"]
+    cal["temperature"] = calibration.temperature
+    if calibration.fitted_on:
+        cal["temperature_note"] = f"fitted on {calibration.n_fit} {calibration.fitted_on} images"
+        if split == calibration.fitted_on:
+            cal["temperature_note"] += ": these images, so their calibration figures are optimistic"
+    if calibration.notes:
+        cal["notes"] = list(calibration.notes)
+        cal.setdefault("temperature_note", calibration.notes[0])
+    if calibration.threshold_note:
+        metrics["threshold"]["note"] = calibration.threshold_note
+    if raw_probs is not None:
+        raw = calibration_summary(targets, raw_probs)
+        cal["uncalibrated"] = {k: raw[k] for k in ("ece", "brier", "nll", "reliability")}
+    else:
+        cal["uncalibrated"] = None
+        cal["tta_note"] = "with TTA the temperature scales each view; figures without it are not computed"
+
+
+def save_calibration(run: Run, calibration: Calibration) -> None:
+    """Write calibration.json and the same record into summary.json."""
+    record = calibration.to_dict()
+    run.write(CALIBRATION_FILE, record)
+    run.update_summary(calibration=record)
 
 
 def headline(metrics: dict) -> dict:
@@ -59,6 +177,15 @@ def headline(metrics: dict) -> dict:
     out["patient_score"] = patient.get("patient_score")
     out["patient_vote_accuracy"] = patient.get("patient_vote_accuracy")
     out["n"] = metrics.get("n")
+    out["sensitivity"], out["specificity"] = metrics.get("sensitivity"), metrics.get("specificity")
+    ci = metrics.get("ci") or {}
+    out.update({f"{k}_ci": ci.get(k) for k in HEADLINE_CI})
+    boot = metrics.get("bootstrap") or {}
+    out["ci_level"], out["ci_unit"] = boot.get("level"), boot.get("unit")
+    cal = metrics.get("calibration") or {}
+    out["ece"], out["brier"], out["temperature"] = cal.get("ece"), cal.get("brier"), cal.get("temperature")
+    out["threshold"] = (metrics.get("threshold") or {}).get("value")
+    out["warnings"] = list(metrics.get("warnings") or [])
     return out
 
 
@@ -74,6 +201,8 @@ def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: s
     and a TTA mode the metrics without TTA are computed too and returned under
     ``"without_tta"`` (``{split: metrics}``; not written). Writes
     ``evaluation[_tta|_tta_d4].json`` in the run and returns the metrics.
+    The run's calibration.json is applied; a run without one (made before
+    calibration existed) gets it fitted on its val split and saved first.
     """
     from engine.data.catalog import Catalog
     from engine.data.splits import Split
@@ -89,9 +218,9 @@ def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: s
     run = Run.open(run_dir)
     dev = select_device(device)
     model, classes, config = load_run_model(run, dev)
-    catalog = Catalog.load(run.file("catalog.json"))
-    split = Split.load(run.file("split.json"))
-    data = build_run_data(config, catalog, split, dev, classes=classes)  # keep the run's class order
+    data = build_run_data(config, Catalog.load(run.file("catalog.json")), Split.load(run.file("split.json")), dev,
+                          classes=classes)
+    calibration = run_calibration(run, model, data, dev, config.evaluation, progress=progress, cancel=cancel)
     tta_fn, mode = None, tta_mode(tta)
     if mode:
         from functools import partial
@@ -99,12 +228,15 @@ def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: s
         from engine.data.transforms import tta_views
 
         tta_fn = partial(tta_views, mode=mode)
-    results, rows = evaluate_splits(model, data, dev, splits=splits, tta=tta_fn, progress=progress, cancel=cancel)
+    results, rows = evaluate_splits(model, data, dev, splits=splits, tta=tta_fn, evaluation=config.evaluation,
+                                    calibration=calibration, progress=progress, cancel=cancel)
     suffix = {None: "", "s3": "_tta"}.get(mode, f"_tta_{mode}")
     run.write(f"evaluation{suffix}.json", results)
     if mode:
         write_predictions_csv(run.file(f"predictions{suffix}.csv"), rows)
     if compare and mode:
-        results["without_tta"] = evaluate_splits(model, data, dev, splits=splits, progress=progress, cancel=cancel)[0]
+        results["without_tta"] = evaluate_splits(model, data, dev, splits=splits, evaluation=config.evaluation,
+                                                 calibration=calibration, progress=progress, cancel=cancel)[0]
     return results
+
 

@@ -62,16 +62,18 @@ def make_prediction_rows(
     split: str | None = None,
     patients: Sequence[Any] | None = None,
     magnifications: Sequence[Any] | None = None,
+    y_pred: Sequence[int] | np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Build ``predictions.csv`` rows from arrays; the prediction is the arg-max class.
+    """Build ``predictions.csv`` rows from arrays; the prediction is ``y_pred`` or else the arg-max class.
 
     ``y_true`` (class indices) may be omitted for unlabelled images, which
-    leaves ``true_label`` and ``correct`` empty.
+    leaves ``true_label`` and ``correct`` empty. ``y_pred`` carries decisions
+    made by a threshold rule (:mod:`engine.evaluation.thresholds`).
     """
     p = np.asarray(probs, dtype=float)
     if p.ndim != 2 or p.shape != (len(paths), len(classes)):
         raise DataError(f"Probabilities must have shape ({len(paths)}, {len(classes)}); got {p.shape}.")
-    pred = p.argmax(axis=1)
+    pred = p.argmax(axis=1) if y_pred is None else np.asarray(y_pred, dtype=int)
     rows = []
     for i, path in enumerate(paths):
         true = None if y_true is None else int(y_true[i])

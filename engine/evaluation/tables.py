@@ -158,3 +158,34 @@ def format_metrics_table(metrics: dict[str, Any], *, show_warnings: bool = True)
     if metrics.get("auc_note"):
         lines += ["", f"  note: {metrics['auc_note']}"]
     return "\n".join(lines)
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """Both runs' figures with intervals and the paired difference B - A (``compare_runs`` output)."""
+    boot = result["bootstrap"]
+    a, b = result["runs"]
+    lines = [f"WARNING: {w}" for w in result.get("warnings") or []]
+    lines += [f"A: {a['id']}", f"B: {b['id']}",
+              f"{result['n_images']} {result['split']} images, {result['n_units']} {result['unit']}s; "
+              f"{int(boot['level'] * 100)}% intervals: paired bootstrap over {result['unit']}s, {boot['n']} replicates",
+              "", f"  {'':<{LABEL}}{'A':<28}{'B':<28}B - A"]
+    labels = dict(headline_rows({"classes": result["classes"]}))
+    keys = [(label, key) for label, key in labels.items() if key in a["figures"]]
+    for label, key in keys:
+        diff = result["difference"][key]
+        d = f"{diff['value']:+.4f}" if diff["value"] is not None else "n/a"
+        if diff["ci"]:
+            d += f" [{diff['ci'][0]:+.4f}, {diff['ci'][1]:+.4f}]"
+        lines.append(f"  {label:<{LABEL}}{fmt_ci(a['figures'][key], a['ci'].get(key)):<28}"
+                     f"{fmt_ci(b['figures'][key], b['ci'].get(key)):<28}{d}")
+    delong = result.get("delong")
+    if delong is None:
+        lines += ["", "  DeLong's test needs a binary problem with both classes present; not computed."]
+    elif delong.get("p_value") is None:
+        lines += ["", f"  DeLong's test: {delong.get('note')}"]
+    else:
+        lines += ["", f"  DeLong's test, ROC AUC B - A = {delong['difference']:+.4f} (SE {delong['se']:.4f}): "
+                      f"z = {delong['z']:.3f}, p = {delong['p_value']:.4g}",
+                  "  (DeLong treats images as independent; the paired bootstrap interval above resamples "
+                  f"{result['unit']}s.)"]
+    return "\n".join(lines)
