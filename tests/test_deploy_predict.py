@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main as cli
+from engine.deploy.model_file import seal_package
 from engine.errors import CancelledError, HistoDeskError
 from engine.evaluation.predict import list_images, predict_folder
 from engine.jobs import CancelToken
@@ -107,7 +108,7 @@ def test_backend_choice_and_errors(setup, tmp_path):
     shutil.copytree(setup["package"], orphan)
     manifest = json.loads((orphan / "package.json").read_text())
     manifest["source_run"] = str(tmp_path / "gone")
-    (orphan / "package.json").write_text(json.dumps(manifest))
+    seal_package(orphan, manifest)  # package.json edited and re-sealed as export does
     assert predict_folder(orphan, setup["folder"], **out)["n_ok"] == 3
     with pytest.raises(HistoDeskError, match="not on this computer"):
         predict_folder(orphan, setup["folder"], backend="torch", **out)

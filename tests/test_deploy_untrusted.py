@@ -15,7 +15,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from engine.deploy.manifest import sha256_file
+from engine.deploy.manifest import sha256_file, write_manifest
+from engine.deploy.model_file import seal_package
 from engine.deploy.package import ModelPackage
 from engine.errors import DataError, HistoDeskError, UntrustedFileError
 from tests.test_deploy_predict import fake_run
@@ -36,19 +37,28 @@ def copy(package, tmp_path) -> Path:
     return Path(shutil.copytree(package, tmp_path / package.name))
 
 
-def _edit_manifest(folder: Path, **changes) -> None:
-    path = folder / "package.json"
-    data = json.loads(path.read_text())
+def _edit_manifest(folder: Path, *, restamp: bool = False, **changes) -> None:
+    """Change package.json and recompute package.sha256 (a crafted, not merely damaged, package); with
+    ``restamp`` the models are stamped and hashed again too, as export does, so the checks after the
+    model's stamp are reached."""
+    data = json.loads((folder / "package.json").read_text())
     data.update(changes)
-    path.write_text(json.dumps(data))
+    seal_package(folder, data) if restamp else write_manifest(folder, data)
 
 
-def _replace_model(folder: Path, data: bytes) -> None:
-    """Swap model.onnx and fix its hash, as a crafted (not merely damaged) package would."""
+def _reseal(folder: Path) -> None:
+    """package.sha256 recomputed for whatever package.json now holds."""
+    (folder / "package.sha256").write_text(sha256_file(folder / "package.json") + "  package.json\n")
+
+
+def _replace_model(folder: Path, data: bytes, *, onnx_file: bool = True) -> None:
+    """Swap model.onnx and re-seal the package (a file that is not ONNX cannot be stamped: hash only)."""
     (folder / "model.onnx").write_bytes(data)
-    files = json.loads((folder / "package.json").read_text())["files"]
-    files["model.onnx"] = sha256_file(folder / "model.onnx")
-    _edit_manifest(folder, files=files)
+    manifest = json.loads((folder / "package.json").read_text())
+    if onnx_file:
+        return seal_package(folder, manifest)
+    manifest["files"]["model.onnx"] = sha256_file(folder / "model.onnx")
+    write_manifest(folder, manifest)
 
 
 def _graph(inputs: list[tuple[str, int, list]]) -> bytes:
@@ -78,7 +88,7 @@ def test_missing_file_is_refused(copy):
 
 
 def test_non_onnx_file_renamed_onnx_is_refused(copy):
-    _replace_model(copy, b"MZ\x90\x00 this is a Windows program, not an ONNX model" * 10)
+    _replace_model(copy, b"MZ\x90\x00 this is a Windows program, not an ONNX model" * 10, onnx_file=False)
     with pytest.raises(UntrustedFileError, match="not a valid ONNX model"):
         ModelPackage.load(copy)
 
@@ -89,18 +99,22 @@ def test_external_tensor_data_is_refused(copy):
     for key, value in {"location": "weights.bin", "offset": "0", "length": "12"}.items():
         entry = weight.external_data.add()
         entry.key, entry.value = key, value
-    (copy / "weights.bin").write_bytes(b"\x00" * 12)  # unhashed data next to the model
+    (copy / "weights.bin").write_bytes(b"\x00" * 12)  # data next to the model, even listed with its hash
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])
     graph = helper.make_graph([helper.make_node("Identity", ["input"], ["probs"])], "g", [x],
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)], [weight])
     _replace_model(copy, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
-    with pytest.raises(UntrustedFileError, match="external files"):
+    manifest = json.loads((copy / "package.json").read_text())
+    manifest["files"]["weights.bin"] = sha256_file(copy / "weights.bin")  # listed, hashed, and still refused
+    write_manifest(copy, manifest)
+    with pytest.raises(UntrustedFileError, match="tensor 'w' \\(graph initializer\\) stores its data in the "
+                                                 "external file 'weights.bin'"):
         ModelPackage.load(copy)
 
 
 def test_declared_size_differs_from_the_graph(copy):
     data = json.loads((copy / "package.json").read_text())
-    _edit_manifest(copy, input={**data["input"], "size": 64})
+    _edit_manifest(copy, input={**data["input"], "size": 64}, restamp=True)
     with pytest.raises(UntrustedFileError, match="32 x 32 instead of 64 x 64"):
         ModelPackage.load(copy)
 
@@ -118,7 +132,10 @@ def test_graph_input_differs_from_the_declaration(copy, inputs, message):
 
 
 def test_graph_output_differs_from_the_classes(copy):
-    _edit_manifest(copy, classes=["a", "b", "c"])
+    _edit_manifest(copy, classes=["a", "b", "c"], restamp=True)  # a single logit cannot give three classes
+    with pytest.raises(UntrustedFileError, match="binary_single_logit is true but there are 3 classes"):
+        ModelPackage.load(copy)
+    _edit_manifest(copy, binary_single_logit=False, restamp=True)  # consistent, but not the graph's output
     with pytest.raises(UntrustedFileError, match="instead of \\[N, 3\\]"):
         ModelPackage.load(copy)
 
@@ -126,10 +143,10 @@ def test_graph_output_differs_from_the_classes(copy):
 @pytest.mark.parametrize("change,message", [
     ({"format": "something-else"}, "not a HistoDesk package"),
     ({"format_version": 99}, "Update HistoDesk"),
-    ({"classes": ["only-one"]}, "at least two class names"),
-    ({"files": {"model.onnx": "ab" * 32, "../../evil.onnx": "cd" * 32}}, "not a plain file name"),
-    ({"input": {"size": 32, "channels": 3, "dtype": "float64", "layout": "NCHW", "normalize": "unit"}},
-     "dtype"),
+    ({"classes": ["only-one"]}, "package.json: classes: got \\['only-one'\\]; list should have at least 2 items"),
+    ({"files": {"model.onnx": "ab" * 32, "../../evil.onnx": "cd" * 32}}, "package.json: files.*string should match"),
+    ({"input": {"size": 32, "channels": 3, "dtype": "float64", "layout": "NCHW", "normalize": "unit",
+                "mean": [0.0] * 3, "std": [1.0] * 3}}, "package.json: input.dtype: got 'float64'"),
 ])
 def test_malformed_manifest_is_refused(copy, change, message):
     _edit_manifest(copy, **change)
@@ -140,10 +157,11 @@ def test_malformed_manifest_is_refused(copy, change, message):
 def test_manifest_not_json_or_missing_keys(copy):
     data = json.loads((copy / "package.json").read_text())
     del data["classes"]
-    (copy / "package.json").write_text(json.dumps(data))
-    with pytest.raises(UntrustedFileError, match="lacks classes"):
+    seal_package(copy, data)
+    with pytest.raises(UntrustedFileError, match="package.json: classes: required setting is missing"):
         ModelPackage.load(copy)
     (copy / "package.json").write_text("{not json")
+    _reseal(copy)
     with pytest.raises(UntrustedFileError, match="not valid JSON"):
         ModelPackage.load(copy)
     with pytest.raises(HistoDeskError, match="not a model package folder"):

@@ -25,15 +25,26 @@ def cmd_export(args) -> int:
         from engine.deploy.quantize import describe_int8
 
         print(describe_int8(result["int8"]))
+    print(describe_tta_choice(result.get("tta"), result.get("tta_choice")))
     print(f"package: {result['package']}")
     return 0
+
+
+def describe_tta_choice(tta: str | None, choice: dict | None) -> str:
+    """One line: the TTA the package recommends and the validation figures it was chosen on."""
+    choice = choice or {}
+    if choice.get("metric") is None:
+        return f"TTA: off ({choice.get('note') or 'not evaluated'})"
+    figures = (f"val {choice['metric']} {choice['plain']:.4f} without, {choice['tta']:.4f} with "
+               f"{choice['mode']} on {choice['n_images']} images")
+    return f"TTA: {tta} recommended ({figures})" if tta else f"TTA: off ({figures}; no improvement)"
 
 
 def cmd_package_info(args) -> int:
     """Verify a package (JSON, hashes, graph) and print its description."""
     from engine.deploy.package import ModelPackage
 
-    pkg = ModelPackage.load(args.package, device="cpu")
+    pkg = ModelPackage.load(args.package, device="cpu", verify="all")
     shown = {k: v for k, v in pkg.manifest.items() if k != "files"}
     print(json.dumps(shown, indent=2))
     print(f"verified: {len(pkg.manifest['files'])} file(s) match their SHA-256; graph input matches "

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from engine.deploy.graph import OPSET, OUTPUT_NAMES, ProbabilityModel, export_onnx
-from engine.deploy.manifest import FORMAT, FORMAT_VERSION, FP32_FILE, MANIFEST, SUFFIX, sha256_file
-from engine.deploy.runtime import open_session
-from engine.deploy.samples import SampleSet, random_samples, run_magnification, split_samples
+from engine.deploy.manifest import FORMAT, FORMAT_VERSION, FP32_FILE, SUFFIX
+from engine.deploy.model_file import seal_package
+from engine.deploy.package import ModelPackage
+from engine.deploy.runtime import open_session, run_probs
+from engine.deploy.samples import SampleSet, random_samples, run_magnification, split_batches, split_samples
 from engine.deploy.spec import InputSpec
 from engine.deploy.swap import build_folder, publish
 from engine.errors import HistoDeskError
-from engine.io_utils import write_json
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
 
 PARITY_TOLERANCE = 1e-4
@@ -44,17 +45,38 @@ def ort_probs(session, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
-def recommended_tta(run) -> str | None:
-    """The TTA mode a run recommends: summary.json's "tta", else "s3" when TTA evaluated better."""
-    mode = run.summary.get("tta")
-    if mode in ("s3", "d4"):
-        return mode
-    plain, tta = run.read("evaluation.json", {}), run.read("evaluation_tta.json", {})
+def recommended_tta(run, onnx_path: str | Path, spec: InputSpec, classes: list[str], *, mode: str = "s3",
+                    cancel: CancelToken | None = None) -> tuple[str | None, dict]:
+    """(TTA mode or None, package.json["tta_choice"]): chosen on the run's VALIDATION images only.
+
+    The graph at ``onnx_path`` classifies every readable labelled val image with and without TTA
+    (probabilities averaged over the views, as the package will); ``mode`` is recommended only when
+    val ROC AUC improves (accuracy when AUC is undefined, e.g. one class in val). No val images: no
+    TTA. Test images and test metrics are never read, so the test split stays untouched for reporting.
+    """
+    from engine.evaluation.evaluate import positive_class
+    from engine.evaluation.metrics import compute_metrics
+
+    session = open_session(onnx_path, device="cpu")
+    plain, tta, ys = [], [], []
+    for batch in split_batches(run, spec, classes, "val", batch_size=32, cancel=cancel):
+        keep = batch.y >= 0  # images whose label is one of the run's classes
+        if keep.any():
+            plain.append(run_probs(session, batch.x[keep]))
+            tta.append(run_probs(session, batch.x[keep], mode))
+            ys.append(batch.y[keep])
+    choice = {"split": "val", "mode": mode, "metric": None, "plain": None, "tta": None,
+              "n_images": int(sum(len(y) for y in ys))}
+    if not ys:
+        return None, {**choice, "note": "no readable labelled validation images, so no TTA"}
+    y, positive = np.concatenate(ys), positive_class(classes)
+    a, b = (compute_metrics(y, np.concatenate(p), classes, positive_class=positive, max_curve_points=2)
+            for p in (plain, tta))
     for key in ("roc_auc", "accuracy"):
-        a, b = (plain.get("test") or {}).get(key), (tta.get("test") or {}).get(key)
-        if a is not None and b is not None:
-            return "s3" if b > a else None
-    return None
+        if a.get(key) is not None and b.get(key) is not None:
+            choice.update(metric=key, plain=float(a[key]), tta=float(b[key]))
+            return (mode if b[key] > a[key] else None), choice
+    return None, {**choice, "note": "no validation metric could be computed, so no TTA"}
 
 
 def _versions() -> dict:
@@ -104,16 +126,18 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, int8: bool
 
             progress(Progress("export", 2, 4, "quantising to int8"))
             int8_info = quantize_package(tmp, run, spec, classes, single, method=int8_method, cancel=cancel)
-        progress(Progress("export", 3, 4, "writing the package"))
-        manifest = _manifest(run, config, classes, spec, single, tmp, diff, samples, int8_info)
-        write_json(tmp / MANIFEST, manifest)
+        progress(Progress("export", 3, 4, "choosing TTA on the validation images and writing the package"))
+        manifest = _manifest(run, config, classes, spec, single, tmp, diff, samples, int8_info, cancel)
+        manifest = seal_package(tmp, manifest)  # stamps the models, lists their SHA-256, writes package.json
+        ModelPackage.load(tmp, device="cpu", verify="all")  # never publish a package its own loader refuses
         publish(tmp, final)  # the old package is deleted only once the new one is in place
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     progress(Progress("export", 4, 4, f"package written to {final}"))
     return {"package": str(final), "onnx": str(final / FP32_FILE), "max_prob_diff": diff,
-            "parity_ok": True, "parity_images": len(samples.x), "parity_source": samples.source, "int8": int8_info}
+            "parity_ok": True, "parity_images": len(samples.x), "parity_source": samples.source, "int8": int8_info,
+            "tta": manifest["tta"], "tta_choice": manifest["tta_choice"]}
 
 
 def parity(model, onnx_path: Path, x: np.ndarray, binary_single_logit: bool) -> float:
@@ -125,15 +149,15 @@ def parity(model, onnx_path: Path, x: np.ndarray, binary_single_logit: bool) -> 
 
 
 def _manifest(run, config, classes, spec: InputSpec, single: bool, folder: Path, diff: float,
-              samples: SampleSet, int8_info: dict | None) -> dict:
-    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.suffix == ".onnx"}
+              samples: SampleSet, int8_info: dict | None, cancel: CancelToken | None = None) -> dict:
+    tta, tta_choice = recommended_tta(run, folder / FP32_FILE, spec, list(classes), cancel=cancel)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "name": config.name or run.id, "classes": list(classes),
         "input": spec.input_dict(), "resize": spec.load_size, "keep_aspect": spec.keep_aspect,
         "outputs": {"probs": "N x C class probabilities", "logits": "raw model outputs"},
-        "model": config.model.name, "tta": recommended_tta(run), "magnification": run_magnification(run),
-        "stain": None, "binary_single_logit": single, "files": files,
+        "model": config.model.name, "tta": tta, "tta_choice": tta_choice, "magnification": run_magnification(run),
+        "stain": None, "binary_single_logit": single, "files": {},  # filled by seal_package
         "source_run": str(run.path.resolve()), "created": _dt.datetime.now(_dt.timezone.utc).isoformat(
             timespec="seconds"),
         "parity": {"max_prob_diff": diff, "n_images": int(len(samples.x)), "source": samples.source,

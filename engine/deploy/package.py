@@ -2,6 +2,16 @@
 
     pkg = ModelPackage.load("runs/x/x.hdpkg")          # validates json + SHA-256 + graph
     probs = pkg.predict(np.stack([pkg.preprocess(rgb) for rgb in images]))
+
+Loading checks, in order: package.sha256 seals package.json; package.json is
+bounded (1 MiB, 32 levels), parsed and validated by its schema; the folder
+holds exactly the listed files, each present and a regular file; the model
+that will run matches its SHA-256 (the other listed model, e.g. an unused
+model.int8.onnx, is checked for presence only and hashed when it is used,
+or by ``verify="all"`` as ``package-info`` does); no tensor anywhere in the
+graph uses external data and the model carries the stamp of this very
+package.json (:mod:`engine.deploy.model_file`); the graph's input/output
+match package.json.
 """
 
 from __future__ import annotations
@@ -11,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.deploy.manifest import FP32_FILE, INT8_FILE, is_package, read_manifest, verify_files
-from engine.deploy.runtime import check_batch, check_graph, open_session, refuse_external_data
 from engine.data.tta import tta_mode
-from engine.deploy.spec import InputSpec, tta_views_np
+from engine.deploy.manifest import FP32_FILE, INT8_FILE, check_contents, is_package, read_manifest, verify_files
+from engine.deploy.model_file import check_model_file
+from engine.deploy.runtime import check_batch, check_graph, open_session, run_probs
+from engine.deploy.spec import InputSpec
 from engine.errors import ConfigError, HistoDeskError
 
 __all__ = ["ModelPackage", "is_package"]
@@ -32,12 +43,14 @@ class ModelPackage:
 
     @classmethod
     def load(cls, path: str | Path, *, variant: str = "fp32", device: str = "auto",
-             threads: int | None = None) -> "ModelPackage":
+             threads: int | None = None, verify: str = "used") -> "ModelPackage":
         """Open a package folder; ``variant`` "fp32" (model.onnx) or "int8" (model.int8.onnx).
 
-        Raises :class:`~engine.errors.UntrustedFileError` when package.json is
-        malformed, a file's SHA-256 differs or a file is missing, the ONNX file
-        is not a model, or the graph's input/output differ from the declaration.
+        ``verify``: "used" hashes the model that runs, "all" every listed file.
+        Raises :class:`~engine.errors.UntrustedFileError` when package.sha256 or
+        package.json is missing, unsealed or malformed, a file is missing,
+        unlisted or differs from its SHA-256, a tensor uses external data, the
+        ONNX file is not a model, or the graph's input/output differ from the declaration.
         """
         path = Path(path)
         if not path.is_dir():
@@ -45,11 +58,14 @@ class ModelPackage:
         manifest = read_manifest(path)
         if variant not in ("fp32", "int8"):
             raise ConfigError(f"Unknown package variant '{variant}'; use 'fp32' or 'int8'.")
+        if verify not in ("used", "all"):
+            raise ConfigError(f"Unknown verify mode '{verify}'; use 'used' or 'all'.")
+        check_contents(path, manifest)  # exactly the listed files, all present
         name = FP32_FILE if variant == "fp32" else INT8_FILE
         if name not in manifest["files"]:
             raise HistoDeskError(f"Package {path} has no int8 model; export it with --int8.")
-        verify_files(path, manifest, [name])  # only the model that will run (int8 is hashed when it is used)
-        refuse_external_data(path / name)
+        verify_files(path, manifest, [name] if verify == "used" else None)
+        check_model_file(path / name, manifest)  # all tensors inline, stamped with this package.json
         session = open_session(path / name, device=device, threads=threads)
         inp = manifest["input"]
         check_graph(session, size=inp["size"], channels=inp["channels"], dtype=inp["dtype"],
@@ -101,18 +117,10 @@ class ModelPackage:
     def predict(self, batch: np.ndarray, *, tta: str | bool | None = None) -> np.ndarray:
         """N x C probabilities of a float32 N x 3 x S x S batch (``tta``: None, "s3" or "d4").
 
-        With TTA the logits of the views are averaged, then turned into
-        probabilities, exactly as the PyTorch path does.
+        With TTA each view's probabilities are computed, then averaged over
+        the views (as S3 does, and as the PyTorch and evaluation paths do).
         """
-        if not tta:
-            return self._run(batch)[0].astype(np.float32)
-        from engine.evaluation.predictions import probs_from_logits
-
-        check_batch(batch, size=self.spec.size)
-        views = tta_views_np(batch, tta_mode(tta))
-        logits = self._run(np.concatenate(views))[1]  # one run for all views
-        logits = logits.reshape(len(views), len(batch), -1).mean(axis=0)
-        return probs_from_logits(logits, self.binary_single_logit).astype(np.float32)
+        return run_probs(self.session, check_batch(batch, size=self.spec.size), tta_mode(tta))
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model outputs (N x 1 for a single-logit binary model, else N x C)."""

@@ -38,16 +38,17 @@ class TorchPredictor:
         self.device_name, self.note = self.device.type, ""
 
     def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
-        """N x C probabilities; with ``tta`` the logits of the views are averaged."""
+        """N x C probabilities; with ``tta`` the views' probabilities are averaged (as ModelPackage does)."""
         import torch
 
         from engine.data.transforms import tta_views
         from engine.evaluation.predictions import probs_from_logits
+        from engine.training.inference import mean_view_log_probs
 
         t = torch.from_numpy(x).to(self.device)
         with torch.no_grad():
-            logits = torch.stack([self.model(v) for v in tta_views(t, tta)]).mean(0) if tta else self.model(t)
-        logits = logits.float().cpu().numpy()
+            logits = mean_view_log_probs([self.model(v) for v in tta_views(t, tta)]) if tta else self.model(t)
+        logits = logits.cpu().numpy()
         return probs_from_logits(logits, logits.shape[1] == 1)
 
     def cams(self, x: np.ndarray, method: str = "gradcam") -> np.ndarray:

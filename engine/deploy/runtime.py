@@ -56,20 +56,17 @@ def open_session(path: str | Path, *, device: str = "auto", threads: int | None 
                                  f"({str(exc).splitlines()[0][:200]}). Re-export the package from its run.") from exc
 
 
-def refuse_external_data(path: str | Path) -> None:
-    """Refuse an ONNX file whose tensors live in other files (they would escape the SHA-256 check)."""
-    import onnx
-    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+def run_probs(session, x: np.ndarray, tta: str | None = None) -> np.ndarray:
+    """N x C probabilities of a checked batch; with a TTA mode ("s3"/"d4") the mean over the views of
+    each view's probabilities (softmax/sigmoid per view, then the mean), in one onnxruntime call."""
+    from engine.deploy.spec import tta_views_np
 
-    try:
-        model = onnx.load(os.fspath(path), load_external_data=False)
-    except Exception as exc:  # DecodeError and friends: not a protobuf ONNX model
-        raise UntrustedFileError(f"{path} was refused: it is not a valid ONNX model ({type(exc).__name__}). "
-                                 "Re-export the package from its run.") from exc
-    outside = [t.name for t in _get_all_tensors(model) if uses_external_data(t)]
-    if outside:
-        raise UntrustedFileError(f"{path} was refused: tensors {outside[:3]} are stored in external files, "
-                                 "which a HistoDesk package never uses. Re-export the package from its run.")
+    name = session.get_inputs()[0].name
+    if not tta:
+        return session.run(["probs"], {name: x})[0].astype(np.float32)
+    views = tta_views_np(x, tta)
+    probs = session.run(["probs"], {name: np.concatenate(views)})[0]
+    return probs.reshape(len(views), len(x), -1).mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
 def check_graph(session, *, size: int, channels: int, dtype: str, n_classes: int, where: str) -> None:

@@ -89,16 +89,17 @@ class RunExplainer:
     def predict(self, path_or_rgb, tta=False) -> np.ndarray:
         """Class probabilities ``[C]`` (float64); ``tta`` False, True/"s3" (7 views) or "d4" (8 views).
 
-        With TTA the logits of the views are averaged, as in ``evaluate --tta``.
+        With TTA the views' probabilities are averaged, as in ``evaluate --tta``.
         """
         from engine.data.transforms import tta_views
         from engine.evaluation.predictions import probs_from_logits
+        from engine.training.inference import mean_view_log_probs
 
         x = self.input_tensor(path_or_rgb)
         mode = tta_mode(tta)
         self.model.eval()
         with torch.no_grad():
-            logits = self.model(x) if mode is None else torch.stack([self.model(v) for v in tta_views(x, mode)]).mean(0)
+            logits = self.model(x) if mode is None else mean_view_log_probs([self.model(v) for v in tta_views(x, mode)])
         return probs_from_logits(logits, logits.shape[1] == 1)[0]
 
     def heatmap(self, path_or_rgb, method: str = "gradcam", target: int | str | None = None,

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from engine.jobs import CancelToken
+
+
+def mean_view_log_probs(view_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """TTA: the views' probabilities averaged, as log-probabilities shaped like one view's logits (float64).
+
+    Each view's logits become probabilities (softmax, or sigmoid for a single logit), the mean is taken
+    over the views (as S3 does), and the result is returned so that
+    :func:`engine.evaluation.predictions.probs_from_logits` maps it back to that mean: for N x C logits
+    the log of the mean probabilities, for one logit the logit of the mean probability. Computed with
+    log-sum-exp, so no view's probability underflows.
+    """
+    z = torch.stack([v.double() for v in view_logits])  # V x N x O
+    if z.ndim == 2 or z.shape[-1] == 1:  # single logit: logit(mean p) = log(mean p) - log(mean (1 - p))
+        return torch.logsumexp(torch.nn.functional.logsigmoid(z), 0) - torch.logsumexp(
+            torch.nn.functional.logsigmoid(-z), 0)
+    return torch.logsumexp(torch.log_softmax(z, dim=-1), 0) - math.log(len(view_logits))
 
 
 @torch.no_grad()
@@ -13,9 +32,9 @@ def predict_logits(model: torch.nn.Module, loader, device: torch.device, *, amp:
                    cancel: CancelToken | None = None, on_batch=None, tta=None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` over ``loader``; returns (logits [N, O], targets [N]).
 
-    ``tta`` optionally maps an image batch to a list of views whose logits are
-    averaged after conversion to probabilities by the caller; here the mean
-    logit over views is returned for single-logit and multi-logit heads alike.
+    ``tta`` optionally maps an image batch to a list of views; then the views'
+    probabilities are averaged and returned as :func:`mean_view_log_probs`
+    (float64), which ``probs_from_logits`` turns back into those mean probabilities.
     """
     model.eval()
     outs, targets = [], []
@@ -24,11 +43,8 @@ def predict_logits(model: torch.nn.Module, loader, device: torch.device, *, amp:
             cancel.raise_if_cancelled()
         x = x.to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-            if tta is None:
-                logits = model(x)
-            else:
-                logits = torch.stack([model(v) for v in tta(x)]).mean(0)
-        outs.append(logits.float().cpu())
+            logits = model(x) if tta is None else [model(v) for v in tta(x)]
+        outs.append(logits.float().cpu() if tta is None else mean_view_log_probs(logits).cpu())
         targets.append(y)
         if on_batch is not None:
             on_batch(i + 1)

@@ -279,6 +279,13 @@ def test_csv_unbalanced_quote_is_refused_with_its_line(tmp_path, capsys):
 
 
 @pytest.mark.timeout(60)
+def test_fifo_given_as_the_list_is_refused_at_once(tmp_path, capsys):
+    os.mkfifo(tmp_path / "labels.csv")
+    code, _out, err = run_cli(["--quiet", "scan", str(tmp_path / "labels.csv")], capsys)
+    assert_one_line_error(code, err, "labels.csv", "not a regular file: a FIFO (named pipe)")
+
+
+@pytest.mark.timeout(60)
 def test_csv_quotes_that_pair_up_across_rows_are_refused(tmp_path, capsys):
     two_classes(tmp_path)
     listing = tmp_path / "labels.csv"

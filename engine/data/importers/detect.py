@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.data.imageio import check_regular_file
 from engine.data.importers.csvlist import LIST_SUFFIXES
-from engine.errors import DataError
+from engine.errors import DataError, ImageReadError
+from engine.io_utils import display_path
 from engine.registry import create, names
 
 
 def check_root(root: str | Path) -> Path:
-    """``root`` as an absolute Path; DataError unless it is a folder or a CSV/TSV list."""
+    """``root`` as an absolute Path; DataError unless it is a folder or a CSV/TSV list (a regular file)."""
     root = Path(root).expanduser().absolute()
     if not root.exists():
-        raise DataError(f"{root} does not exist. Choose a dataset folder or a CSV/TSV list.")
+        raise DataError(f"{display_path(root)} does not exist. Choose a dataset folder or a CSV/TSV list.")
+    if not root.is_dir():
+        try:
+            check_regular_file(root)  # a FIFO or a device as the "list" would block or never end
+        except ImageReadError as exc:
+            raise DataError(f"{display_path(root)}: {getattr(exc, 'reason', exc)}. Choose a dataset folder or a "
+                            "CSV/TSV list.") from exc
     if root.is_file() and root.suffix.lower() not in LIST_SUFFIXES:
-        raise DataError(f"{root} is a file. Choose a dataset folder or a CSV/TSV list of images.")
+        raise DataError(f"{display_path(root)} is a file. Choose a dataset folder or a CSV/TSV list of images.")
     return root
 
 
