@@ -29,7 +29,7 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HISTODESK_HOME", str(root / "home"))
         data = tiny_demo(root)
-        run = train(tiny_config(data, root / "runs", epochs=1))
+        run = train(tiny_config(data, root / "runs", epochs=1, evaluation={"n_bootstrap": 0}))
     return run
 
 

@@ -15,7 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from engine.deploy.manifest import sha256_file, write_manifest
+from engine.deploy.manifest import is_package, nesting_depth, sha256_file, write_manifest
 from engine.deploy.model_file import seal_package
 from engine.deploy.package import ModelPackage
 from engine.errors import DataError, HistoDeskError, UntrustedFileError
@@ -184,3 +184,20 @@ def test_exported_graph_is_plain_onnx(package):
     onnx.checker.check_model(model)
     assert [o.name for o in model.graph.output] == ["probs", "logits"]
     assert max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx")) >= 17
+
+
+def test_nesting_depth_counts_brackets_outside_strings_only():
+    assert nesting_depth(b'{"a": [1, {"b": "[[[[{{"}], "c": {}}') == 3
+    assert nesting_depth(b'{"a": "\\"[[[", "b": "\\\\"}') == 1  # escaped quotes and backslashes end no string early
+    assert nesting_depth(b"[" * 100_000, stop=32) == 33  # stops counting past the limit
+
+
+def test_is_package_is_cheap_and_never_parses_the_json(tmp_path):
+    folder = tmp_path / "x.hdpkg"
+    folder.mkdir()
+    (folder / "package.json").write_bytes(b"[" * 100_000)  # recognised by name, refused later by read_manifest
+    assert is_package(folder)
+    node = tmp_path / "web-app"
+    node.mkdir()
+    (node / "package.json").write_text('{"name": "left-pad", "version": "1.3.0"}')  # an npm project is no package
+    assert not is_package(node) and not is_package(tmp_path / "missing")
