@@ -25,7 +25,8 @@ from engine.data.tta import tta_mode
 from engine.deploy.manifest import FP32_FILE, INT8_FILE, check_contents, is_package, read_manifest, verify_files
 from engine.deploy.model_file import check_model_file
 from engine.deploy.runtime import check_batch, check_graph, open_session, run_probs
-from engine.deploy.spec import InputSpec
+from engine.deploy.spec import InputSpec, tta_views_np
+from engine.evaluation.calibration import from_package_block
 from engine.errors import ConfigError, HistoDeskError
 
 __all__ = ["ModelPackage", "is_package"]
@@ -40,6 +41,7 @@ class ModelPackage:
         self.session = session
         self.variant = variant
         self.spec = InputSpec.from_package(manifest)
+        self.calibration = from_package_block(manifest.get("calibration"))  # temperature + threshold
 
     @classmethod
     def load(cls, path: str | Path, *, variant: str = "fp32", device: str = "auto",
@@ -120,7 +122,16 @@ class ModelPackage:
         With TTA each view's probabilities are computed, then averaged over
         the views (as S3 does, and as the PyTorch and evaluation paths do).
         """
-        return run_probs(self.session, check_batch(batch, size=self.spec.size), tta_mode(tta))
+        x, mode = check_batch(batch, size=self.spec.size), tta_mode(tta)
+        if self.calibration.temperature == 1.0:
+            return run_probs(self.session, x, mode)
+        views = tta_views_np(x, mode) if mode else [x]  # temperature on each view's logits, then the mean
+        logits = self.session.run(["logits"], {self.session.get_inputs()[0].name: np.concatenate(views)})[0]
+        return self.calibration.mean_probs(logits.reshape(len(views), len(x), -1)).astype(np.float32)
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Class indices of :meth:`predict`'s probabilities under package.json's threshold (else arg-max)."""
+        return self.calibration.decide(probs, self.classes)
 
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model outputs (N x 1 for a single-logit binary model, else N x C)."""

@@ -17,6 +17,7 @@ from engine.deploy.manifest import is_package, read_manifest
 from engine.deploy.runtime import onnxruntime_available
 from engine.deploy.spec import InputSpec
 from engine.errors import ConfigError, HistoDeskError
+from engine.evaluation.calibration import Calibration, load_calibration
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -33,6 +34,7 @@ class TorchPredictor:
 
         self.device = select_device(device)
         self.model, self.classes, config = load_run_model(Run.open(run_dir), self.device)
+        self.calibration = load_calibration(run_dir) or Calibration()  # temperature + threshold fitted on val
         self.spec = InputSpec.from_train_config(config)
         self.name = str(run_dir)
         self.device_name, self.note = self.device.type, ""
@@ -47,9 +49,15 @@ class TorchPredictor:
 
         t = torch.from_numpy(x).to(self.device)
         with torch.no_grad():
-            logits = mean_view_log_probs([self.model(v) for v in tta_views(t, tta)]) if tta else self.model(t)
+            temp = self.calibration.temperature  # the run's val temperature, on each view's logits
+            logits = mean_view_log_probs([self.model(v) / temp for v in tta_views(t, tta)]) if tta else (
+                self.model(t) / temp)
         logits = logits.cpu().numpy()
         return probs_from_logits(logits, logits.shape[1] == 1)
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Class indices of :meth:`predict`'s probabilities under the run's val threshold (else arg-max)."""
+        return self.calibration.decide(probs, list(self.classes))
 
     def cams(self, x: np.ndarray, method: str = "gradcam") -> np.ndarray:
         """B x H x W class activation maps in [0, 1] for the predicted classes."""
@@ -84,6 +92,10 @@ class OnnxPredictor:
     def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
         """N x C probabilities (``tta`` as in :meth:`ModelPackage.predict`)."""
         return self.package.predict(x, tta=tta)
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """Class indices under the package's calibration threshold (else arg-max)."""
+        return self.package.decide(probs)
 
     def cams(self, x: np.ndarray, method: str = "gradcam") -> np.ndarray:
         """Not possible from an ONNX graph (no gradients); always raises."""
