@@ -191,6 +191,7 @@ def test_tta_averages_probabilities_in_every_path(trained, tmp_path, mode):
     onnx_p, torch_p = pkg.predict(x, tta=mode), TorchPredictor(trained.path, "cpu").predict(x, mode)
     np.testing.assert_allclose(torch_p, ref_t, atol=1e-7)
     np.testing.assert_allclose(onnx_p, ref_t, atol=1e-5)
+    np.testing.assert_allclose(run_probs(pkg.session, x, mode, _temperature(pkg.manifest)), ref_t, atol=1e-5)
     assert np.abs(onnx_p - torch_p).max() < 1e-4
 
 
@@ -233,17 +234,20 @@ def _copy_run(run, dest, *, flip_all: bool):
 
 
 def _val_aucs(run) -> tuple[float, float, int]:
-    """Reference val ROC AUC without and with S3 TTA (PyTorch model, sklearn AUC)."""
+    """Reference val ROC AUC without and with S3 TTA (PyTorch model with the run's val temperature, sklearn)."""
     from sklearn.metrics import roc_auc_score
 
     from engine.deploy.samples import split_samples
     from engine.evaluation.run_model import load_run_model
 
     model, classes, config = load_run_model(run, "cpu")
+    t = json.loads(run.file("calibration.json").read_text())["temperature"] if run.file("calibration.json").exists() \
+        else 1.0
     val = split_samples(run, InputSpec.from_train_config(config), classes, "val", None)
     with torch.no_grad():
-        plain = torch.sigmoid(model(torch.from_numpy(val.x))).numpy().ravel()
-    return roc_auc_score(val.y, plain), roc_auc_score(val.y, _mean_view_probs(model, val.x, "s3")[:, 1]), len(val.y)
+        plain = torch.sigmoid(model(torch.from_numpy(val.x)) / t).numpy().ravel()
+    tta = _mean_view_probs(model, val.x, "s3", t)[:, 1]
+    return roc_auc_score(val.y, plain), roc_auc_score(val.y, tta), len(val.y)
 
 
 def test_export_chooses_tta_on_val_never_on_test(trained, tmp_path):

@@ -51,20 +51,24 @@ def recommended_tta(run, onnx_path: str | Path, spec: InputSpec, classes: list[s
     """(TTA mode or None, package.json["tta_choice"]): chosen on the run's VALIDATION images only.
 
     The graph at ``onnx_path`` classifies every readable labelled val image with and without TTA
-    (probabilities averaged over the views, as the package will); ``mode`` is recommended only when
-    val ROC AUC improves (accuracy when AUC is undefined, e.g. one class in val). No val images: no
-    TTA. Test images and test metrics are never read, so the test split stays untouched for reporting.
+    exactly as the package will (the run's val temperature on each view's logits, the views'
+    probabilities averaged); ``mode`` is recommended only when val ROC AUC improves (accuracy when
+    AUC is undefined, e.g. one class in val). No val images: no TTA. Test images and test metrics
+    are never read, so the test split stays untouched for reporting.
     """
+    from engine.evaluation.calibration import load_calibration
     from engine.evaluation.evaluate import positive_class
     from engine.evaluation.metrics import compute_metrics
 
+    calibration = load_calibration(run.path)
+    temperature = calibration.temperature if calibration is not None else 1.0
     session = open_session(onnx_path, device="cpu")
     plain, tta, ys = [], [], []
     for batch in split_batches(run, spec, classes, "val", batch_size=32, cancel=cancel):
         keep = batch.y >= 0  # images whose label is one of the run's classes
         if keep.any():
-            plain.append(run_probs(session, batch.x[keep]))
-            tta.append(run_probs(session, batch.x[keep], mode))
+            plain.append(run_probs(session, batch.x[keep], None, temperature))
+            tta.append(run_probs(session, batch.x[keep], mode, temperature))
             ys.append(batch.y[keep])
     choice = {"split": "val", "mode": mode, "metric": None, "plain": None, "tta": None,
               "n_images": int(sum(len(y) for y in ys))}

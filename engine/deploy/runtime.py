@@ -56,16 +56,24 @@ def open_session(path: str | Path, *, device: str = "auto", threads: int | None 
                                  f"({str(exc).splitlines()[0][:200]}). Re-export the package from its run.") from exc
 
 
-def run_probs(session, x: np.ndarray, tta: str | None = None) -> np.ndarray:
-    """N x C probabilities of a checked batch; with a TTA mode ("s3"/"d4") the mean over the views of
-    each view's probabilities (softmax/sigmoid per view, then the mean), in one onnxruntime call."""
+def run_probs(session, x: np.ndarray, tta: str | None = None, temperature: float = 1.0) -> np.ndarray:
+    """N x C probabilities of a checked batch, in one onnxruntime call.
+
+    With a TTA mode ("s3"/"d4") each view's probabilities are computed (softmax/sigmoid per view), then
+    averaged over the views. A ``temperature`` other than 1 divides each view's logits first (the run's
+    val-fitted temperature scaling), so calibration and TTA compose as in the PyTorch paths.
+    """
     from engine.deploy.spec import tta_views_np
 
-    name = session.get_inputs()[0].name
-    if not tta:
-        return session.run(["probs"], {name: x})[0].astype(np.float32)
-    views = tta_views_np(x, tta)
-    probs = session.run(["probs"], {name: np.concatenate(views)})[0]
+    views = tta_views_np(x, tta) if tta else [x]
+    feed = {session.get_inputs()[0].name: np.concatenate(views) if len(views) > 1 else x}
+    if temperature == 1.0:
+        probs = session.run(["probs"], feed)[0]
+    else:
+        from engine.evaluation.predictions import probs_from_logits
+
+        z = session.run(["logits"], feed)[0]
+        probs = probs_from_logits(z / temperature, z.ndim == 1 or z.shape[1] == 1)
     return probs.reshape(len(views), len(x), -1).mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
