@@ -266,38 +266,66 @@ def _add_evaluate(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    """Classify every image of a folder with a run's model or a model package."""
+    """Classify every image of a folder with a run's model or a model package (the folder is only read)."""
+    from engine.errors import CancelledError, ConfigError
     from engine.evaluation.predict import predict_folder
+    from engine.io_utils import display_path
 
-    result = predict_folder(args.model, args.folder, out=args.out, out_json=args.json, tta=args.tta,
-                            heatmaps=bool(args.heatmaps), heatmap_dir=args.heatmaps, backend=args.backend,
-                            variant="int8" if args.int8 else "fp32", device=args.device,
-                            batch_size=args.batch_size, recursive=not args.no_recursive,
-                            progress=_progress(args), cancel=_cancel_on_sigint())
-    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable ({result['backend']} backend on "
-          f"{result['device']})"
-          f" -> {result['csv']} and {result['json']}")
+    out, resume = args.out, bool(args.resume)
+    if isinstance(args.resume, str):
+        if out and out != args.resume:
+            raise ConfigError("predict: --out and --resume name different folders; give the batch folder once.")
+        out = args.resume
+    try:
+        result = predict_folder(args.model, args.folder, out=out, tta=args.tta, heatmaps=args.heatmaps,
+                                cam_method=args.cam_method, backend=args.backend,
+                                variant="int8" if args.int8 else args.variant, device=args.device,
+                                batch_size=args.batch_size, recursive=not args.no_recursive,
+                                overwrite=args.overwrite, resume=resume, allow_inside_source=args.allow_inside_source,
+                                progress=_progress(args), cancel=_cancel_on_sigint())
+    except CancelledError as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 3
+    resumed = f", {result['n_resumed']} rows kept from before" if result["n_resumed"] else ""
+    print(f"{result['n_ok']} classified, {result['n_failed']} unreadable{resumed} ({result['backend']} backend on "
+          f"{result['device']}) -> {display_path(result['out'])}")
     for row in [r for r in result["rows"] if r["status"] == "error"][:20]:
-        print(f"  {row['path']}: {row['reason']}", file=sys.stderr)
+        print(f"  {display_path(row['path'])}: {row['reason']}", file=sys.stderr)
     if result.get("heatmap_dir"):
-        print(f"heatmaps: {result['heatmap_dir']}")
+        print(f"heatmaps: {display_path(result['heatmap_dir'])}")
     return 0
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="classify a folder of images with a trained run or a model package")
+    from engine.evaluation.predict_options import MAX_BATCH_SIZE, PredictOptions
+    from engine.schema import choices
+
+    p = sub.add_parser("predict", help="classify a folder of images with a trained run or a model package",
+                       description="Classify every image of FOLDER. The folder is only read: results go to a new "
+                                   "folder under HistoDesk's outputs folder (or --out DIR).")
     p.add_argument("model", help="run folder or model package (.hdpkg folder made by `export`)")
     p.add_argument("folder", help="folder of images (searched recursively)")
-    p.add_argument("--out", help="CSV file to write (default: <folder>/histodesk_predictions.csv)")
-    p.add_argument("--json", help="JSON file to write (default: the CSV path with .json)")
-    p.add_argument("--tta", action="store_true", help="average 7 flip/rotation views (S3)")
-    p.add_argument("--heatmaps", metavar="DIR", help="write Grad-CAM overlays to DIR (needs the PyTorch model)")
-    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"],
+    p.add_argument("--out", metavar="DIR", help="folder for predictions.csv/.json, heatmaps/ and batch.json "
+                                                "(default: a new folder under <data home>/outputs)")
+    p.add_argument("--resume", nargs="?", const=True, metavar="OUTDIR",
+                   help="continue an interrupted batch in OUTDIR (or --out): files already in its CSV are skipped")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
+    p.add_argument("--allow-inside-source", action="store_true",
+                   help="allow an --out folder inside the folder being classified")
+    p.add_argument("--tta", nargs="?", const="s3", default="none", choices=choices(PredictOptions, "tta"),
+                   help="test-time augmentation: s3 (7 flip/rotation views, the default with --tta) or d4 (8 views)")
+    p.add_argument("--heatmaps", action="store_true", help="write Grad-CAM overlays to OUTDIR/heatmaps "
+                                                           "(needs the PyTorch model)")
+    p.add_argument("--cam-method", default="gradcam", choices=choices(PredictOptions, "cam_method"))
+    p.add_argument("--backend", default="auto", choices=choices(PredictOptions, "backend"),
                    help="auto: onnxruntime for a package, PyTorch for a run")
-    p.add_argument("--int8", action="store_true", help="use the package's int8 model")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--variant", default="fp32", choices=choices(PredictOptions, "variant"),
+                   help="which model of a package runs")
+    p.add_argument("--int8", action="store_true", help="same as --variant int8")
+    p.add_argument("--batch-size", default=32, help=f"images per batch, 1 to {MAX_BATCH_SIZE} (default 32)")
     p.add_argument("--no-recursive", action="store_true", help="only the folder itself, not its sub-folders")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto",
+                   help=", ".join(choices(PredictOptions, "device")) + " or cuda:N (default auto)")
     p.set_defaults(func=cmd_predict)
 
 

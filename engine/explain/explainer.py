@@ -37,6 +37,10 @@ class RunExplainer:
         self.model, self.classes, self.config = load_run_model(self.run, self.device)
         self.spec = InputSpec.from_train_config(self.config)  # the run's evaluation preprocessing
         self.image_size = self.spec.size
+        from engine.evaluation.calibration import load_calibration
+
+        calibration = load_calibration(self.run.path)  # the run's val temperature, as evaluation applies it
+        self.temperature = calibration.temperature if calibration is not None else 1.0
         self._cache: OrderedDict = OrderedDict()
 
     # -- images ------------------------------------------------------------------
@@ -89,7 +93,8 @@ class RunExplainer:
     def predict(self, path_or_rgb, tta=False) -> np.ndarray:
         """Class probabilities ``[C]`` (float64); ``tta`` False, True/"s3" (7 views) or "d4" (8 views).
 
-        With TTA the views' probabilities are averaged, as in ``evaluate --tta``.
+        The logits are divided by the run's val-fitted temperature (1 without calibration.json), and with
+        TTA the views' probabilities are averaged, as in ``evaluate`` and ``predict``.
         """
         from engine.data.transforms import tta_views
         from engine.evaluation.predictions import probs_from_logits
@@ -99,7 +104,9 @@ class RunExplainer:
         mode = tta_mode(tta)
         self.model.eval()
         with torch.no_grad():
-            logits = self.model(x) if mode is None else mean_view_log_probs([self.model(v) for v in tta_views(x, mode)])
+            t = self.temperature
+            logits = self.model(x) / t if mode is None else mean_view_log_probs(
+                [self.model(v) / t for v in tta_views(x, mode)])
         return probs_from_logits(logits, logits.shape[1] == 1)[0]
 
     def heatmap(self, path_or_rgb, method: str = "gradcam", target: int | str | None = None,
