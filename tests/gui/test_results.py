@@ -78,6 +78,41 @@ def test_runs_list_picks_up_new_cli_run(qtbot, two_runs, tmp_path):
     assert w.table.item(0, 1).text() == "failed"
 
 
+def test_runs_list_marks_interrupted_and_unreadable_runs(qtbot, tmp_path):
+    """A run whose summary says running but whose process died (no live lock) shows as interrupted."""
+    import json
+
+    from gui.results import RunsListWidget
+    from gui.results.runs_list import STATUS_COLOURS
+
+    dead = Run.create("killed", tmp_path)
+    dead.write("config.json", {"model": {"name": "basic_cnn"}})
+    dead.update_summary(status="running", pid=2 ** 22 + 7)
+    (dead.path / "run.lock").write_text(json.dumps({"pid": 2 ** 22 + 7, "host": __import__("socket").gethostname(),
+                                                    "started_ts": 0, "command": "train"}))
+    live = Run.create("live", tmp_path)
+    live.write("config.json", {"model": {"name": "resnet18"}})
+    live.update_summary(status="running")
+    (live.path / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname(),
+                                                    "started_ts": __import__("time").time(), "command": "train"}))
+    broken = Run.create("broken", tmp_path)
+    broken.write("config.json", {"model": {"name": "resnet18"}})
+    broken.file("summary.json").write_text("{not json")
+    w = RunsListWidget(runs_dir=tmp_path)
+    qtbot.addWidget(w)
+    status = {w.table.item(r, 0).text(): w.table.item(r, 1) for r in range(w.table.rowCount())}
+    assert status[dead.id].text() == "interrupted" and status[live.id].text() == "running"
+    assert status[broken.id].text() == "unreadable"
+    assert status[dead.id].background().color().name() == STATUS_COLOURS["interrupted"]
+    w.status_combo.setCurrentText("interrupted")
+    assert w.visible_run_ids() == [dead.id]
+    w.status_combo.setCurrentText("running")
+    assert w.visible_run_ids() == [live.id]
+    w.status_combo.setCurrentText("all")
+    w.resize(900, 200)
+    _grab(w, "histodesk_runs_list_interrupted.png")
+
+
 def test_results_view_matches_evaluation(qtbot, two_runs):
     from gui.results import RunResultsWidget
 

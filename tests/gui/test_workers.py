@@ -86,6 +86,38 @@ def test_failing_job_reports_message_and_queue_keeps_working(qtbot):
     assert "ZeroDivisionError: boom" == failures[1][1] and "Traceback" in failures[1][2]
 
 
+def test_disk_full_is_one_line_with_the_trace_behind_show_details(qtbot, tmp_path):
+    import errno
+    import os
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.errors import show_error
+
+    target = tmp_path / "predictions.csv"
+
+    def full_disk(*, progress, cancel):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    queue = JobQueue()
+    failures = []
+    queue.job_failed.connect(lambda job, msg, tb: failures.append((msg, tb)))
+    queue.submit("write", full_disk)
+    _wait_idle(qtbot, queue)
+    message, trace = failures[0]
+    assert message == f"disk full while writing {target}: free some space and try again"
+    assert "Traceback" in trace and "OSError" in trace
+    box = show_error(None, "write failed", message, trace)
+    assert box.text() == message and "Traceback" in box.detailedText()
+    assert box.icon() == QMessageBox.Icon.Critical
+    box.resize(500, 150)
+    box.grab().save("/tmp/histodesk_error_dialog.png")
+    box.close()
+    two = show_error(None, "failed", "first line\nsecond line")
+    assert two.text() == "first line" and "second line" in two.detailedText()
+    two.close()
+
+
 def test_jobs_run_one_at_a_time_in_order(qtbot):
     log, active = [], []
 
