@@ -1,4 +1,4 @@
-"""Where HistoDesk keeps its data: user data dir, runs, image cache, weights.
+"""Where HistoDesk keeps its data: user data dir, runs, image cache, batch outputs, weights.
 
 ``HISTODESK_HOME`` overrides the base folder (tests point it at a temp dir).
 Defaults follow each platform's convention: ``~/.local/share/histodesk`` on
@@ -48,6 +48,11 @@ def cache_dir() -> Path:
 def datasets_dir() -> Path:
     """Folder where generated datasets (the demo) are written."""
     return _sub("datasets")
+
+
+def outputs_dir() -> Path:
+    """Folder of batch classification results: one sub-folder per batch (never inside a source folder)."""
+    return _sub("outputs")
 
 
 def weights_dir() -> Path:

@@ -62,8 +62,8 @@ find "$HISTODESK_HOME/datasets" -name '*.png' | sort | awk 'NR % 9 == 0' | head 
 printf 'not an image' > "$IMGS/broken.png"
 N=$(find "$IMGS" -name '*.png' | wc -l)
 t0=$(date +%s)
-"$APP" predict "$PKG" "$IMGS" --out "$WORK/predictions.csv" 2>&1 | grep -v '^\s*$' | tail -3
-python3 - "$WORK/predictions.csv" "$N" <<'PY' || fail "CSV check"
+"$APP" predict "$PKG" "$IMGS" --out "$WORK/predictions" 2>&1 | grep -v '^\s*$' | tail -3
+python3 - "$WORK/predictions/predictions.csv" "$N" <<'PY' || fail "CSV check"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 n = int(sys.argv[2])
@@ -89,8 +89,8 @@ done
 [[ "$(readlink "$WORK/root/usr/bin/histodesk")" == "/opt/histodesk/histodesk" ]] || fail "bad /usr/bin symlink"
 echo "layout ok: /opt/histodesk, /usr/bin/histodesk -> /opt/histodesk/histodesk, desktop entry, icons"
 "$WORK/root/opt/histodesk/histodesk" selftest --screenshot "$WORK/selftest-deb.png"
-"$WORK/root/opt/histodesk/histodesk" predict "$PKG" "$IMGS" --out "$WORK/predictions-deb.csv" --tta 2>&1 | tail -1
-[[ $(wc -l < "$WORK/predictions-deb.csv") -eq $((N + 1)) ]] || fail "deb predict rows"
+"$WORK/root/opt/histodesk/histodesk" predict "$PKG" "$IMGS" --out "$WORK/predictions-deb" --tta 2>&1 | tail -1
+[[ $(wc -l < "$WORK/predictions-deb/predictions.csv") -eq $((N + 1)) ]] || fail "deb predict rows"
 echo "deb copy: predict with TTA wrote $N rows"
 [[ "${KEEP:-0}" == "1" ]] || rm -rf "$WORK/root"  # the unpacked copy is as big as the bundle
 

@@ -101,8 +101,8 @@ def test_train_preset_on_breakhis_sample_then_evaluate_and_predict(shared_data, 
     src = next((shared_data / "breakhis-224-flat" / "benign").glob("*.png"))
     (folder / "a.png").write_bytes(src.read_bytes())
     (folder / "broken.png").write_bytes(b"not a png")
-    assert cli(["--quiet", "predict", str(run.path), str(folder), "--out", str(tmp_path / "p.csv")]) == 0
-    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert cli(["--quiet", "predict", str(run.path), str(folder), "--out", str(tmp_path / "p")]) == 0
+    lines = (tmp_path / "p" / "predictions.csv").read_text().splitlines()
     assert len(lines) == 3 and any(",error," in line for line in lines) and any(",ok," in line for line in lines)
     assert cli(["runs", "--runs-dir", str(runs)]) == 0
     assert Run.open(run.path).id in capsys.readouterr().out

@@ -62,12 +62,12 @@ class InputSpec:
         return cls(size=int(inp["size"]), normalize=inp["normalize"], resize=manifest.get("resize"),
                    keep_aspect=bool(manifest.get("keep_aspect", False)))
 
-    def load(self, path: str) -> np.ndarray:
-        """Decode ``path`` and resize it as the run's loader does (uint8 H x W x 3)."""
+    def load(self, path: str, page: int = 0) -> np.ndarray:
+        """Decode ``path`` (page ``page`` of a multi-page TIFF), resized as the run's loader does (uint8 H x W x 3)."""
         from engine.data.cache import resize_image
         from engine.data.imageio import read_image
 
-        return resize_image(read_image(path), self.load_size, self.keep_aspect)
+        return resize_image(read_image(path, page=page), self.load_size, self.keep_aspect)
 
     def square(self, image: np.ndarray) -> np.ndarray:
         """The size x size uint8 image the model sees (FitSquare of the eval transform)."""

@@ -2,138 +2,244 @@
 
 ``model`` is a training run (PyTorch) or a ``.hdpkg`` model package
 (onnxruntime; see :mod:`engine.deploy.predictors` for how the backend is
-chosen). Unreadable files become rows with status "error" and a reason; they
-never abort the batch. Results go to a CSV and a JSON file (and are returned
-for the GUI); heatmaps (Grad-CAM overlays, PyTorch only) go to PNG files.
+chosen). The source folder is only read: results go to a batch folder of
+their own (:mod:`engine.evaluation.batch_output`), rows are appended to its
+CSV as each batch finishes, and an interrupted batch continues with
+``resume``. Every entry named like an image gives a row: one per page of a
+multi-page TIFF (as training uses every page), and a row with status
+"error" and a reason for anything that cannot be read (a FIFO, a 1 x 1 image,
+a corrupt file...); one bad file never aborts the batch.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DataError
-from engine.data.tta import tta_mode
-from engine.io_utils import atomic_write_text, write_json
+from engine.errors import CancelledError, DataError, HistoDeskError
+from engine.evaluation.batch_output import BatchOutput
+from engine.io_utils import display_path
+from engine.evaluation.predict_options import predict_options
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
-HEATMAP_FOLDER = "histodesk_heatmaps"
+_TIFF_SUFFIXES = (".tif", ".tiff")
 
 
-def list_images(folder: str | Path, *, recursive: bool = True, exclude: Path | None = None) -> list[Path]:
-    """Image files under ``folder`` (sorted; recursive and symlink-loop safe unless ``recursive=False``).
+def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
+    """Entries named like images under ``folder``, sorted (recursive and symlink-loop safe unless ``recursive=False``).
 
-    Files inside ``exclude`` and HistoDesk's own heatmap folders are skipped.
+    Entries that are not regular files (a FIFO or socket named ``evil.png``) are listed too, so they become
+    error rows; nothing is opened here. HistoDesk's own outputs (marked folders, ``histodesk_heatmaps``,
+    ``*.hdpkg``) and hidden names are skipped.
     """
-    from engine.data.imageio import IMAGE_EXTENSIONS
+    from engine.data.imageio import is_image_file
     from engine.data.importers.base import walk_files
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder.")
+        raise DataError(f"{display_path(folder)} is not a folder; choose the folder that holds the images.")
     if recursive:
-        files = walk_files(folder)
+        entries = walk_files(folder)
     else:
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    skip = [Path(exclude).resolve()] if exclude else []
-    out = []
-    for p in files:
-        if p.suffix.lower() not in IMAGE_EXTENSIONS or HEATMAP_FOLDER in p.relative_to(folder).parts[:-1]:
-            continue
-        if skip and any(s in p.resolve().parents for s in skip):
-            continue
-        out.append(p)
-    return out
+        entries = sorted(folder / e.name for e in os.scandir(folder)
+                         if not e.name.startswith(".") and not e.is_dir())
+    ours: dict[Path, bool] = {}
+    return [p for p in entries if is_image_file(p) and not _in_output(p.parent, folder, ours)]
 
 
-def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | None = None,
-                   out_json: str | Path | None = None, tta: bool | str = False, heatmaps: bool = False,
-                   heatmap_dir: str | Path | None = None, cam_method: str = "gradcam", backend: str = "auto",
-                   device: str = "auto", batch_size: int = 32, recursive: bool = True, variant: str = "fp32",
-                   progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> dict:
-    """Predict every image under ``folder`` with a run or package ``model``.
+def _in_output(parent: Path, root: Path, cache: dict[Path, bool]) -> bool:
+    """Whether ``parent`` (under ``root``, which is not checked) is or lies in a HistoDesk output folder."""
+    from engine.data.outputs import is_histodesk_output
 
-    ``tta``: False, True/"s3" (7 views) or "d4"; ``variant``: "fp32" or "int8" (packages).
-    Returns {"rows", "csv", "json", "n_ok", "n_failed", "backend", "classes", "heatmap_dir"}.
-    Rows: path, status ("ok"/"error"), class, prob, p_<class>..., reason, heatmap.
+    if parent == root or root not in parent.parents:
+        return False
+    if parent not in cache:
+        cache[parent] = _in_output(parent.parent, root, cache) or is_histodesk_output(parent, is_dir=True)
+    return cache[parent]
+
+
+def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | None = None, tta: bool | str = False,
+                   heatmaps: bool = False, cam_method: str = "gradcam", backend: str = "auto", device: str = "auto",
+                   batch_size: int = 32, recursive: bool = True, variant: str = "fp32", overwrite: bool = False,
+                   resume: bool = False, allow_inside_source: bool = False, progress: ProgressFn = null_progress,
+                   cancel: CancelToken | None = None) -> dict:
+    """Predict every image under ``folder`` with a run or package ``model``; results go to a batch folder.
+
+    ``out``: the batch folder (default: a new one under ``engine.paths.outputs_dir()``); one inside ``folder``
+    needs ``allow_inside_source``, existing results need ``overwrite`` or ``resume`` (skip the files already in
+    its CSV). Options are validated by :class:`~engine.evaluation.predict_options.PredictOptions` first.
+    Returns {"rows", "out", "csv", "json", "batch", "n_ok", "n_failed", "n_resumed", "backend", "device",
+    "classes", "heatmap_dir"}. Rows: path, page, status ("ok"/"error"), class, prob, p_<class>..., reason, heatmap.
     """
     from engine.deploy.predictors import open_predictor
 
+    opts = predict_options(out=out, tta=tta, heatmaps=heatmaps, cam_method=cam_method, backend=backend,
+                           device=device, batch_size=batch_size, recursive=recursive, variant=variant,
+                           overwrite=overwrite, resume=resume, allow_inside_source=allow_inside_source)
     cancel = cancel or CancelToken()
     folder = Path(folder)
-    csv_path = Path(out) if out else folder / "histodesk_predictions.csv"
-    json_path = Path(out_json) if out_json else csv_path.with_suffix(".json")
-    cam_dir = Path(heatmap_dir) if heatmap_dir else csv_path.parent / HEATMAP_FOLDER
-    files = list_images(folder, recursive=recursive, exclude=cam_dir if heatmaps else None)
+    files = list_images(folder, recursive=opts.recursive)
+    output = BatchOutput.plan(model, folder, opts)
     progress(Progress("predict", 0, len(files), "loading the model"))
-    predictor = open_predictor(model, backend=backend, device=device, variant=variant, need_cams=heatmaps)
+    predictor = open_predictor(model, backend=opts.backend, device=opts.device, variant=opts.variant,
+                               need_cams=opts.heatmaps)
     if predictor.note:
         progress(Progress("log", message=predictor.note))
-    mode = tta_mode(tta)
-    rows: list[dict] = []
-    eta = EtaEstimator(len(files))
-    for start in range(0, len(files), max(1, batch_size)):
-        cancel.raise_if_cancelled()
-        chunk = files[start:start + batch_size]
-        rows.extend(_predict_batch(predictor, chunk, folder, mode, cam_dir if heatmaps else None, cam_method))
-        done = start + len(chunk)
-        n_bad = sum(r["status"] == "error" for r in rows)
-        progress(Progress("predict", done, len(files), f"{done - n_bad} classified, {n_bad} unreadable",
-                          eta_s=eta.eta(done)))
-    classes = list(predictor.classes)
-    _write_csv(csv_path, rows, classes)
+    info = {"model": str(model), "folder": str(folder), "options": opts.as_dict(), "backend": predictor.backend,
+            "device": predictor.device_name, "variant": opts.variant if predictor.backend == "onnx" else None,
+            "tta": opts.tta_mode, "files": len(files), "classes": list(predictor.classes)}
+    try:
+        rows = _classify(predictor, files, folder, opts, output, info, progress, cancel)
+    except CancelledError:
+        output.try_finish("cancelled")
+        raise CancelledError(f"Classification cancelled; the {_rows_on_disk(output)} rows finished are kept in "
+                             f"{display_path(output.csv)}. Continue with --resume "
+                             f"{display_path(output.dir)}.") from None
+    except OSError as exc:
+        output.try_finish("failed", error=f"{exc.strerror or exc}")
+        raise HistoDeskError(f"Could not write the results to {display_path(output.dir)}: {exc.strerror or exc}. "
+                             f"The {_rows_on_disk(output)} rows written before are kept; fix the problem and "
+                             f"continue with --resume {display_path(output.dir)}.") from None
+    except BaseException as exc:
+        output.try_finish("failed", error=str(exc) or type(exc).__name__)
+        raise
     n_ok = sum(r["status"] == "ok" for r in rows)
-    doc = {"model": str(model), "backend": predictor.backend, "device": predictor.device_name,
-           "variant": variant if predictor.backend == "onnx" else None, "tta": mode, "folder": str(folder), "classes": classes, "n_ok": n_ok,
-           "n_failed": len(rows) - n_ok, "rows": rows}
-    write_json(json_path, doc)
-    return {"rows": rows, "csv": str(csv_path), "json": str(json_path), "n_ok": n_ok, "n_failed": len(rows) - n_ok,
-            "backend": predictor.backend, "device": predictor.device_name, "classes": classes,
-            "heatmap_dir": str(cam_dir) if heatmaps else None}
+    return {"rows": rows, "out": str(output.dir), "csv": str(output.csv), "json": str(output.json),
+            "batch": str(output.batch), "n_ok": n_ok, "n_failed": len(rows) - n_ok,
+            "n_resumed": output.doc["counts"]["resumed"], "backend": predictor.backend,
+            "device": predictor.device_name, "classes": info["classes"],
+            "heatmap_dir": str(output.heatmaps) if opts.heatmaps else None}
 
 
-def _predict_batch(predictor, paths: list[Path], folder: Path, tta: str | None, cam_dir: Path | None,
-                   cam_method: str) -> list[dict]:
-    """Rows for one batch of files, in file order; unreadable files become error rows."""
-    rows: list[dict] = []
-    good, squares, xs = [], [], []
-    for path in paths:
-        row = {"path": str(path), "status": "ok", "class": None, "prob": None, "reason": None, "heatmap": None}
-        try:
-            square = predictor.spec.square(predictor.spec.load(str(path)))
-            xs.append(predictor.spec.normalise(square))
-            squares.append(square)
-            good.append(row)
-        except Exception as exc:  # noqa: BLE001 - one bad file never aborts the batch
-            row.update(status="error", reason=str(exc) or type(exc).__name__)
-        rows.append(row)
-    if not good:
-        return rows
-    x = np.stack(xs)
-    probs = predictor.predict(x, tta)
-    classes = predictor.classes
-    for row, p in zip(good, probs):
-        k = int(np.argmax(p))
-        row.update({"class": classes[k], "prob": float(p[k])})
-        row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
-    if cam_dir is not None:
-        _write_heatmaps(predictor, x, squares, good, folder, cam_dir, cam_method)
+def _classify(predictor, files: list[Path], folder: Path, opts, output: BatchOutput, info: dict,
+              progress: ProgressFn, cancel: CancelToken) -> list[dict]:
+    """Start the batch folder, classify what is not done yet, write predictions.json; every row, in file order."""
+    previous = output.start(info, info["classes"])
+    rows = _in_file_order(previous + _run(predictor, files, folder, opts, output, previous, progress, cancel), files)
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    summary = {k: info[k] for k in ("model", "backend", "device", "variant", "tta", "folder", "classes")}
+    summary.update(n_ok=n_ok, n_failed=len(rows) - n_ok)
+    output.doc["counts"].update(files_done=len(files), rows=len(rows), ok=n_ok, error=len(rows) - n_ok)
+    output.finish("completed", rows=rows, summary=summary)
     return rows
 
 
-def heatmap_name(rel: Path) -> str:
-    """A flat, unique PNG name for the image at ``rel`` (relative to the folder): "a/b.jpg" -> "a__b.jpg.png".
+def _run(predictor, files: list[Path], folder: Path, opts, output: BatchOutput, previous: list[dict],
+         progress: ProgressFn, cancel: CancelToken) -> list[dict]:
+    """Classify the files not finished before, appending each batch's rows; returns the new rows."""
+    done: dict[str, set] = {}
+    for row in previous:
+        done.setdefault(row["path"], set()).add(row["page"])
+    todo = [p for p in files if not _finished(p, done)]
+    skipped = len(files) - len(todo)
+    new: list[dict] = []
+    n_bad = sum(r["status"] != "ok" for r in previous)
+    eta = EtaEstimator(len(todo))
+    cam_dir = output.heatmap_dir() if opts.heatmaps else None
+    for start in range(0, len(todo), opts.batch_size):
+        cancel.raise_if_cancelled()
+        chunk = todo[start:start + opts.batch_size]
+        rows = _predict_batch(predictor, chunk, folder, opts, cam_dir, done)
+        output.append(rows)
+        new += rows
+        n_bad += sum(r["status"] != "ok" for r in rows)
+        n_rows = len(previous) + len(new)
+        step = skipped + start + len(chunk)
+        output.update(files_done=step, rows=n_rows, ok=n_rows - n_bad, error=n_bad)
+        progress(Progress("predict", step, len(files), f"{n_rows - n_bad} classified, {n_bad} unreadable",
+                          eta_s=eta.eta(start + len(chunk))))
+    return new
 
-    The extension is kept (x.png and x.jpg differ); names that already contain "__" get a short hash of
-    the path, so "a/b.png" and "a__b.png" cannot collide.
+
+def _finished(path: Path, done: dict[str, set]) -> bool:
+    """Whether a resumed batch already holds every row of ``path`` (multi-page files are checked page by page)."""
+    pages = done.get(os.fspath(path))
+    if not pages:
+        return False
+    return None in pages or (path.suffix.lower() not in _TIFF_SUFFIXES and pages == {0})
+
+
+def _in_file_order(rows: list[dict], files: list[Path]) -> list[dict]:
+    """Rows sorted by the folder listing, pages in order (rows of files gone since stay last)."""
+    order = {os.fspath(p): i for i, p in enumerate(files)}
+    return sorted(rows, key=lambda r: (order.get(r["path"], len(order)), r["page"] or 0))
+
+
+def _rows_on_disk(output: BatchOutput) -> int:
+    try:
+        from engine.evaluation.batch_csv import read_rows
+
+        return len(read_rows(output.csv, output.fields)[0])
+    except Exception:  # noqa: BLE001 - only for the message
+        return 0
+
+
+def _error_row(path: str, page: int | None, exc: BaseException) -> dict:
+    reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+    return {"path": path, "page": page, "status": "error", "class": None, "prob": None, "reason": reason,
+            "heatmap": None}
+
+
+def _units(predictor, paths: list[Path], done: dict[str, set]) -> tuple[list[dict], list, list]:
+    """Rows (one per page not done yet), and the squares and model inputs of the readable ones."""
+    from engine.data.imageio import probe_image
+
+    rows, squares, xs = [], [], []
+    for path in paths:
+        key = os.fspath(path)
+        try:
+            pages = probe_image(path).pages  # refuses FIFOs, devices... before any open()
+        except Exception as exc:  # noqa: BLE001 - one bad file never aborts the batch
+            rows.append(_error_row(key, None, exc))
+            continue
+        for page in range(pages):
+            if page in done.get(key, ()):
+                continue
+            try:
+                square = predictor.spec.square(predictor.spec.load(key, page))
+                x = predictor.spec.normalise(square)
+            except Exception as exc:  # noqa: BLE001
+                rows.append(_error_row(key, page, exc))
+                continue
+            rows.append({"path": key, "page": page, "status": "ok", "class": None, "prob": None, "reason": None,
+                         "heatmap": None})
+            squares.append(square)
+            xs.append(x)
+    return rows, squares, xs
+
+
+def _predict_batch(predictor, paths: list[Path], folder: Path, opts, cam_dir: Path | None,
+                   done: dict[str, set]) -> list[dict]:
+    """Rows for one batch of files, in file order; model calls in slices of ``opts.batch_size`` images."""
+    rows, squares, xs = _units(predictor, paths, done)
+    good = [r for r in rows if r["status"] == "ok"]
+    classes = predictor.classes
+    for s in range(0, len(good), opts.batch_size):
+        x = np.stack(xs[s:s + opts.batch_size])
+        part = good[s:s + opts.batch_size]
+        for row, p in zip(part, predictor.predict(x, opts.tta_mode)):
+            k = int(np.argmax(p))
+            row.update({"class": classes[k], "prob": float(p[k])})
+            row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
+        if cam_dir is not None:
+            _write_heatmaps(predictor, x, squares[s:s + opts.batch_size], part, folder, cam_dir, opts.cam_method)
+    return rows
+
+
+def heatmap_name(rel: Path, page: int = 0) -> str:
+    """A flat, unique PNG name for page ``page`` of the image at ``rel``: "a/b.jpg" -> "a__b.jpg.png".
+
+    The extension is kept (x.png and x.jpg differ); pages after the first add ``-page<N>``; names that already
+    contain "__" get a short hash of the path, so "a/b.png" and "a__b.png" cannot collide.
     """
     name = "__".join(rel.parts)
     if any("__" in part for part in rel.parts):
         import hashlib
 
-        name += "-" + hashlib.sha1(rel.as_posix().encode()).hexdigest()[:8]
-    return name + ".png"
+        name += "-" + hashlib.sha1(os.fsencode(rel.as_posix())).hexdigest()[:8]
+    return name + (f"-page{page}" if page else "") + ".png"
 
 
 def _write_heatmaps(predictor, x: np.ndarray, squares: list[np.ndarray], rows: list[dict], folder: Path,
@@ -142,25 +248,10 @@ def _write_heatmaps(predictor, x: np.ndarray, squares: list[np.ndarray], rows: l
     try:
         from engine.explain.overlay import overlay_heatmap, save_png
     except ImportError as exc:
-        from engine.errors import HistoDeskError
-
         raise HistoDeskError("Heatmaps need the explain module (engine.explain), which is not available "
                              "in this installation; classify without --heatmaps.") from exc
     cams = predictor.cams(x, method)
-    cam_dir.mkdir(parents=True, exist_ok=True)
     for row, square, cam in zip(rows, squares, cams):
-        rel = Path(row["path"]).relative_to(folder)
-        save_png(cam_dir / heatmap_name(rel), overlay_heatmap(square, cam))
-        row["heatmap"] = str(cam_dir / heatmap_name(rel))
-
-
-def _write_csv(path: Path, rows: list[dict], classes: list[str]) -> None:
-    import csv
-    import io
-
-    fields = ["path", "status", "class", "prob"] + [f"p_{c}" for c in classes] + ["reason", "heatmap"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+        target = cam_dir / heatmap_name(Path(row["path"]).relative_to(folder), row["page"] or 0)
+        save_png(target, overlay_heatmap(square, cam))
+        row["heatmap"] = str(target)
