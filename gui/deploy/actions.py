@@ -1,8 +1,10 @@
 """Deploy actions in the main window: File > Classify folder..., File > Export model to ONNX...
 
 Both run their engine call as a job of the window's queue (progress, ETA and
-cancel in the Jobs tab); finished classifications open in a "Classifications"
-tab (:class:`~gui.deploy.results_view.ClassifyResultsWidget`).
+cancel in the Jobs tab). The "Classifications" tab
+(:class:`~gui.deploy.batches_view.ClassificationsWidget`) lists every batch,
+from the GUI or the CLI, and shows the results of the one selected; a
+finished classification opens there.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class DeployActions(QObject):
         super().__init__(window)
         self.window = window
         self.dialogs: list[QWidget] = []
-        self.results: list[QWidget] = []  # Classifications tabs, oldest first
+        self.results: list[QWidget] = []  # results views shown in the Classifications tab, oldest first
+        self.classifications: QWidget | None = None  # the Classifications tab, while open
         # job id -> (on_failed(message), on_cancelled()); popped when the job ends, however it ends
         self._failure_handlers: dict[int, tuple] = {}
         window.queue.job_failed.connect(self._on_job_failed)
@@ -61,10 +64,32 @@ class DeployActions(QObject):
         return self._open(ExportDialog(self.window.runs_dir, self.export, self.window, run_dir=run_dir))
 
     def classify(self, model: str, folder: str, **options) -> Job:
-        """Queue ``predict_folder(model, folder, **options)``; the results open in a Classifications tab."""
+        """Queue ``predict_folder(model, folder, **options)``; the results open in the Classifications tab."""
+        from engine.io_utils import display_path
+
         return self.window.queue.submit(
-            f"Classify {Path(folder).name}", _predict_job, str(model), str(folder), kind="predict",
+            f"Classify {display_path(Path(folder).name)}", _predict_job, str(model), str(folder), kind="predict",
             on_finished=lambda result: self.show_results(result, model=str(model), folder=str(folder)), **options)
+
+    def continue_batch(self, batch: dict) -> Job:
+        """Resume an unfinished batch (a :func:`~engine.evaluation.batch_output.list_batches` record)."""
+        kept = ("tta", "heatmaps", "cam_method", "backend", "variant", "device", "batch_size", "recursive")
+        options = {k: v for k, v in (batch.get("options") or {}).items() if k in kept}
+        return self.classify(batch["model"], batch["folder"], out=batch["out"], resume=True, **options)
+
+    def open_classifications(self) -> QWidget:
+        """Open (or switch to) the Classifications tab."""
+        from gui.deploy.batches_view import ClassificationsWidget
+
+        if self.classifications is None:
+            self.classifications = ClassificationsWidget(on_continue=self.continue_batch)
+            self.window.add_closable_tab(self.classifications, "Classifications", on_close=self._forget,
+                                         tooltip="Folder classifications (from the app and the command line)",
+                                         close_tip="Close the Classifications tab (results stay on disk)")
+        else:
+            self.classifications.refresh()
+            self.window.tabs.setCurrentWidget(self.classifications)
+        return self.classifications
 
     def export(self, run_dir: str, out: str | None = None, int8: bool = False, on_finished=None,
                on_failed=None, on_cancelled=None) -> Job:
@@ -80,25 +105,24 @@ class DeployActions(QObject):
         return job
 
     def show_results(self, result: dict, *, model: str = "", folder: str = "") -> QWidget:
-        """Open a Classifications tab for a ``predict_folder`` result and switch to it."""
-        from gui.deploy.results_view import ClassifyResultsWidget
+        """Show a ``predict_folder`` result in the Classifications tab (opened if needed); returns its view."""
+        from engine.io_utils import display_path
 
-        widget = ClassifyResultsWidget(result, model=model, folder=folder)
-        self.window.add_closable_tab(widget, f"Classifications · {Path(folder).name}" if folder else "Classifications",
-                                     tooltip=result["csv"], on_close=self._forget,
-                                     close_tip="Close these classifications")
+        widget = self.open_classifications().show_result(result, model=model, folder=folder)
         self.results.append(widget)
         self.window.statusBar().showMessage(f"{result['n_ok']} images classified, {result['n_failed']} failed: "
-                                            f"{result['csv']}", 10000)
+                                            f"{display_path(result['out'])}", 10000)
         return widget
 
-    def close_results(self, widget: QWidget) -> None:
-        """Close a Classifications tab (the CSV and JSON files stay on disk)."""
-        self.window.close_tab(widget, self._forget)
+    def close_classifications(self) -> None:
+        """Close the Classifications tab (the results stay on disk)."""
+        if self.classifications is not None:
+            self.window.close_tab(self.classifications, self._forget)
 
     def _forget(self, widget: QWidget) -> None:
-        if widget in self.results:
-            self.results.remove(widget)
+        if widget is self.classifications:
+            self.classifications = None
+            self.results.clear()
 
     # --- internals ------------------------------------------------------------
     def _open(self, dialog: QWidget) -> QWidget:
@@ -110,6 +134,8 @@ class DeployActions(QObject):
 
     @Slot(object, str, str)
     def _on_job_failed(self, job: Job, message: str, _tb: str) -> None:
+        if job.kind == "predict" and self.classifications is not None:
+            self.classifications.refresh()  # the batch now reads "failed"; its rows so far can be continued
         on_failed, _on_cancelled = self._failure_handlers.pop(job.id, (None, None))
         if on_failed is not None:
             on_failed(message)
@@ -117,6 +143,8 @@ class DeployActions(QObject):
     @Slot(object)
     def _on_job_finished(self, job: Job) -> None:
         """Done or cancelled: forget the job's handlers; tell its dialog when it was cancelled."""
+        if job.kind == "predict" and job.state == CANCELLED and self.classifications is not None:
+            self.classifications.refresh()
         _on_failed, on_cancelled = self._failure_handlers.pop(job.id, (None, None))
         if job.state == CANCELLED and on_cancelled is not None:
             on_cancelled()
@@ -130,11 +158,12 @@ def deploy_actions(window) -> DeployActions:
 
 
 def install(window) -> None:
-    """Add "Classify folder..." and "Export model to ONNX..." to the File menu (above Quit)."""
+    """Add "Classify folder...", "Classifications" and "Export model to ONNX..." to the File menu (above Quit)."""
     actions = deploy_actions(window)
     file_menu = window.menu("&File")
     quit_action = next((a for a in file_menu.actions() if a.text() == "Quit"), None)
     new = [window.add_action(file_menu, "Classify folder...", lambda: actions.open_classify_dialog()),
+           window.add_action(file_menu, "Classifications", lambda: actions.open_classifications()),
            window.add_action(file_menu, "Export model to ONNX...", lambda: actions.open_export_dialog())]
     if quit_action is not None:
         for action in new:

@@ -1,4 +1,4 @@
-"""File > Classify folder...: pick a model (run or package), a folder and options; queue the job."""
+"""File > Classify folder...: pick a model (run or package), a folder, options and where results go; queue the job."""
 
 from __future__ import annotations
 
@@ -6,27 +6,32 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from gui.deploy.destination import ConfirmDestination, DestinationWidget
 from gui.deploy.fields import PathFieldWidget, completed_runs, model_kind, packages_in
 
-TTA_CHOICES = (("None", False), ("7 views (flips + rotations)", "s3"), ("8 views (dihedral group D4)", "d4"))
-BACKEND_CHOICES = (("Automatic", "auto"), ("ONNX Runtime (packages)", "onnx"), ("PyTorch", "torch"))
-DEFAULT_CSV = "histodesk_predictions.csv"
+# Labels of the schema's choices (engine.evaluation.predict_options.PredictOptions); the values come from it.
+TTA_LABELS = {"none": "None", "s3": "7 views (flips + rotations)", "d4": "8 views (dihedral group D4)"}
+BACKEND_LABELS = {"auto": "Automatic", "onnx": "ONNX Runtime (packages)", "torch": "PyTorch"}
 
 
 class ClassifyFolderDialog(QDialog):
-    """Choose what to classify with and how; :meth:`model`, :meth:`folder` and :meth:`options` read it back.
+    """Choose what to classify with, how and where the results go; :meth:`model`, :meth:`folder`, :meth:`options`.
 
-    ``options()`` are keyword arguments of :func:`engine.evaluation.predict.predict_folder`.
+    ``options()`` are keyword arguments of :func:`engine.evaluation.predict.predict_folder`, checked by its
+    schema when Classify is pressed; a destination inside the folder or holding results is asked about first.
     """
 
     def __init__(self, runs_dir: str | None = None, parent: QWidget | None = None, *, model: str | None = None,
                  folder: str | None = None):
+        from engine.evaluation.predict_options import MAX_BATCH_SIZE, PredictOptions
+        from engine.schema import choices
+
         super().__init__(parent)
         self.setWindowTitle("Classify a folder of images")
-        self.setMinimumWidth(620)
-        self._csv_edited = False
+        self.setMinimumWidth(640)
+        self._answers: dict = {}  # allow_inside_source / overwrite / resume, from the confirmation questions
         self.model_combo = QComboBox()
         self.model_combo.setMinimumContentsLength(40)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -43,35 +48,49 @@ class ClassifyFolderDialog(QDialog):
         self.folder_field = PathFieldWidget("Folder of images to classify", placeholder="folder with images")
         self.recursive_check = QCheckBox("Include sub-folders")
         self.recursive_check.setChecked(True)
-        self.csv_field = PathFieldWidget("Save results as", mode="save", file_filter="CSV files (*.csv)",
-                                         placeholder=f"<folder>/{DEFAULT_CSV}")
-        self.tta_combo = _combo(TTA_CHOICES)
+        self.destination = DestinationWidget()
+        self.tta_combo = _combo(choices(PredictOptions, "tta"), TTA_LABELS)
         self.tta_combo.setToolTip("Test-time augmentation: average the prediction over flipped/rotated views")
+        self.backend_combo = _combo(choices(PredictOptions, "backend"), BACKEND_LABELS)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, MAX_BATCH_SIZE)
+        self.batch_spin.setValue(32)
+        self.batch_spin.setToolTip("Images decoded and classified together (rows are saved after each batch)")
         self.heatmap_check = QCheckBox("Save Grad-CAM heatmaps (runs only, PyTorch)")
-        self.backend_combo = _combo(BACKEND_CHOICES)
+        self.cam_combo = _combo(choices(PredictOptions, "cam_method"), {})
+        heat_row = QHBoxLayout()
+        heat_row.addWidget(self.heatmap_check)
+        heat_row.addWidget(self.cam_combo)
+        heat_row.addStretch(1)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("error")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
         form = QFormLayout()
         form.addRow("Model:", model_row)
         form.addRow("", self.model_info)
         form.addRow("Images:", self.folder_field)
         form.addRow("", self.recursive_check)
-        form.addRow("Results CSV:", self.csv_field)
+        form.addRow("Results:", self.destination)
         form.addRow("Test-time augmentation:", self.tta_combo)
         form.addRow("Backend:", self.backend_combo)
-        form.addRow("", self.heatmap_check)
+        form.addRow("Batch size:", self.batch_spin)
+        form.addRow("", heat_row)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Classify")
-        self.buttons.accepted.connect(self.accept)
+        self.buttons.accepted.connect(self._on_classify)
         self.buttons.rejected.connect(self.reject)
+        self.confirm = ConfirmDestination(self)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.error_label)
         lay.addWidget(self.buttons)
 
         self._fill_models(runs_dir)
         if model:
             self.set_model(model)
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
-        self.folder_field.changed.connect(self._on_folder_changed)
-        self.csv_field.edit.textEdited.connect(self._on_csv_edited)
+        self.folder_field.changed.connect(self._update)
         self.heatmap_check.toggled.connect(self._update)
         self.backend_combo.currentIndexChanged.connect(self._update)
         if folder:
@@ -96,11 +115,16 @@ class ClassifyFolderDialog(QDialog):
         self.model_combo.setCurrentIndex(index)
 
     def options(self) -> dict:
-        """Keyword arguments for ``predict_folder`` (out, tta, heatmaps, backend, recursive)."""
+        """Keyword arguments for ``predict_folder``: out (None: the outputs folder), tta, heatmaps, backend...
+
+        After Classify, the answers to the destination questions are included (allow_inside_source, overwrite or
+        resume).
+        """
         heatmaps = self.heatmap_check.isEnabled() and self.heatmap_check.isChecked()
-        return {"out": self.csv_field.path() or None, "tta": self.tta_combo.currentData(), "heatmaps": heatmaps,
+        return {"out": self.destination.path(), "tta": self.tta_combo.currentData(), "heatmaps": heatmaps,
+                "cam_method": self.cam_combo.currentData(), "batch_size": self.batch_spin.value(),
                 "backend": "torch" if heatmaps else self.backend_combo.currentData(),
-                "recursive": self.recursive_check.isChecked()}
+                "recursive": self.recursive_check.isChecked(), **self._answers}
 
     # --- internals ------------------------------------------------------------
     def _fill_models(self, runs_dir: str | None) -> None:
@@ -116,6 +140,26 @@ class ClassifyFolderDialog(QDialog):
         self.model_combo.setItemData(self.model_combo.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
 
     @Slot()
+    def _on_classify(self) -> None:
+        """Check the options with the engine's schema, ask about the destination, then accept."""
+        from engine.errors import ConfigError
+        from engine.evaluation.predict_options import predict_options
+
+        self._answers = {}
+        try:
+            predict_options("classify", **self.options())
+        except ConfigError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.error_label.hide()
+        self.confirm.ask(self.folder(), self.destination.path(), self._on_confirmed)
+
+    def _on_confirmed(self, answers: dict) -> None:
+        self._answers = answers
+        self.accept()
+
+    @Slot()
     def _on_browse_model(self) -> None:
         start = str(Path(self.model()).parent) if self.model() else ""
         path = QFileDialog.getExistingDirectory(self, "Choose a model package (.hdpkg) or a run folder", start)
@@ -127,7 +171,7 @@ class ClassifyFolderDialog(QDialog):
         kind = model_kind(self.model()) if self.model() else None
         is_run = kind == "run"
         self.heatmap_check.setEnabled(is_run)
-        onnx_item = self.backend_combo.model().item(1)
+        onnx_item = self.backend_combo.model().item(self.backend_combo.findData("onnx"))
         onnx_item.setEnabled(not is_run)
         if is_run and self.backend_combo.currentData() == "onnx":
             self.backend_combo.setCurrentIndex(0)
@@ -139,26 +183,18 @@ class ClassifyFolderDialog(QDialog):
               "This folder is neither a HistoDesk run nor a model package."))
         self._update()
 
-    @Slot(str)
-    def _on_folder_changed(self, folder: str) -> None:
-        if not self._csv_edited:
-            self.csv_field.edit.setText(str(Path(folder) / DEFAULT_CSV) if folder.strip() else "")
-        self._update()
-
-    @Slot(str)
-    def _on_csv_edited(self, _text: str) -> None:
-        self._csv_edited = True
-
     @Slot()
     def _update(self) -> None:
-        ok = bool(self.model()) and model_kind(self.model()) is not None and Path(self.folder()).is_dir() \
-            and bool(self.folder())
-        self.backend_combo.setEnabled(not (self.heatmap_check.isEnabled() and self.heatmap_check.isChecked()))
+        ok = bool(self.model()) and model_kind(self.model()) is not None and bool(self.folder()) \
+            and Path(self.folder()).is_dir()
+        heatmaps = self.heatmap_check.isEnabled() and self.heatmap_check.isChecked()
+        self.backend_combo.setEnabled(not heatmaps)
+        self.cam_combo.setEnabled(heatmaps)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
 
 
-def _combo(choices) -> QComboBox:
+def _combo(values: list[str], labels: dict[str, str]) -> QComboBox:
     combo = QComboBox()
-    for text, value in choices:
-        combo.addItem(text, value)
+    for value in values:
+        combo.addItem(labels.get(value, value), value)
     return combo

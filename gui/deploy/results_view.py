@@ -1,4 +1,4 @@
-"""The "Classifications" tab: one row per image of a folder classification, with preview and filters."""
+"""One batch's results in the Classifications tab: a row per image (page), with preview and filters."""
 
 from __future__ import annotations
 
@@ -15,15 +15,12 @@ PREVIEW_PX = 260
 ERRORS_ONLY = "__errors__"
 
 
-def load_pixmap(path: str) -> QPixmap | None:
-    """The image at ``path`` (any format the engine reads), or None when it cannot be read."""
-    pixmap = QPixmap(path)
-    if not pixmap.isNull():
-        return pixmap
+def load_pixmap(path: str, page: int = 0) -> QPixmap | None:
+    """Page ``page`` of the image at ``path`` through the engine's safe reader, or None when it cannot be read."""
     try:
         from engine.data.imageio import read_image
 
-        return numpy_to_pixmap(read_image(path))
+        return numpy_to_pixmap(read_image(path, page=page))
     except Exception:  # noqa: BLE001 - unreadable: the row's reason says why
         return None
 
@@ -100,7 +97,11 @@ class ClassifyResultsWidget(QWidget):
             text += f" on {r['device']}"
         if self.model:
             text += f" &middot; model {Path(self.model).name}"
-        return text + f"<br><small>{r['csv']}</small>"
+        from html import escape
+
+        from engine.io_utils import display_path
+
+        return text + f"<br><small>{escape(display_path(r['csv']))}</small>"
 
     def visible_rows(self) -> list[dict]:
         """The result rows the current filter shows, in table order."""
@@ -115,11 +116,16 @@ class ClassifyResultsWidget(QWidget):
         self.filter_combo.setCurrentIndex(max(0, self.filter_combo.findData(value)))
 
     # --- internals ------------------------------------------------------------
-    def _display_path(self, path: str) -> str:
+    def _display_path(self, row: dict) -> str:
+        """The row's file relative to the folder, printable (odd bytes escaped), with its page when it has pages."""
+        from engine.io_utils import display_path
+
+        path = row["path"]
         try:
-            return str(Path(path).relative_to(self.folder)) if self.folder else path
+            path = str(Path(path).relative_to(self.folder)) if self.folder else path
         except ValueError:
-            return path
+            pass
+        return display_path(path) + (f" [page {row['page']}]" if row.get("page") else "")
 
     def _fill_table(self) -> None:
         cols = self.columns()
@@ -128,7 +134,7 @@ class ClassifyResultsWidget(QWidget):
         self.table.setRowCount(len(self.rows))
         error_brush = QBrush(QColor("#fde2e2"))
         for i, row in enumerate(self.rows):
-            values = [self._display_path(row["path"]), row["status"], row.get("class") or "",
+            values = [self._display_path(row), row["status"], row.get("class") or "",
                       _fmt(row.get("prob"))] + [_fmt(row.get(f"p_{c}")) for c in self.classes] + \
                      [row.get("reason") or ""]
             for j, value in enumerate(values):
@@ -156,14 +162,20 @@ class ClassifyResultsWidget(QWidget):
         if not selected:
             return
         row = self.rows[selected[0].row()]
-        _show(self.image_label, load_pixmap(row["path"]), "Cannot display this file.")
+        _show(self.image_label, load_pixmap(row["path"], row.get("page") or 0) if row["status"] == "ok" else None,
+              "Cannot display this file.")
         heatmap = row.get("heatmap")
         _show(self.heatmap_label, load_pixmap(heatmap) if heatmap else None, "")
         self.heatmap_label.setVisible(bool(heatmap))
+        from html import escape
+
+        from engine.io_utils import display_path
+
+        where = escape(display_path(row["path"])) + (f" (page {row['page']})" if row.get("page") else "")
         if row["status"] == "ok":
-            self.detail_label.setText(f"<b>{row['class']}</b> ({row['prob']:.1%})<br>{row['path']}")
+            self.detail_label.setText(f"<b>{escape(row['class'])}</b> ({row['prob']:.1%})<br>{where}")
         else:
-            self.detail_label.setText(f"<b>Error</b>: {row.get('reason')}<br>{row['path']}")
+            self.detail_label.setText(f"<b>Error</b>: {escape(str(row.get('reason')))}<br>{where}")
 
     @Slot()
     def _on_open_csv(self) -> None:

@@ -58,8 +58,28 @@ def _table(widget) -> list[list[str]]:
     return [[t.item(i, j).text() for j in range(t.columnCount())] for i in range(t.rowCount())]
 
 
+def _read_csv(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _tree(folder: Path) -> dict:
+    """Every entry under ``folder`` with the hash of its bytes (FIFOs by kind: reading one would block)."""
+    import hashlib
+    import os
+    import stat
+
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        mode = os.lstat(p).st_mode
+        out[os.fsencode(p.relative_to(folder))] = (hashlib.sha256(p.read_bytes()).hexdigest()
+                                                    if stat.S_ISREG(mode) else stat.S_IFMT(mode))
+    return out
+
+
 def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_path, monkeypatch):
     """Done-when path: export from the selected run, classify a folder from the menu, open the CSV."""
+    from gui.deploy.batches_view import ClassificationsWidget
     from gui.deploy.classify_dialog import ClassifyFolderDialog
     from gui.deploy.export_dialog import ExportDialog
 
@@ -86,15 +106,18 @@ def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_p
     assert not _ok(dialog).isEnabled()  # no folder yet
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(trained["images"]))
     dialog.folder_field.browse_button.click()
-    csv_path = tmp_path / "out" / "predictions.csv"
-    dialog.csv_field.edit.setText(str(csv_path))
-    dialog.csv_field.edit.textEdited.emit(str(csv_path))
+    out = tmp_path / "out"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    dialog.destination.change_button.click()
+    assert dialog.destination.path() == str(out) and dialog.options()["out"] == str(out)
     assert _ok(dialog).isEnabled()
     _ok(dialog).click()
     qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=60000)
 
+    tab = window.deploy.classifications
+    assert isinstance(tab, ClassificationsWidget) and window.tabs.currentWidget() is tab
     results = window.deploy.results[-1]
-    assert window.tabs.currentWidget() is results
+    assert tab.results is results and tab.selected()["out"] == str(out)
     table = _table(results)
     assert len(table) == 5  # one row per image file, recursive, unreadable one included
     by_file = {row[0]: row for row in table}
@@ -102,8 +125,8 @@ def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_p
     assert broken[1] == "error" and broken[-1]  # status error with a reason
     assert sum(row[1] == "ok" for row in table) == 4
     assert "4 classified, 1 failed" in results.summary_label.text() and "onnx" in results.summary_label.text()
-    with open(csv_path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    csv_path = out / "predictions.csv"
+    rows = _read_csv(csv_path)
     assert [Path(r["path"]).relative_to(trained["images"]).as_posix() for r in rows] == \
         [Path(row[0]).as_posix() for row in table]
     for r, row in zip(rows, table):
@@ -114,14 +137,16 @@ def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_p
 
     opened = []
     monkeypatch.setattr("gui.deploy.results_view.QDesktopServices.openUrl", lambda url: opened.append(url))
+    monkeypatch.setattr("gui.deploy.batches_view.QDesktopServices.openUrl", lambda url: opened.append(url))
     results.open_csv_button.click()
     results.show_folder_button.click()
-    assert [u.toLocalFile() for u in opened] == [str(csv_path), str(csv_path.parent)]
+    tab.open_folder_button.click()
+    assert [u.toLocalFile() for u in opened] == [str(csv_path), str(out), str(out)]
 
 
 def test_results_filter_and_preview(qtbot, window, trained, tmp_path):
     """Classify with the run itself (PyTorch, TTA) via window.classify_folder; filter and preview rows."""
-    job = window.classify_folder(trained["run"], str(trained["images"]), out=str(tmp_path / "p.csv"),
+    job = window.classify_folder(trained["run"], str(trained["images"]), out=str(tmp_path / "p"),
                                  tta="s3", recursive=False)
     qtbot.waitUntil(lambda: job.state == "done" and bool(window.deploy.results), timeout=60000)
     results = window.deploy.results[-1]
@@ -140,25 +165,162 @@ def test_results_filter_and_preview(qtbot, window, trained, tmp_path):
     results.select_row(bad_index)
     assert "Error" in results.detail_label.text()
     tabs = window.tabs.count()
-    window.deploy.close_results(results)
-    assert window.tabs.count() == tabs - 1 and results not in window.deploy.results
+    window.deploy.close_classifications()
+    assert window.tabs.count() == tabs - 1 and not window.deploy.results and window.deploy.classifications is None
 
 
 def test_classify_dialog_options_follow_the_model(qtbot, window, trained):
-    """Heatmaps only for runs (forcing PyTorch); ONNX Runtime only for packages."""
+    """Heatmaps only for runs (forcing PyTorch); ONNX Runtime only for packages; results go to the outputs folder."""
+    from engine.paths import outputs_dir
+
     window.runs_tab.select_run(trained["run"])
     dialog = window.deploy.open_classify_dialog(folder=str(trained["images"]))
     assert dialog.model() == trained["run"]
-    assert dialog.heatmap_check.isEnabled()
-    assert not dialog.backend_combo.model().item(1).isEnabled()  # onnx needs a package
+    assert dialog.heatmap_check.isEnabled() and not dialog.cam_combo.isEnabled()
+    assert not dialog.backend_combo.model().item(dialog.backend_combo.findData("onnx")).isEnabled()
     dialog.heatmap_check.setChecked(True)
     opts = dialog.options()
-    assert opts["heatmaps"] and opts["backend"] == "torch" and opts["recursive"]
-    assert opts["out"] == str(trained["images"] / "histodesk_predictions.csv")
+    assert opts["heatmaps"] and opts["backend"] == "torch" and opts["recursive"] and dialog.cam_combo.isEnabled()
+    assert opts["out"] is None and str(outputs_dir()) in dialog.destination.label.text()
     assert _ok(dialog).isEnabled()
     dialog.set_model(str(trained["images"]))  # neither a run nor a package
     assert not _ok(dialog).isEnabled() and "neither" in dialog.model_info.text()
     dialog.reject()
+
+
+def test_done_when_classify_leaves_the_folder_byte_identical_and_rescans_true_labels(
+        qtbot, window, trained, tmp_path, shared_data, monkeypatch):
+    """File > Classify folder on a copy of idc-sample: the copy is unchanged and still scans as 0/1, 2 patients."""
+    from engine.data.importers import scan
+    from engine.paths import outputs_dir
+
+    copy = tmp_path / "idc"
+    shutil.copytree(shared_data / "idc-sample", copy)
+    before = _tree(copy)
+    window.runs_tab.select_run(trained["run"])
+    _menu_action(window, "Classify folder...").trigger()
+    dialog = window.deploy.dialogs[-1]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(copy))
+    dialog.folder_field.browse_button.click()
+    dialog.batch_spin.setValue(128)
+    _ok(dialog).click()
+    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=120000)
+    results = window.deploy.results[-1]
+    assert results.result["n_ok"] == 909 and Path(results.result["out"]).parent == outputs_dir()
+    assert _tree(copy) == before  # byte-identical: nothing written, renamed or removed
+    catalog = scan(copy)
+    assert catalog.summary()["classes"] == ["0", "1"] and catalog.summary()["patients"] == 2
+    assert len(catalog.records) == 909 and not catalog.skipped
+
+
+def test_destination_inside_the_source_or_holding_results_is_asked_about(qtbot, window, trained, tmp_path,
+                                                                            monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = tmp_path / "src"
+    shutil.copytree(trained["images"], folder)
+    inside = folder / "results"
+
+    def dialog_to(out):
+        d = window.deploy.open_classify_dialog(model=trained["run"], folder=str(folder))
+        d.destination.set_path(str(out))
+        _ok(d).click()
+        return d
+
+    def answer(d, text):
+        qtbot.waitUntil(lambda: d.confirm.box is not None and d.confirm.box.isVisible(), timeout=5000)
+        box = d.confirm.box
+        button = next(b for b in box.buttons() if b.text().replace("&", "") == text)
+        button.click()
+        return box
+
+    d = dialog_to(inside)
+    box = answer(d, "Cancel")
+    assert "inside the folder being classified" in box.text()
+    assert d.isVisible() and not inside.exists() and window.queue.is_idle()  # nothing queued, dialog still open
+    _ok(d).click()
+    answer(d, "Write there")
+    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=60000)
+    assert len(_read_csv(inside / "predictions.csv")) == 5
+    first = (inside / "predictions.csv").read_bytes()
+
+    d = dialog_to(inside)
+    answer(d, "Write there")
+    box = answer(d, "Cancel")
+    assert "already holds results" in box.text() and (inside / "predictions.csv").read_bytes() == first
+    for choice, expected in (("Continue", {"resume": True}), ("Overwrite", {"overwrite": True})):
+        count = len(window.deploy.results)
+        d = dialog_to(inside)
+        answer(d, "Write there")
+        answer(d, choice)
+        assert {k: v for k, v in d.options().items() if k in ("resume", "overwrite")} == expected
+        qtbot.waitUntil(lambda: len(window.deploy.results) > count, timeout=60000)
+        rows = _read_csv(inside / "predictions.csv")
+        assert len(rows) == 5 and len({r["path"] for r in rows}) == 5
+        if choice == "Continue":
+            assert (inside / "predictions.csv").read_bytes() == first and window.deploy.results[-1].result[
+                "n_resumed"] == 5
+    assert QMessageBox  # the questions are QMessageBoxes opened without a nested event loop
+
+
+def test_a_fifo_and_a_non_utf8_name_are_listed_with_reasons(qtbot, window, trained, tmp_path, capsys):
+    """The issue's second done-when, in the GUI and on the command line."""
+    import os
+
+    from engine.cli import main as cli
+
+    folder = tmp_path / "odd"
+    shutil.copytree(trained["images"], folder)
+    (folder / "broken.png").unlink()
+    os.mkfifo(folder / "evil.png")
+    raw = os.fsencode(folder)
+    Path(os.fsdecode(raw + b"/caf\xe9.png")).write_bytes(b"not an image, and not a UTF-8 name")
+    shutil.copy(folder / "img0.png", os.fsdecode(raw + b"/ok-\xff.png"))  # readable, odd name: classified
+    job = window.classify_folder(trained["run"], str(folder))
+    qtbot.waitUntil(lambda: job.state == "done" and bool(window.deploy.results), timeout=60000)
+    results = window.deploy.results[-1]
+    table = {row[0]: row for row in _table(results)}
+    assert table["evil.png"][1] == "error" and "FIFO" in table["evil.png"][-1]
+    assert table["caf\\xe9.png"][1] == "error" and table["caf\\xe9.png"][-1]  # shown escaped, with a reason
+    assert table["ok-\\xff.png"][1] == "ok" and sum(row[1] == "ok" for row in table.values()) == 5
+    assert cli(["--quiet", "predict", trained["run"], str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "5 classified, 2 unreadable" in captured.out
+    assert "evil.png: not a regular file: a FIFO" in captured.err and "caf\\xe9.png: " in captured.err
+
+
+def test_classifications_tab_lists_cli_batches_and_continues_an_interrupted_one(qtbot, window, trained,
+                                                                                  monkeypatch):
+    """A batch started from the CLI shows up; a killed one reads "interrupted" and Continue finishes it."""
+    import json
+
+    from engine.cli import main as cli
+    from engine.evaluation.batch_output import list_batches
+
+    assert cli(["--quiet", "predict", trained["run"], str(trained["images"]), "--batch-size", "2"]) == 0
+    out = Path(list_batches()[0]["out"])
+    lines = (out / "predictions.csv").read_text().splitlines(keepends=True)
+    (out / "predictions.csv").write_text("".join(lines[:3]))  # as if killed after the first batch of two
+    (out / "predictions.json").unlink()
+    batch = json.loads((out / "batch.json").read_text())
+    (out / "batch.json").write_text(json.dumps({**batch, "status": "running", "pid": 2 ** 22 + 12345}))
+    _menu_action(window, "Classifications").trigger()
+    tab = window.deploy.classifications
+    index = next(i for i, b in enumerate(tab.batches) if b["out"] == str(out))
+    assert tab.batches[index]["status"] == "interrupted"
+    assert tab.table.item(index, 3).text() == "interrupted"
+    tab.table.selectRow(index)
+    assert tab.results is not None and len(tab.results.rows) == 2 and tab.continue_button.isEnabled()
+    opened = []
+    monkeypatch.setattr("gui.deploy.batches_view.QDesktopServices.openUrl", lambda url: opened.append(url))
+    tab.open_folder_button.click()
+    assert [u.toLocalFile() for u in opened] == [str(out)]
+    tab.continue_button.click()
+    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=60000)
+    result = window.deploy.results[-1].result
+    assert result["out"] == str(out) and result["n_resumed"] == 2 and len(result["rows"]) == 5
+    assert json.loads((out / "batch.json").read_text())["status"] == "completed"
+    assert tab.selected()["status"] == "completed"
 
 
 def test_export_failure_is_reported(qtbot, window, tmp_path):
