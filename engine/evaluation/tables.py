@@ -119,7 +119,7 @@ def patient_lines(metrics: dict[str, Any]) -> list[str]:
              f"  {'':<{LABEL}}{'':>8}    {'patient vote acc.':<{LABEL}}{fmt(patient['patient_vote_accuracy'])}"]
     rules = patient.get("aggregation") or {}
     if rules:
-        lines.append(f"  {'patient-level rule':<{LABEL}}{'accuracy':<28}ROC AUC")
+        lines.append(f"  {'patient-level rule':<{LABEL}}  {'accuracy':<28}ROC AUC")
         for rule, row in rules.items():
             lines.append(f"  {rule:<{LABEL}}{fmt_ci(row.get('accuracy'), row.get('accuracy_ci')):<28}"
                          f"{fmt_ci(row.get('roc_auc'), row.get('roc_auc_ci'))}")
@@ -131,7 +131,7 @@ def magnification_lines(metrics: dict[str, Any]) -> list[str]:
     mags = metrics.get("magnification")
     if not mags:
         return []
-    lines = [f"  {'magnification':<{LABEL}}{'n':>6}  {'accuracy':<28}ROC AUC"]
+    lines = [f"  {'magnification':<{LABEL}}{'n':>6}    {'accuracy':<28}ROC AUC"]
     for mag, row in mags.items():
         lines.append(f"  {mag:<{LABEL}}{row['n']:>6}  {fmt_ci(row.get('accuracy'), row.get('accuracy_ci')):<28}"
                      f"{fmt_ci(row.get('roc_auc'), row.get('roc_auc_ci'))}")
@@ -168,7 +168,7 @@ def format_comparison(result: dict[str, Any]) -> str:
     lines += [f"A: {a['id']}", f"B: {b['id']}",
               f"{result['n_images']} {result['split']} images, {result['n_units']} {result['unit']}s; "
               f"{int(boot['level'] * 100)}% intervals: paired bootstrap over {result['unit']}s, {boot['n']} replicates",
-              "", f"  {'':<{LABEL}}{'A':<28}{'B':<28}B - A"]
+              "", f"  {'':<{LABEL}}  {'A':<28}{'B':<28}B - A"]
     labels = dict(headline_rows({"classes": result["classes"]}))
     keys = [(label, key) for label, key in labels.items() if key in a["figures"]]
     for label, key in keys:
