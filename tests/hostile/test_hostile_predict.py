@@ -194,12 +194,17 @@ def test_a_destination_inside_the_source_needs_confirmation(models, folder, caps
 
 
 @pytest.mark.timeout(60)
-def test_a_fifo_named_predictions_csv_in_the_destination_never_blocks(models, folder, tmp_path, capsys):
+@pytest.mark.parametrize("flag", ["none", "--resume", "--overwrite"])
+def test_a_fifo_named_predictions_csv_in_the_destination_never_blocks(models, folder, tmp_path, capsys, flag):
     out = tmp_path / "out"
     out.mkdir()
     os.mkfifo(out / "predictions.csv")
-    code = cli(["--quiet", "predict", models["run"], str(folder), "--out", str(out), "--resume"])
-    assert code == 2 and "not a regular file" in capsys.readouterr().err
+    code = cli(["--quiet", "predict", models["run"], str(folder), "--out", str(out)] + ([flag] * (flag != "none")))
+    err = capsys.readouterr().err
+    if flag == "--overwrite":  # replaced atomically (never opened), as asked
+        assert code == 0 and len(_rows(out)) == 3
+    else:
+        assert code == 2 and ("not a regular file" in err if flag == "--resume" else "already holds results" in err)
 
 
 # --- degenerate and multi-page images ------------------------------------------------------------------------
@@ -224,6 +229,14 @@ def test_a_three_page_tiff_gives_three_rows(models, folder, tmp_path, model):
     assert [(r["page"], r["status"]) for r in tiff] == [(0, "ok"), (1, "ok"), (2, "ok")]
     assert len({round(r["p_malignant"], 7) for r in tiff}) == 3  # each page classified on its own pixels
     assert [r["page"] for r in _rows(tmp_path / "out") if r["path"].endswith("stack.tif")] == [0, 1, 2]
+    csv_path = tmp_path / "out" / "predictions.csv"  # cut after page 1: a resume adds page 2 only
+    lines = csv_path.read_bytes().splitlines(keepends=True)
+    cut = max(i for i, line in enumerate(lines) if b"stack.tif,1," in line)
+    csv_path.write_bytes(b"".join(lines[:cut + 1]))
+    again = predict_folder(models[model], folder, out=tmp_path / "out", batch_size=2, resume=True)
+    assert [(r["page"], r["status"]) for r in again["rows"] if r["path"].endswith("stack.tif")] == \
+        [(0, "ok"), (1, "ok"), (2, "ok")]
+    assert len(_rows(tmp_path / "out")) == 6 and again["n_resumed"] == cut
 
 
 # --- crashes: kill -9, a full disk, a torn line ------------------------------------------------------------------
