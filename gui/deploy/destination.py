@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 
@@ -44,16 +44,18 @@ class DestinationWidget(QWidget):
 
     def set_path(self, path: str | None) -> None:
         """Choose ``path`` (None: the default) and show it."""
+        from html import escape
+
         from engine.io_utils import display_path
         from engine.paths import outputs_dir
 
         self._path = str(path) if path else None
         self.default_button.setEnabled(self._path is not None)
         if self._path is None:
-            self.label.setText(f"A new folder in {display_path(outputs_dir())}<br><small>(the images' folder is "
-                               "only read)</small>")
+            self.label.setText(f"A new folder in {escape(display_path(outputs_dir()))}<br><small>(the images' "
+                               "folder is only read)</small>")
         else:
-            self.label.setText(display_path(self._path))
+            self.label.setText(escape(display_path(self._path)))
         self.setToolTip(self._path or str(outputs_dir()))
         self.changed.emit()
 
@@ -136,6 +138,7 @@ class ConfirmDestination(QObject):
     def _box(self, title: str, text: str) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
                           self.parent_widget)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # folder names are shown as they are, never as markup
         box.setObjectName("confirmDestination")
         box.finished.connect(box.deleteLater)
         self.box = box

@@ -91,16 +91,16 @@ class ClassifyResultsWidget(QWidget):
 
     def summary_text(self) -> str:
         """"N classified, M failed, backend ..." plus the model and where the CSV is."""
+        from html import escape
+
+        from engine.io_utils import display_path
+
         r = self.result
         text = f"<b>{r['n_ok']} classified, {r['n_failed']} failed</b>, backend {r['backend']}"
         if r.get("device"):
             text += f" on {r['device']}"
         if self.model:
-            text += f" &middot; model {Path(self.model).name}"
-        from html import escape
-
-        from engine.io_utils import display_path
-
+            text += f" &middot; model {escape(display_path(Path(self.model).name))}"
         return text + f"<br><small>{escape(display_path(r['csv']))}</small>"
 
     def visible_rows(self) -> list[dict]:
