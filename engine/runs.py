@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoDeskError, RunVanishedError
-from engine.io_utils import append_jsonl, atomic_write_text, read_json, read_jsonl, to_jsonable, write_json
+from engine.io_utils import (PATH_ERRORS, append_jsonl, atomic_write_text, read_json, read_jsonl, to_jsonable,
+                             write_json)
 from engine.paths import runs_dir as default_runs_dir
 from engine.run_lock import lock_held
 
@@ -57,12 +58,16 @@ class Run:
         base = Path(runs_dir) if runs_dir else default_runs_dir()
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         stem = f"{stamp}-{_slug(name)}"
-        path = base / stem
-        n = 1
-        while path.exists():
-            n += 1
-            path = base / f"{stem}-{n}"
-        (path / "checkpoints").mkdir(parents=True)
+        base.mkdir(parents=True, exist_ok=True)
+        path, n = base / stem, 1
+        while True:  # mkdir claims the name atomically: two processes never share a run folder
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = base / f"{stem}-{n}"
+        (path / "checkpoints").mkdir()
         return cls(path)
 
     @classmethod
@@ -171,7 +176,7 @@ class Run:
 
 
 def _append_text(path: Path, text: str) -> None:
-    with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+    with open(path, "a", encoding="utf-8", errors=PATH_ERRORS) as fh:  # file names keep their exact bytes
         fh.write(text)
 
 
