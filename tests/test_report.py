@@ -120,6 +120,9 @@ def test_an_older_run_without_intervals_or_evaluation_still_reports(run, tmp_pat
     split = json.loads((old / "split.json").read_text())
     split.pop("audit")
     (old / "split.json").write_text(json.dumps(split))
+    summary = json.loads((old / "summary.json").read_text())
+    summary.pop("curation", None)
+    (old / "summary.json").write_text(json.dumps(summary))
     out = export_report(old, tmp_path / "out", explain=False)
     html = Path(out["html"]).read_text(encoding="utf-8")
     for what in ("Intervals: not recorded", "Reliability diagram: not recorded", "Leakage audit: not recorded",
@@ -137,6 +140,38 @@ def test_an_older_run_without_intervals_or_evaluation_still_reports(run, tmp_pat
     assert pdf_pages(Path(out["pdf"]).read_bytes()) >= 2
     with pytest.raises(HistoDeskError, match="neither a HistoDesk run"):
         export_report(tmp_path, tmp_path / "out3")
+
+
+def test_curation_split_notes_and_exposure_are_reported(run, tmp_path):
+    curated = tmp_path / "curated-run"
+    shutil.copytree(run.path, curated)
+    summary = json.loads((curated / "summary.json").read_text())
+    summary.update(curation={"file": "/data/.histodesk/curation.json", "sha1": "ab" * 20, "scope": "all",
+                             "excluded": {"train": 2, "test": 1}, "relabelled": {"val": 3}, "not_applied": {},
+                             "evaluation_changed": True},
+                   split_notes=["The val split holds a single class (benign)."],
+                   transductive={"message": "The SSL encoder saw 4 test images."})
+    (curated / "summary.json").write_text(json.dumps(summary))
+    html = Path(export_report(curated, tmp_path / "out", formats="html", explain=False)["html"]).read_text("utf-8")
+    dataset = html.split('id="dataset"')[1].split("</section>")[0]
+    assert "<td>test</td><td>1</td><td>0</td><td>0</td>" in dataset and "sha1 abababababab, scope all" in dataset
+    assert "Split note: The val split holds a single class (benign)." in dataset
+    first = html.split('class="warnings"')[1].split("</div>")[0]
+    assert "Curation changed validation/test images" in first and "The SSL encoder saw 4 test images." in first
+
+
+def test_external_and_tta_evaluations_get_their_own_blocks(run, tmp_path):
+    external = pytest.importorskip("engine.evaluation.external")
+    copy = tmp_path / "run-with-external"
+    shutil.copytree(run.path, copy)
+    external.evaluate_external(copy, run.config["data"]["path"], label_map="benign=benign", name="other-set",
+                               device="cpu")
+    (copy / "evaluation_tta.json").write_text((copy / "evaluation.json").read_text())
+    html = Path(export_report(copy, tmp_path / "out", formats="html", explain=False)["html"]).read_text("utf-8")
+    section = html.split('id="external"')[1].split("</section>")[0]
+    assert "External dataset other-set" in section and "Re-evaluation evaluation_tta.json (test)" in section
+    assert re.search(r"left out \(label maps to no class\)</td><td>18 ", section)  # the malignant images
+    assert re.search(r"accuracy</td><td>[0-9.]+ \[[0-9.]+, [0-9.]+\]", section)
 
 
 def test_non_utf8_and_odd_class_names_and_paths_never_crash(tmp_path):

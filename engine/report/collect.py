@@ -96,6 +96,35 @@ def load_predictions(path: Path) -> tuple[list[dict] | None, str | None]:
         return None, f"{display_path(path.name)} could not be read ({str(exc).splitlines()[0]})"
 
 
+def _light(metrics: Any) -> dict | None:
+    """An evaluation without its curve points and text report (what a summary table needs)."""
+    if not isinstance(metrics, dict) or "classes" not in metrics:
+        return None
+    return {k: v for k, v in metrics.items() if k not in ("roc_curve", "pr_curve", "classification_report",
+                                                          "classification_report_dict")}
+
+
+def other_evaluations(path: Path) -> list[dict[str, Any]]:
+    """The run's other evaluations: external datasets (``external/<name>/``: meta.json + evaluation.json) and
+    test-time-augmentation re-evaluations (``evaluation_tta*.json``), each ``{name, kind, meta, metrics, note}``."""
+    out = []
+    for folder in sorted(p for p in (path / "external").glob("*") if p.is_dir()):
+        meta, reason = read_json_file(folder / "meta.json")
+        evaluation, reason2 = read_json_file(folder / "evaluation.json")
+        metrics = _light((evaluation or {}).get("external")) if isinstance(evaluation, dict) else None
+        out.append({"name": folder.name, "kind": "external", "meta": meta if isinstance(meta, dict) else {},
+                    "metrics": metrics, "note": reason or reason2})
+    for file in sorted(path.glob("evaluation_*.json")):
+        evaluation, reason = read_json_file(file)
+        for split, metrics in (evaluation.items() if isinstance(evaluation, dict) else []):
+            if _light(metrics):
+                out.append({"name": f"{file.name} ({split})", "kind": "re-evaluation", "meta": {},
+                            "metrics": _light(metrics), "note": None})
+        if reason:
+            out.append({"name": file.name, "kind": "re-evaluation", "meta": {}, "metrics": None, "note": reason})
+    return out
+
+
 def collect_run(path: str | Path) -> dict[str, Any]:
     """Everything about one run as a plain dict (see the module docstring)."""
     from engine.report.environment import environment
@@ -129,7 +158,7 @@ def collect_run(path: str | Path) -> dict[str, Any]:
     data["catalog"] = None  # the records are summarised above; keep the dict small
     if data["split"]:
         data["split"] = {k: v for k, v in data["split"].items() if k != "assignments"}
-    data["other_evaluations"] = sorted(p.name for p in path.glob("evaluation_*.json"))
+    data["other_evaluations"] = other_evaluations(path)
     data["notes"] = notes
     data["environment"] = environment()
     return data

@@ -28,6 +28,7 @@ def run_sections() -> list[tuple[str, str, object]]:
     """``(id, title, builder)`` of a run report's sections, in order."""
     from engine.report import eval_sections as ev
     from engine.report import run_sections as rs
+    from engine.report.external_sections import external_section
 
     return [("dataset", "Dataset", rs.dataset_section), ("recipe", "Recipe", rs.recipe_section),
             ("curves", "Training curves", rs.curves_section), ("metrics", "Metrics with intervals", ev.metrics_section),
@@ -35,6 +36,7 @@ def run_sections() -> list[tuple[str, str, object]]:
             ("roc", "ROC and precision-recall curves", ev.roc_section),
             ("calibration", "Calibration", ev.calibration_section), ("patients", "Patients", ev.patients_section),
             ("magnification", "Magnifications", ev.magnification_section),
+            ("external", "External and TTA evaluations", external_section),
             ("errors", "Worst errors with Grad-CAM", ev.errors_section),
             ("environment", "Environment", rs.environment_section)]
 

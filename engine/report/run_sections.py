@@ -23,6 +23,7 @@ RECIPE_ROWS = (("model", "model"), ("preset", "preset"), ("epochs", "epochs"), (
                ("deterministic", "deterministic"))
 #: Config entries that are places or bookkeeping, not recipe.
 SKIPPED_KEYS = {"name", "runs_dir", "device", "phases", "seed"}
+SPLIT_ORDER = ("train", "val", "test")
 DATA_KEYS = ("path", "importer", "image_size", "resize", "keep_aspect", "normalize", "max_images", "train_fraction",
              "curation_scope")
 
@@ -55,8 +56,12 @@ def title_block(data: dict) -> dict[str, Any]:
     audit = (data.get("split") or {}).get("audit") or {}
     if audit.get("ok") is False:
         warnings.append(f"Leakage audit failed: {audit.get('message') or 'see the dataset section'}")
-    if ((cfg.get("data") or {}).get("curation_scope")) == "all":
-        warnings.append("Curation was applied to every split (curation_scope = all): val and test were edited.")
+    if (summary.get("curation") or {}).get("evaluation_changed"):
+        warnings.append("Curation changed validation/test images (data.curation_scope = all): the test figures are "
+                        "not comparable with runs evaluated on the uncurated split.")
+    exposure = summary.get("transductive")
+    if isinstance(exposure, dict) and exposure.get("message"):
+        warnings.append(str(exposure["message"]))
     if metrics is None:
         warnings.append("No evaluation was recorded for this run: the metric sections are empty.")
     return {"title": f"HistoDesk report: {data['id']}", "subtitle": f"{model}, {status}", "meta": meta,
@@ -86,12 +91,27 @@ def dataset_section(data: dict, ctx: dict) -> list[Block]:
     notes = list(split.get("notes") or []) + [n for n in summary.get("split_notes") or []
                                                if n not in (split.get("notes") or [])]
     blocks += [Note(f"Split note: {n}", "info") for n in notes] or [Para("Split notes: none.")]
-    curation = summary.get("curation")
-    if isinstance(curation, dict) and curation:
-        blocks.append(Para("Curation applied:"))
-        blocks.append(KeyValues([(str(k), plain(v)) for k, v in curation.items()]))
-    else:
-        blocks.append(Note(f"Curation: {NOT_RECORDED}" if curation is None else "Curation: none applied."))
+    return blocks + _curation_blocks(summary)
+
+
+def _curation_blocks(summary: dict) -> list[Block]:
+    """What the dataset's curation file changed, per split (summary.json ``curation``, engine.data.curation)."""
+    if "curation" not in summary:
+        return [Note(f"Curation: {NOT_RECORDED}")]
+    cur = summary["curation"]
+    if not isinstance(cur, dict) or not cur:
+        return [Para("Curation: none applied (the dataset has no curation file).")]
+    splits = sorted({n for kind in ("excluded", "relabelled", "not_applied") for n in (cur.get(kind) or {})},
+                    key=lambda n: SPLIT_ORDER.index(n) if n in SPLIT_ORDER else len(SPLIT_ORDER))
+    blocks: list[Block] = [Para(f"Curation applied from {plain(cur.get('file'))} (sha1 "
+                                f"{str(cur.get('sha1') or '?')[:12]}, scope {plain(cur.get('scope'))}).")]
+    if splits:
+        blocks.append(Table(["split", "excluded", "relabelled", "left as they are (out of scope)"],
+                            [[n, *[str((cur.get(k) or {}).get(n, 0)) for k in ("excluded", "relabelled",
+                                                                               "not_applied")]] for n in splits]))
+    if cur.get("evaluation_changed"):
+        blocks.append(Note("Curation changed validation/test images (scope 'all'): these figures are not comparable "
+                           "with runs evaluated on the uncurated split.", "warning"))
     return blocks
 
 
