@@ -14,7 +14,8 @@ no display, trains and evaluates the demo preset headless)."""
 
 # Modules whose ``REGISTRARS`` add sub-commands, one module per area.
 CLI_MODULES = ("engine.cli.commands", "engine.cli.ssl_commands", "engine.cli.embed_commands",
-               "engine.cli.explain_commands", "engine.cli.deploy_commands", "engine.cli.report_commands")
+               "engine.cli.explain_commands", "engine.cli.deploy_commands", "engine.cli.report_commands",
+               "engine.cli.study_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -146,9 +146,10 @@ def evaluate_external(run_dir: str | Path, dataset: str, *, label_map: str | Map
     for row in rows:
         row["source_label"] = sources.get(row["path"])
     meta = {"name": folder_name, "dataset": display_path(os.path.abspath(root)), "importer": catalog.importer,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "run": str(run.path), "classes": classes, "label_map": requested or None,
-            "mapping": mapping, "tta": mode, "n_scanned": len(catalog.records) + len(catalog.skipped),
-            "n_images": len(records), "n_unmapped": sum(unmapped.values()), "unmapped": dict(sorted(unmapped.items())),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "run": str(run.path), "classes": classes,
+            "label_map": requested or None, "mapping": mapping, "tta": mode,
+            "n_scanned": len(catalog.records) + len(catalog.skipped), "n_images": len(records),
+            "n_unmapped": sum(unmapped.values()), "unmapped": dict(sorted(unmapped.items())),
             "n_unreadable": len(catalog.skipped), "per_class": dict(Counter(r.label for r in records)),
             "source_labels": dict(sorted(Counter(r.label for r in catalog.records).items())), "notes": notes,
             "calibration": calibration.to_dict(), "curation": "not applied (external data is test data)",
@@ -213,9 +214,9 @@ def external_data(config, records: list, classes: list[str], device):
 def describe_external(meta: dict) -> str:
     """A few lines for the CLI: dataset, label map, images used, unmapped labels and where it is stored."""
     mapping = ", ".join(f"{src}->{dst}" for src, dst in meta.get("mapping", {}).items())
+    per_class = ", ".join(f"{k} {v}" for k, v in meta.get("per_class", {}).items())
     lines = [f"external dataset: {meta.get('dataset')} ({meta.get('importer')} importer, no curation)",
-             f"label map: {mapping or '-'}",
-             f"evaluated: {meta.get('n_images')} images ({', '.join(f'{k} {v}' for k, v in meta.get('per_class', {}).items())})"]
+             f"label map: {mapping or '-'}", f"evaluated: {meta.get('n_images')} images ({per_class})"]
     unmapped = meta.get("unmapped") or {}
     lines.append(f"not evaluated: {meta.get('n_unmapped', 0)} images whose label maps to no class of the run"
                  + (f" ({', '.join(f'{k} {v}' for k, v in unmapped.items())})" if unmapped else ""))

@@ -1,0 +1,358 @@
+"""The study job: every run of the grid queued as one job, with progress, cancel and resume.
+
+``run_study(config, progress=, cancel=)`` validates the study, builds every
+recipe's config once (nothing is written before), makes the study folder,
+scans the dataset once, makes the split (one per fold) and trains the cells
+in order; ``resume_study(folder)`` goes on where it stopped. A cell whose run
+folder says "completed" is skipped; an interrupted, cancelled or failed run
+is resumed with :func:`engine.training.job.resume` (from its last
+checkpoint; started again in its folder when it has none). results.json is
+rewritten atomically after every run. A recipe whose ImageNet weights cannot
+be had is skipped with the :class:`~engine.errors.WeightsUnavailableError`
+message recorded; another user-caused error fails that run only (its row
+says why; a resume tries it again).
+
+Progress events of stage ``"study"`` carry the share of the whole study done
+(``step`` of 1000), a study-wide ETA and ``run i/N <cell>: ...`` messages.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from engine.errors import CancelledError, HistoDeskError, WeightsUnavailableError
+from engine.io_utils import read_json, write_json
+from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
+from engine.runs import Run
+from engine.studies import aggregate
+from engine.studies.config import StudyConfig
+from engine.studies.grid import (
+    Cell, check_recipes, expand, imagenet_problem, inherited_split_file, recipe, split_file_name,
+)
+from engine.studies.store import RESULTS, create_study_dir, load_study, write_results
+
+
+class Relay:
+    """One run's progress mapped onto the whole study (share of all runs, study-wide ETA).
+
+    Also remembers the last optimiser step the trainer reported (``steps``).
+    """
+
+    def __init__(self, progress: ProgressFn, index: int, n: int, clock: EtaEstimator, label: str,
+                 start: float = 0.0, span: tuple[float, float] = (0.0, 1.0)):
+        self.progress, self.index, self.n, self.clock, self.label = progress, index, n, clock, label
+        self.start, self.span = start, span  # share done when this session began; this stage's part of the run
+        self.reached = (index + span[0]) / n
+        self.steps: int | None = None
+
+    def __call__(self, event: Progress) -> None:
+        if event.stage == "log":
+            self.progress(Progress("log", message=f"[{self.label}] {event.message}"))
+            return
+        if event.stage == "train":
+            self.steps = event.step
+        inner = 1.0 if event.stage == "done" else (event.fraction or 0.0) if event.stage == "train" else 0.0
+        lo, hi = self.span
+        self.reached = done = max(self.reached, (self.index + lo + (hi - lo) * inner) / self.n)
+        gained = done - self.start
+        eta = self.clock.elapsed() / gained * (1 - done) if gained > 0 else None
+        self.progress(Progress("study", step=int(done * 1000), total=1000, eta_s=eta, metrics=event.metrics,
+                               message=f"run {self.index + 1}/{self.n} {self.label}: {event.stage} "
+                                       f"{event.message}".strip()))
+
+
+def run_status(folder: Path) -> str | None:
+    """The effective status of the run in ``folder`` (None when there is no run there yet)."""
+    from engine.runs import effective_status
+
+    return effective_status(Run(folder)) if (folder / "config.json").is_file() else None
+
+
+def run_study(config: StudyConfig | dict, *, progress: ProgressFn = null_progress,
+              cancel: CancelToken | None = None) -> dict:
+    """Run a study; returns its results (also in ``<runs_dir>/studies/<id>/results.json``)."""
+    from engine.training.data_setup import resolve_dataset_path
+
+    cfg = config if isinstance(config, StudyConfig) else StudyConfig.from_dict(config)
+    check_recipes(cfg, Path(cfg.runs_dir or "."))  # every recipe builds, before any folder is made
+    if cfg.dataset != "demo":
+        resolve_dataset_path(cfg.dataset)  # DataError for a missing dataset, before any folder is made
+    if cfg.kind != "kfold" and not cfg.split.file:
+        cfg.split.file = inherited_split_file(cfg)
+    path = create_study_dir(cfg.name or f"{cfg.preset or 'study'}-{cfg.kind}", cfg.runs_dir)
+    write_json(path / "config.json", cfg.to_dict())
+    return StudySession(path, cfg, progress, cancel).run()
+
+
+def resume_study(path: str | Path, *, progress: ProgressFn = null_progress,
+                 cancel: CancelToken | None = None) -> dict:
+    """Go on with a cancelled, interrupted or failed study: completed runs are kept, the others run."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise HistoDeskError(f"{path} is not a study folder (no config.json).")
+    cfg = StudyConfig.from_dict(read_json(path / "config.json"))
+    return StudySession(path, cfg, progress, cancel, resumed=True).run()
+
+
+def _data_config(cfg: StudyConfig):
+    from engine.training.config import DataConfig
+
+    return DataConfig(path=cfg.dataset, importer=cfg.importer, max_images=cfg.max_images)
+
+
+class StudySession:
+    """One process running (or resuming) a study folder."""
+
+    def __init__(self, path: Path, cfg: StudyConfig, progress: ProgressFn, cancel: CancelToken | None,
+                 resumed: bool = False):
+        self.path, self.cfg, self.progress = Path(path), cfg, progress
+        self.cancel = cancel or CancelToken()
+        self.runs = self.path / "runs"
+        self.resumed = resumed
+        self.catalog = None
+        self.splits: dict = {}
+        self.skipped: dict[str, str] = {}
+
+    # --- the whole study -----------------------------------------------------
+    def run(self) -> dict:
+        """Prepare, run every cell not done yet, aggregate; returns the results."""
+        from engine.run_lock import RunLock
+
+        lock = RunLock(self.path, "study --resume" if self.resumed else "study")
+        note = lock.acquire()
+        try:
+            self.results = self._initial_results(note)
+            self._write("preparing")
+            self._prepare()
+            cells = expand(self.cfg)
+            self.results["n_runs"] = len(cells)
+            self._run_cells(cells)
+            return self._finish()
+        except CancelledError:
+            return self._finish()
+        except BaseException as exc:
+            if isinstance(exc, Exception) and getattr(self, "results", None) is not None:
+                self.results["error"] = str(exc) or type(exc).__name__
+                self._write("failed")
+            raise
+        finally:
+            lock.release()
+
+    def _initial_results(self, note: str | None) -> dict:
+        old = load_study(self.path) if (self.path / RESULTS).is_file() else {}
+        results = {"name": self.path.name, "path": str(self.path), "kind": self.cfg.kind,
+                   "preset": self.cfg.preset, "created": old.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
+                   "config": self.cfg.to_dict(), "rows": old.get("rows", []), "skipped": [],
+                   "summaries": old.get("summaries", []), "pooled": old.get("pooled", []),
+                   "ssl_run": next((r.ssl_run for r in self.cfg.recipes if r.ssl_run), None),
+                   "mode": next((r.downstream for r in self.cfg.recipes if r.kind != "train"), None),
+                   "resumes": old.get("resumes", 0) + (1 if self.resumed else 0)}
+        if note:
+            results["lock_note"] = note
+        return results
+
+    def _prepare(self) -> None:
+        """The catalog (scanned once; read back on resume) and the split of each fold, audited."""
+        from engine.data.catalog import Catalog
+        from engine.data.splits import Split, split_with_audit
+        from engine.studies.grid import split_config
+        from engine.training.data_setup import load_catalog, make_loader
+
+        file = self.path / "catalog.json"
+        if file.is_file():
+            self.catalog = Catalog.load(file)
+        else:
+            self.catalog = load_catalog(_data_config(self.cfg), self.progress, self.cancel)
+            self.catalog.save(file)
+        folds = list(range(self.cfg.folds)) if self.cfg.kind == "kfold" else [None]
+        for fold in folds:
+            target = self.path / split_file_name(fold)
+            if target.is_file():
+                self.splits[fold] = Split.load(target)
+                continue
+            split_cfg = split_config(self.cfg, fold)
+            split = split_with_audit(self.catalog, split_cfg, split_cfg.seed, progress=self.progress,
+                                     cancel=self.cancel, loader=make_loader(_data_config(self.cfg)))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            split.save(target)
+            self.splits[fold] = split
+        self.results["coverage"] = coverage(self.catalog, self.splits)
+        self.results["split_mode"] = next(iter(self.splits.values())).mode
+
+    def _run_cells(self, cells: list[Cell]) -> None:
+        done = [self._completed_row(c) is not None for c in cells]
+        clock = EtaEstimator(len(cells))
+        start, checked = sum(done) / len(cells), set()
+        for index, cell in enumerate(cells):
+            if self.cancel.cancelled:
+                break
+            if done[index]:
+                continue
+            if cell.recipe not in checked:  # a model without ImageNet weights: skip its recipe up front
+                checked.add(cell.recipe)
+                reason = imagenet_problem(self.cfg, cell.recipe, self.runs)
+                if reason:
+                    self._skip(cell.recipe, reason)
+            if cell.recipe in self.skipped:
+                continue
+            self._write("running")
+            self._run_cell(cell, Relay(self.progress, index, len(cells), clock, cell.label, start))
+            self._update_aggregates(cell)
+            self._write("running")
+
+    def _finish(self) -> dict:
+        rows = {r["key"]: r for r in self.results["rows"]}
+        cells = expand(self.cfg) if self.catalog is not None else []
+        failed = [c for c in cells if (rows.get(c.key) or {}).get("status") == "failed"]
+        if self.cancel.cancelled or any(c.key not in rows and c.recipe not in self.skipped for c in cells):
+            status = "cancelled"
+        else:
+            status = "failed" if failed else "completed"
+        self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._write(status)
+        self.progress(Progress("done", message=f"study {status}: {self.path}"))
+        return self.results
+
+    # --- one cell --------------------------------------------------------------
+    def _completed_row(self, cell: Cell) -> dict | None:
+        """The row of ``cell`` when its run completed (found in its folder even if results.json missed it)."""
+        folder = self.runs / cell.run_name
+        if run_status(folder) != "completed":
+            return None
+        row = next((r for r in self.results["rows"] if r["key"] == cell.key), None)
+        if row is None or row.get("status") != "completed":
+            row = self._record(cell, Run(folder))
+        return row
+
+    def _run_cell(self, cell: Cell, relay: Relay) -> None:
+        r = recipe(self.cfg, cell.recipe)
+        try:
+            ssl_run = self._encoder(cell, relay) if r.kind == "ssl" else None
+            if ssl_run is None and r.kind == "ssl":
+                return  # the pretraining was cancelled
+            run = self._train(cell, relay, ssl_run)
+        except WeightsUnavailableError as exc:
+            self._skip(cell.recipe, str(exc))
+            return
+        except CancelledError:
+            self.cancel.cancel()
+            return
+        except HistoDeskError as exc:  # a user-caused problem of this run: record it, go on with the others
+            self._record(cell, None, error=str(exc))
+            return
+        self._record(cell, run, ssl_run=ssl_run, steps_run=relay.steps)
+        if run.summary.get("status") == "cancelled":
+            self.cancel.cancel()
+
+    def _train(self, cell: Cell, relay: Relay, ssl_run: Run | None) -> Run:
+        from engine.studies.grid import train_config
+        from engine.training.config import TrainConfig
+        from engine.training.job import resume, train
+
+        folder, split = self.runs / cell.run_name, self.splits[cell.fold]
+        status = run_status(folder)
+        if status == "completed":
+            return Run(folder)
+        if status is not None:  # cancelled, interrupted or failed: go on from its last checkpoint
+            if Run(folder).last_checkpoint.is_file():
+                return resume(folder, progress=relay, cancel=self.cancel)
+            return train(TrainConfig.from_dict(Run(folder).config), progress=relay, cancel=self.cancel,
+                         run_dir=folder, catalog=self.catalog, split=split)
+        split_file = str(self.path / split_file_name(cell.fold))
+        config = train_config(self.cfg, cell, split_file=split_file, runs_dir=self.runs,
+                              ssl_run=ssl_run.path if ssl_run else None)
+        epochs = self._budget_epochs(cell, config)
+        if epochs:
+            config = train_config(self.cfg, cell, split_file=split_file, runs_dir=self.runs,
+                                  ssl_run=ssl_run.path if ssl_run else None, epochs=epochs)
+        return train(config, progress=relay, cancel=self.cancel, run_dir=folder, catalog=self.catalog, split=split)
+
+    def _encoder(self, cell: Cell, relay: Relay) -> Run | None:
+        """The completed SSL pretraining run of pipeline ``cell`` (made or resumed first); None if cancelled."""
+        from engine.ssl.config import SSLConfig
+        from engine.ssl.job import pretrain, resume_pretrain
+        from engine.studies.grid import ssl_config
+
+        folder = self.runs / cell.ssl_run_name
+        status = run_status(folder)
+        ssl_relay = Relay(relay.progress, relay.index, relay.n, relay.clock, f"{cell.label} (SSL)", relay.start,
+                          (0.0, 0.5))
+        relay.span = (0.5, 1.0)
+        if status == "completed":
+            return Run(folder)
+        if status is not None and Run(folder).last_checkpoint.is_file():
+            run = resume_pretrain(folder, progress=ssl_relay, cancel=self.cancel)
+        else:
+            config = (SSLConfig.from_dict(Run(folder).config) if status is not None else
+                      ssl_config(self.cfg, cell, split_file=str(self.path / split_file_name(cell.fold)),
+                                 runs_dir=self.runs))
+            run = pretrain(config, progress=ssl_relay, cancel=self.cancel, run_dir=folder)
+        return run if run.summary.get("status") == "completed" else None
+
+    def _budget_epochs(self, cell: Cell, config) -> int | None:
+        """With a step budget: the epochs of ``cell`` = steps // its batches per epoch (at least 1)."""
+        from engine.studies.grid import batches_per_epoch, epochs_for_steps
+
+        if not self.cfg.steps:
+            return None
+        batches = batches_per_epoch(len(self._train_records(cell)), config.batch_size, config.sampler)
+        return epochs_for_steps(self.cfg.steps, batches)
+
+    def _train_records(self, cell: Cell) -> list:
+        """The training images of ``cell`` (curated as training applies it, then its label fraction)."""
+        from engine.data.curation import curate
+        from engine.training.data_setup import sample_train_fraction
+
+        split = self.splits[cell.fold]
+        scope = (self.cfg.overrides.get("data") or {}).get("curation_scope", "train")
+        records = split.records(curate(self.catalog, split, scope)[0], "train")
+        if cell.fraction is None or cell.fraction >= 1.0:
+            return records
+        return sample_train_fraction(records, cell.fraction, cell.draw or 0)
+
+    # --- results ---------------------------------------------------------------
+    def _record(self, cell: Cell, run: Run | None, *, ssl_run: Run | None = None, error: str | None = None,
+                steps_run: int | None = None) -> dict:
+        from engine.studies.rows import make_row
+
+        row = make_row(self, cell, run, ssl_run=ssl_run, error=error, steps_run=steps_run)
+        rows = [r for r in self.results["rows"] if r["key"] != cell.key] + [row]
+        order = {c.key: i for i, c in enumerate(expand(self.cfg))}
+        self.results["rows"] = sorted(rows, key=lambda r: order.get(r["key"], len(order)))
+        return row
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.skipped[name] = reason
+        self.results["skipped"] = [{"recipe": k, "encoder": k, "reason": v} for k, v in self.skipped.items()]
+        self.progress(Progress("log", message=f"Skipping recipe {name}: {reason}"))
+
+    def _update_aggregates(self, cell: Cell) -> None:
+        self.results["summaries"] = aggregate.summaries(self.results["rows"], self.cfg.kind)
+        if self.cfg.kind == "kfold":
+            from engine.studies.rows import update_pooled
+
+            update_pooled(self, cell)
+
+    def _write(self, status: str) -> None:
+        self.results["status"] = status
+        write_results(self.path, self.results)
+
+
+def coverage(catalog, splits: dict) -> dict:
+    """How often each image and patient is tested across the study's splits (k-fold: exactly once each)."""
+    from collections import Counter
+
+    tested = Counter(p for s in splits.values() for p, part in s.assignments.items() if part == "test")
+    folds_of: dict[str, set] = {}
+    for r in catalog.records:
+        if r.patient:
+            folds_of.setdefault(r.patient, set()).update(f for f, s in splits.items()
+                                                         if s.assignments.get(r.path) == "test")
+    out = {"n_images": len(catalog.records), "n_patients": len(folds_of),
+           "n_test_images": sum(tested.values()), "images_never_tested": sum(1 for r in catalog.records
+                                                                            if not tested.get(r.path))}
+    if len(splits) > 1:  # k-fold: every image and every patient in exactly one test fold
+        out["images_tested_once"] = all(tested.get(r.path) == 1 for r in catalog.records)
+        out["patients_in_one_test_fold"] = all(len(f) == 1 for f in folds_of.values()) if folds_of else None
+    return out
