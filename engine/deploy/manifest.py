@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.deploy.manifest_schema import check_manifest
 from engine.errors import ConfigError, ImageReadError, UntrustedFileError
-from engine.io_utils import atomic_write_bytes, atomic_write_text, to_jsonable
+from engine.io_utils import atomic_write_bytes, atomic_write_text, display_path, to_jsonable
 
 FORMAT = "histodesk-package"
 FORMAT_VERSION = 1
@@ -52,7 +52,7 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def _fail(folder: Path, what: str) -> UntrustedFileError:
-    return UntrustedFileError(f"Model package {folder} was refused: {what}. "
+    return UntrustedFileError(f"Model package {display_path(folder)} was refused: {what}. "
                               "Re-export it from its run (python main.py export RUN) or get an intact copy.")
 
 
@@ -138,8 +138,8 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _fail(folder, f"{MANIFEST}: format_version {ascii(version)[:40]} is not a positive whole number")
     if version > FORMAT_VERSION:
-        raise UntrustedFileError(f"Model package {folder} has format version {version}; this HistoDesk reads "
-                                 f"version {FORMAT_VERSION}. Update HistoDesk to open it.")
+        raise UntrustedFileError(f"Model package {display_path(folder)} has format version {version}; this "
+                                 f"HistoDesk reads version {FORMAT_VERSION}. Update HistoDesk to open it.")
     try:
         check_manifest(data)
     except ConfigError as exc:
@@ -170,7 +170,11 @@ def check_contents(folder: str | Path, manifest: dict[str, Any]) -> None:
     for name in sorted(listed):
         if name not in present:
             raise _fail(folder, f"{name} is missing (it is listed in {MANIFEST})")
-        if not stat.S_ISREG(os.stat(folder / name).st_mode):
+        try:
+            regular = stat.S_ISREG(os.stat(folder / name).st_mode)
+        except OSError as exc:  # a dangling link, no permission...
+            raise _fail(folder, f"{name} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if not regular:
             raise _fail(folder, f"{name} is not a regular file")
 
 

@@ -25,13 +25,13 @@ from typing import Any
 
 from engine.deploy.manifest import sha256_file, write_manifest
 from engine.errors import UntrustedFileError
-from engine.io_utils import atomic_write_bytes, to_jsonable
+from engine.io_utils import atomic_write_bytes, display_path, to_jsonable
 
 STAMP_KEY = "histodesk.manifest_sha256"
 
 
 def _refuse(path: Path, what: str) -> UntrustedFileError:
-    return UntrustedFileError(f"{path} was refused: {what}. Re-export the package from its run.")
+    return UntrustedFileError(f"{display_path(path)} was refused: {what}. Re-export the package from its run.")
 
 
 def _shown(text: str, limit: int = 80) -> str:

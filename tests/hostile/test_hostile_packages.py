@@ -102,6 +102,14 @@ def _not_onnx(folder: Path, reseal: bool) -> None:
         write_manifest(folder, manifest)
 
 
+def _replace_int8(make: Callable[[Path], None]) -> Callable[[Path, bool], None]:
+    """model.int8.onnx replaced by what ``make`` creates at its path (a FIFO, a dangling link)."""
+    def damage(folder: Path, _reseal: bool) -> None:
+        (folder / "model.int8.onnx").unlink()
+        make(folder / "model.int8.onnx")
+    return damage
+
+
 def _external(name: str, dtype: int = TensorProto.FLOAT) -> TensorProto:
     """A tensor whose 12 bytes are declared to live in weights.bin next to the model."""
     tensor = TensorProto(name=name, data_type=dtype, dims=[3 if dtype == TensorProto.FLOAT else 1],
@@ -181,6 +189,10 @@ CASES += [
     pytest.param(_not_onnx, True, "model.onnx", "it is not a valid ONNX model", id="not-onnx-rehashed"),
     pytest.param(lambda f, _: (f / "model.int8.onnx").unlink(), False, "model.int8.onnx",
                  r"model.int8.onnx is missing \(it is listed in package.json\)", id="listed-int8-missing"),
+    pytest.param(_replace_int8(os.mkfifo), False, "model.int8.onnx",
+                 "model.int8.onnx is not a regular file", id="listed-file-is-a-fifo"),
+    pytest.param(_replace_int8(lambda p: p.symlink_to(p.parent / "gone.onnx")), False, "model.int8.onnx",
+                 r"model.int8.onnx cannot be read \(No such file", id="listed-file-is-a-dangling-link"),
     pytest.param(lambda f, _: (f / "notes.txt").write_text("hi"), False, "notes.txt",
                  "'notes.txt' is in the package but not listed in package.json", id="unlisted-file"),
     pytest.param(lambda f, _: (f / "package.sha256").unlink(), False, "package.sha256",
