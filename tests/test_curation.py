@@ -1,4 +1,4 @@
-"""Dataset curation: exclusions and relabels are applied when a training catalog is loaded."""
+"""Dataset curation: exclusions and relabels, read and checked with the catalog, applied by split."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ def data(tmp_path):
     return tiny_demo(tmp_path, patients_per_class=2, images=1)
 
 
-def _catalog(data):
+def _catalog(data, apply_curation: bool = True):
     from engine.training.config import DataConfig
     from engine.training.data_setup import load_catalog
 
-    return load_catalog(DataConfig(path=str(data)))
+    return load_catalog(DataConfig(path=str(data)), apply_curation=apply_curation)
 
 
 def test_exclude_relabel_applied_in_load_catalog_and_cleared(data):
@@ -40,6 +40,10 @@ def test_exclude_relabel_applied_in_load_catalog_and_cleared(data):
     assert len(after.records) == n - 1 and gone not in by_path
     assert by_path[moved].label == new_label
     assert [r.label for r in before.records if r.path == moved] == [old_label]  # the scan itself is untouched
+    # for training the curation is only read (and checked): the split is made on the images as scanned
+    kept = _catalog(data, apply_curation=False)
+    assert [r.path for r in kept.records] == paths and kept.curation["exclude"] and kept.curation["relabel"]
+    assert kept.curation["file"] == str(data / ".histodesk" / "curation.json") and len(kept.curation["sha1"]) == 40
     curation.remove_exclusions(data, [gone])
     assert len(_catalog(data).records) == n
     curation.set_labels(data, {moved: ""})

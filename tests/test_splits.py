@@ -15,7 +15,8 @@ from PIL import Image
 
 from engine.data.audit import audit_split, hamming, phash, popcount64
 from engine.data.catalog import Catalog, ImageRecord
-from engine.data.splits import SPLITS, Split, kfold_splits, make_split, split_with_audit, validate_ratios
+from engine.data.splits import (SPLITS, Split, check_split, kfold_splits, make_split, split_with_audit,
+                                validate_ratios)
 from engine.errors import ConfigError, DataError
 from engine.training.config import SplitConfig
 
@@ -53,6 +54,10 @@ def breakhis_sample_catalog(root: Path) -> Catalog:
 
 
 CATALOGS = {"synthetic": synthetic_catalog, "breakhis-like": breakhis_like_catalog}
+EMPTY_TEST = ("The test split is empty, so no test figures can be reported (training refuses such a split unless "
+              "split.allow_no_test is set).")
+EMPTY_VAL = ("The val split is empty: early stopping, plateau schedules and restoring the best epoch cannot "
+             "watch a validation metric in this run.")
 
 
 def assert_patient_disjoint(catalog: Catalog, split: Split) -> None:
@@ -66,8 +71,9 @@ def assert_patient_disjoint(catalog: Catalog, split: Split) -> None:
 @pytest.mark.parametrize("name", CATALOGS)
 def test_patient_split_is_disjoint_stratified_and_near_ratios(name, ratios):
     catalog = CATALOGS[name]()
-    split = make_split(catalog, SplitConfig(ratios=ratios), seed=3)
-    assert split.mode == "patient" and split.notes == []
+    split = make_split(catalog, SplitConfig(ratios=ratios, allow_no_test=ratios[2] == 0), seed=3)
+    expected = ([] if ratios[2] else [EMPTY_TEST]) + ([] if ratios[1] else [EMPTY_VAL])
+    assert split.mode == "patient" and split.notes == expected
     assert set(split.assignments) == {r.path for r in catalog.records}
     assert_patient_disjoint(catalog, split)
     counts = split.counts(catalog)
@@ -164,18 +170,29 @@ def test_preassigned_csv_split_is_honoured():
     given = {r.path: SPLITS[i % 3] for i, r in enumerate(catalog.records)}
     for r in catalog.records:
         r.split = {"val": "validation"}.get(given[r.path], given[r.path])
-    split = make_split(catalog, SplitConfig(), seed=0)
-    assert split.assignments == given and split.mode == "image"  # patients are shared
-    assert make_split(catalog, SplitConfig(mode="patient"), seed=0).assignments != given
+    split = make_split(catalog, SplitConfig(mode="dataset"), seed=0)
+    assert split.assignments == given and split.mode == "image" and split.source == "dataset"  # patients shared
+    assert "own train/val/test split" in split.notes[0] and "dataset's own" in split.describe()
+    # auto: patient ids are known, so a patient-level split wins over the dataset's column, and says so
+    auto = make_split(catalog, SplitConfig(), seed=0)
+    assert auto.assignments != given and auto.mode == "patient" and auto.source == "made"
+    assert "was not used" in auto.notes[0] and "'dataset'" in auto.notes[0]
+    # without patient ids auto falls back to the dataset's own split
+    anonymous = synthetic_catalog(with_patients=False)
+    for r in anonymous.records:
+        r.split = given[r.path]
+    assert make_split(anonymous, SplitConfig(), seed=0).source == "dataset"
     # train/test only: val is carved out of train, test untouched
     for r in catalog.records:
         r.split = "test" if given[r.path] == "test" else "train"
-    split = make_split(catalog, SplitConfig(), seed=0)
+    split = make_split(catalog, SplitConfig(mode="dataset"), seed=0)
     assert {p for p, s in split.assignments.items() if s == "test"} == {p for p, s in given.items() if s == "test"}
     assert split.records(catalog, "val") and any("validation" in n for n in split.notes)
     catalog.records[0].split = "holdout"
     with pytest.raises(ConfigError, match="split column"):
-        make_split(catalog, SplitConfig(), seed=0)
+        make_split(catalog, SplitConfig(mode="dataset"), seed=0)
+    with pytest.raises(ConfigError, match="has none"):
+        make_split(synthetic_catalog(), SplitConfig(mode="dataset"), seed=0)
 
 
 def test_save_load_round_trip(tmp_path):
@@ -268,3 +285,86 @@ def test_audit_finds_planted_leaks(image_catalog, tmp_path):
     assert audit["exact_duplicates"] == [{"sha1": source.sha1, "paths": sorted([source.path, str(tmp_path / "copy.png")]),
                                           "splits": ["train", "val"]}]
     assert "Possible leakage" in audit["message"]
+
+
+# --- grouping, dataset splits, degenerate splits ------------------------------------------------------
+def test_breakhis_sample_groups_by_case_by_default(shared_data):
+    """Slides 22549AB/22549CD and 16184/16184CD are one patient each: grouped by case they never straddle."""
+    from engine.data.importers import scan
+    from engine.data.importers.breakhis import breakhis_case
+
+    catalog = scan(shared_data / "breakhis-sample", "breakhis")
+    cases = {breakhis_case(r.path) for r in catalog.records}
+    assert len({r.patient for r in catalog.records}) == 24 and len(cases) == 22 and "A-14-22549" in cases
+    straddled = 0
+    for seed in range(6):
+        by_case = make_split(catalog, SplitConfig(seed=seed), seed=seed)
+        assert by_case.group_by == "case" and "grouped by case" in by_case.describe()
+        owners: dict = {}
+        for r in catalog.records:
+            owners.setdefault(breakhis_case(r.path), set()).add(by_case.assignments[r.path])
+        assert all(len(s) == 1 for s in owners.values()) and not any("BreaKHis case" in n for n in by_case.notes)
+        by_slide = make_split(catalog, SplitConfig(group_by="slide", seed=seed))
+        assert by_slide.group_by == "slide"
+        assert_patient_disjoint(catalog, by_slide)  # no slide in two splits...
+        straddled += any("BreaKHis case(s) have slides in more than one split" in n for n in by_slide.notes)
+    assert straddled  # ...but a patient's slides can be, and the split says so
+
+
+def test_auto_prefers_patient_level_over_the_datasets_folders(shared_data, tmp_path):
+    import shutil
+
+    from engine.data.importers import scan
+
+    files = sorted((shared_data / "breakhis-sample").rglob("*.png"))
+    for i, f in enumerate(files):  # an image-level train/test folder split: slides on both sides
+        (tmp_path / ("test" if i % 4 == 0 else "train")).mkdir(exist_ok=True)
+        shutil.copy(f, tmp_path / ("test" if i % 4 == 0 else "train") / f.name)
+    catalog = scan(tmp_path, "breakhis")
+    assert {r.split for r in catalog.records} == {"train", "test"}
+    auto = make_split(catalog, SplitConfig())
+    assert auto.source == "made" and auto.mode == "patient" and auto.group_by == "case"
+    assert any("was not used" in n for n in auto.notes)
+    own = make_split(catalog, SplitConfig(mode="dataset"))
+    assert own.source == "dataset" and own.mode == "image"  # the folders share slides
+    assert {p for p, s in own.assignments.items() if s == "test"} == {r.path for r in catalog.records
+                                                                       if r.split == "test"}
+    assert own.records(catalog, "val") and "dataset's own" in own.describe()
+    with pytest.raises(ConfigError, match="k-fold"):
+        make_split(catalog, SplitConfig(mode="dataset", k_folds=3))
+
+
+def test_split_seed_comes_from_the_split_config():
+    catalog = synthetic_catalog()
+    assert make_split(catalog, SplitConfig(seed=4)).assignments == make_split(catalog, SplitConfig(), seed=4).assignments
+    assert make_split(catalog, SplitConfig(seed=4)).seed == 4
+
+
+def test_idc_sample_two_patients_cannot_have_a_test_split(shared_data):
+    from engine.data.importers import scan
+
+    catalog = scan(shared_data / "idc-sample")
+    assert len({r.patient for r in catalog.records}) == 2
+    with pytest.raises(DataError, match="no test images: 2 patients are too few") as err:
+        make_split(catalog, SplitConfig())
+    assert "allow_no_test" in str(err.value) and "\n" not in str(err.value)
+    split = make_split(catalog, SplitConfig(allow_no_test=True))
+    assert not split.records(catalog, "test") and any("test split is empty" in n for n in split.notes)
+    with pytest.raises(DataError, match="test ratio is 0"):
+        make_split(synthetic_catalog(), SplitConfig(ratios=[0.8, 0.2, 0.0]))
+
+
+def test_single_class_splits_and_folds_are_noted():
+    # two patients of class "rare": it cannot be in train, val and test at once
+    records = [ImageRecord(path=f"/c/{p}_{j}.png", label="rare" if p < 2 else "common", patient=f"P{p}")
+               for p in range(12) for j in range(2)]
+    catalog = Catalog(root="/c", importer="test", records=records)
+    split = make_split(catalog, SplitConfig())
+    missing = [n for n in split.notes if "has no images of 'rare'" in n]
+    assert missing and all(n.split()[1] in ("val", "test") for n in missing)
+    # a split (e.g. a reused split.json) whose training part holds one class
+    given = Split({r.path: "train" if r.label == "common" else "test" for r in records} | {records[-1].path: "val"})
+    noted = check_split(given, catalog, SplitConfig())
+    assert any(n.startswith("The train split holds only the class 'common'") for n in noted.notes)
+    folds = kfold_splits(catalog, SplitConfig(k_folds=3))
+    assert any(any("has no images of 'rare'" in n for n in f.notes) for f in folds)  # a fold without 'rare'

@@ -152,6 +152,9 @@ def _print_run_result(run) -> None:
     from engine.evaluation.tables import format_metrics_table
 
     summary = run.summary
+    notes = summary.get("notes") or []
+    if notes:  # how the data was split, config and split notes, curation and transductive warnings come first
+        print("\nnotes:\n" + "\n".join(f"  - {n}" for n in notes))
     evaluation = run.read("evaluation.json", {})
     shown = {name: evaluation[name] for name in ("val", "test") if name in evaluation}
     _print_warnings(shown)

@@ -63,7 +63,8 @@ def _downstream(args, mode: str) -> int:
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     config = downstream_config(args.ssl_run, args.dataset, mode=mode, epochs=args.epochs,
-                               frozen_epochs=getattr(args, "frozen_epochs", 0), **overrides)
+                               frozen_epochs=getattr(args, "frozen_epochs", 0),
+                               allow_transductive=args.allow_transductive, **overrides)
     run = train(config, progress=_progress(args), cancel=_cancel_on_sigint())
     _print_run_result(run)
     return 0 if run.summary.get("status") == "completed" else 3
@@ -90,7 +91,7 @@ def cmd_label_efficiency(args) -> int:
     config = {"dataset": args.dataset, "ssl_run": args.ssl_run, "fractions": _floats(args.fractions),
               "encoders": [e.strip() for e in args.encoders.split(",") if e.strip()], "mode": args.mode,
               "epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "seed": args.seed,
-              "runs_dir": args.runs_dir, "base": parse_set(args.set)}
+              "runs_dir": args.runs_dir, "base": parse_set(args.set), "allow_transductive": args.allow_transductive}
     results = label_efficiency(config, progress=_progress(args), cancel=_cancel_on_sigint())
     print(f"\nstudy: {results['path']} ({results['status']})\naccuracy / ROC AUC on the test split:\n")
     print(format_study_table(results))
@@ -128,6 +129,12 @@ def _add_pretrain(sub) -> None:
     p.set_defaults(func=cmd_pretrain)
 
 
+def _add_allow_transductive(p) -> None:
+    p.add_argument("--allow-transductive", action="store_true",
+                   help="test on images the SSL encoder saw during pretraining (refused by default; the run is "
+                        "marked transductive)")
+
+
 def _add_downstream(sub) -> None:
     for name, func, text in (("probe", cmd_probe, "linear probe of an SSL encoder (frozen) on a labelled dataset"),
                              ("finetune", cmd_finetune, "fine-tune an SSL encoder on a labelled dataset")):
@@ -143,6 +150,7 @@ def _add_downstream(sub) -> None:
         p.add_argument("--runs-dir")
         p.add_argument("--name")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any training setting")
+        _add_allow_transductive(p)
         p.set_defaults(func=func)
 
 
@@ -158,6 +166,7 @@ def _add_label_efficiency(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training setting for every run")
+    _add_allow_transductive(p)
     p.set_defaults(func=cmd_label_efficiency)
 
 

@@ -51,6 +51,9 @@ class Catalog:
     importer: str
     records: list[ImageRecord] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    #: The dataset's curation read at scan time, not yet applied (see :mod:`engine.data.curation`);
+    #: training applies it split by split, so it travels with the run's catalog.json.
+    curation: dict[str, Any] | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -92,6 +95,7 @@ class Catalog:
             "importer": self.importer,
             "records": [asdict(r) for r in self.records],
             "skipped": [asdict(s) for s in self.skipped],
+            **({"curation": self.curation} if self.curation else {}),
         }
 
     @classmethod
@@ -102,6 +106,7 @@ class Catalog:
             importer=data["importer"],
             records=[ImageRecord(**r) for r in data.get("records", [])],
             skipped=[SkippedFile(**s) for s in data.get("skipped", [])],
+            curation=data.get("curation"),
         )
 
     def save(self, path: str | Path) -> None:

@@ -1,11 +1,19 @@
 """Train / val / test splits: patient-grouped, stratified and reproducible.
 
 Patient-level is the default whenever every image has a patient id (image-level
-splits leak patients into test; methods.md, "Protocol pitfalls"). Patients go,
-largest first (ties in seeded random order), to the split whose image count and
-class mix they bring closest to the ratios; val and test are then topped up to
-hold every class where the data allow. ``k_folds > 1`` gives grouped stratified
-cross-validation (sklearn's ``StratifiedGroupKFold``), val carved from the rest.
+splits leak patients into test; methods.md, "Protocol pitfalls"), even when
+the dataset brings its own train/test folders or split column: that split is
+used only with the explicit mode "dataset" (or when no patient ids are known).
+BreaKHis images are grouped by case (``split.group_by="case"``: the slides of
+one biopsy number, e.g. 22549AB and 22549CD, stay together) or by slide id.
+Groups go, largest first (ties in seeded random order), to the split whose
+image count and class mix they bring closest to the ratios; val and test are
+then topped up to hold every class where the data allow. ``k_folds > 1``
+gives grouped stratified cross-validation (sklearn's ``StratifiedGroupKFold``),
+val carved from the rest. The split has its own seed (``split.seed``), apart
+from the initialisation seed. Degenerate splits are never silent: an empty
+test split is a :class:`DataError` unless ``split.allow_no_test``; an empty
+val split and missing classes are listed in ``Split.notes``.
 """
 
 from __future__ import annotations
@@ -39,6 +47,19 @@ class Split:
     fold: int = 0
     audit: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the user should know
+    source: str = "made"            # "made" here, or "dataset": the dataset's own train/val/test
+    group_by: str = "patient"       # what one split keeps whole: "case" or "slide" (BreaKHis), "patient", "image"
+
+    def describe(self) -> str:
+        """One line saying how the split was made, e.g. ``patient-level (grouped by case), seed 0``."""
+        if self.source == "dataset":
+            what = f"the dataset's own train/val/test split ({self.mode}-level)"
+        elif self.mode == "patient":
+            what = f"patient-level (grouped by {self.group_by})"
+        else:
+            what = "image-level"
+        folds = f", fold {self.fold} of {self.k_folds}" if self.k_folds else ""
+        return f"{what}, seed {self.seed}{folds}"
 
     def records(self, catalog: Catalog, name: str) -> list[ImageRecord]:
         """Records of ``catalog`` in split ``name``, in catalog order."""
@@ -110,14 +131,19 @@ def _checked_ratios(catalog: Catalog, config: SplitConfig) -> list[float]:
 
 def _resolve_mode(catalog: Catalog, config: SplitConfig, notes: list[str], *,
                   allow_preassigned: bool = True) -> str:
-    """The effective mode: "patient", "image" or "preassigned" (CSV splits)."""
+    """The effective mode: "patient", "image" or "dataset" (the dataset's own split)."""
     mode = (config.mode or "auto").lower()
-    if mode not in ("auto", "patient", "image"):
-        raise ConfigError(f"Unknown split mode '{config.mode}'; use auto, patient or image.")
-    if mode == "auto" and any(r.split for r in catalog.records):
-        if allow_preassigned:
-            return "preassigned"
-        notes.append("The dataset's own split column is ignored for k-fold cross-validation.")
+    if mode not in ("auto", "patient", "image", "dataset"):
+        raise ConfigError(f"Unknown split mode '{config.mode}'; use auto, patient, image or dataset.")
+    own = any(r.split for r in catalog.records)
+    if mode == "dataset":
+        if not allow_preassigned:
+            raise ConfigError("Split mode 'dataset' cannot be combined with k-fold cross-validation (k_folds makes "
+                              "its own folds); use mode 'auto' or 'patient', or set k_folds to 0.")
+        if not own:
+            raise ConfigError("Split mode 'dataset' needs the dataset's own split (train/, val/, test/ folders or "
+                              "a CSV split column), and this dataset has none; use mode 'auto'.")
+        return "dataset"
     if mode == "patient" and not catalog.has_patients:
         missing = sum(1 for r in catalog.records if not r.patient)
         raise ConfigError(
@@ -125,27 +151,53 @@ def _resolve_mode(catalog: Catalog, config: SplitConfig, notes: list[str], *,
             f"{len(catalog.records)} images have none. Use an importer or CSV that gives patient "
             "ids, or set the split mode to 'image' (images of one patient may then end up in "
             "both train and test).")
-    if mode == "auto" and not catalog.has_patients:
-        notes.append("Not every image has a patient id, so the split is image-level: images "
-                     "of one patient may appear in several splits and inflate test scores.")
-        return "image"
-    if mode == "auto":
+    if mode != "auto":
+        return mode
+    if catalog.has_patients:
+        if own:
+            notes.append("The dataset's own train/val/test split (folders or split column) was not used: patient "
+                         "ids are known, so a patient-level split was made instead (the dataset's split may put "
+                         "one patient in several splits). Set the split mode to 'dataset' to use it anyway.")
         return "patient"
-    return mode
+    if own and allow_preassigned:
+        return "dataset"
+    if own:
+        notes.append("The dataset's own split column is ignored for k-fold cross-validation.")
+    notes.append("Not every image has a patient id, so the split is image-level: images "
+                 "of one patient may appear in several splits and inflate test scores.")
+    return "image"
 
 
-def _groups(records: list[ImageRecord], by_patient: bool) -> list[list[ImageRecord]]:
-    """Records grouped by patient (or one group per image), in catalog order."""
-    if not by_patient:
+def group_key(record: ImageRecord, group_by: str) -> str:
+    """The group ``record`` belongs to: its BreaKHis case (``group_by="case"``, when the name gives one) or patient."""
+    if group_by == "case":
+        from engine.data.importers.breakhis import breakhis_case
+
+        return breakhis_case(record.path) or record.patient or record.path
+    return record.patient or record.path
+
+
+def _grouping(records: list[ImageRecord], mode: str, config: SplitConfig) -> str:
+    """What a group is: "image" (image-level), "case" or "slide" (BreaKHis names, as ``group_by`` says) or
+    "patient" (other datasets)."""
+    if mode != "patient":
+        return "image"
+    if any(group_key(r, "case") != r.patient for r in records):
+        return config.group_by
+    return "patient"
+
+
+def _groups(records: list[ImageRecord], by: str) -> list[list[ImageRecord]]:
+    """Records grouped by ``by`` ("case", "patient" or "image": one group per image), in catalog order."""
+    if by == "image":
         return [[r] for r in records]
     groups: dict[str, list[ImageRecord]] = defaultdict(list)
     for r in records:
-        groups[r.patient].append(r)
+        groups[group_key(r, by)].append(r)
     return list(groups.values())
 
 
-def _assign(groups: list[list[ImageRecord]], ratios: list[float], rng: random.Random,
-            notes: list[str]) -> list[int]:
+def _assign(groups: list[list[ImageRecord]], ratios: list[float], rng: random.Random) -> list[int]:
     """Split index (0 train, 1 val, 2 test) for every group; stratified greedy."""
     comps = [Counter(r.label for r in g) for g in groups]
     class_n = Counter(r.label for g in groups for r in g)
@@ -166,12 +218,11 @@ def _assign(groups: list[list[ImageRecord]], ratios: list[float], rng: random.Ra
         assign[i] = best
         cur[best].update(comps[i])
         size[best] += n
-    _cover_classes(comps, assign, ratios, sorted(class_n), notes)
+    _cover_classes(comps, assign, ratios, sorted(class_n))
     return assign
 
 
-def _cover_classes(comps: list[Counter], assign: list[int], ratios: list[float],
-                   classes: list[str], notes: list[str]) -> None:
+def _cover_classes(comps: list[Counter], assign: list[int], ratios: list[float], classes: list[str]) -> None:
     """Move groups into val/test until each holds every class, where possible."""
     def has(s: int, label: str) -> bool:
         return any(a == s and label in comps[i] for i, a in enumerate(assign))
@@ -188,26 +239,76 @@ def _cover_classes(comps: list[Counter], assign: list[int], ratios: list[float],
         train = [i for i, a in enumerate(assign) if a == 0]
         if s not in assign and len(train) > 1:  # a class short beats no val/test
             assign[min(train, key=lambda j: (sum(comps[j].values()), j))] = s
-    for s in (s for s in range(len(SPLITS)) if ratios[s] > 0):
-        missing = [c for c in classes if not has(s, c)]
-        if missing:
-            notes.append(f"The {SPLITS[s]} split has no images of {', '.join(map(repr, missing))}: "
-                         "too few patients (or images) of that class to put one in every split.")
 
 
 def _to_split(groups: list[list[ImageRecord]], assign: list[int], **kw: Any) -> Split:
     return Split(assignments={r.path: SPLITS[a] for g, a in zip(groups, assign) for r in g}, **kw)
 
 
-def make_split(catalog: Catalog, config: SplitConfig, seed: int) -> Split:
-    """Split ``catalog`` into train/val/test as ``config`` asks; deterministic per seed."""
+def check_split(split: Split, catalog: Catalog, config: SplitConfig) -> Split:
+    """Refuse an empty test split (unless ``allow_no_test``) and note an empty val split, classes missing from
+    a split, one class in train and (group_by slide) BreaKHis cases straddling splits; returns ``split``."""
+    counts = split.counts(catalog)
+    sizes = {s: sum(counts[s].values()) for s in SPLITS}
+    if sizes["test"] == 0 and not config.allow_no_test:
+        by = split.group_by if split.mode == "patient" else "image"
+        if split.source == "made" and split.ratios[2] == 0:
+            why, fix = "the test ratio is 0", "give the test split a ratio above 0"
+        elif split.source == "dataset":
+            why, fix = "the dataset gives no test images", "use split mode 'auto' or 'patient'"
+        else:
+            why = (f"{len(_groups(catalog.records, by))} {by}s are too few for train, validation and test splits "
+                   "that share none of them")
+            fix = "add data, use k-fold cross-validation (k_folds) or an image-level split (split mode 'image')"
+        raise DataError(f"The split has no test images: {why}, so no test figures could be reported. To fix it, "
+                        f"{fix}, or set split.allow_no_test to train without a test set.")
+
+    def note(text: str) -> None:
+        if text not in split.notes:
+            split.notes.append(text)
+
+    if sizes["test"] == 0:
+        note("The test split is empty, so no test figures can be reported (training refuses such a split unless "
+             "split.allow_no_test is set).")
+    if sizes["val"] == 0:
+        note("The val split is empty: early stopping, plateau schedules and restoring the best epoch cannot "
+             "watch a validation metric in this run.")
+    classes = catalog.classes
+    for s in (s for s in SPLITS if sizes[s] and len(classes) > 1):
+        missing = [c for c in classes if not counts[s][c]]
+        if s == "train" and len(missing) == len(classes) - 1:
+            note(f"The train split holds only the class {[c for c in classes if c not in missing][0]!r}: a "
+                 "classifier cannot learn to tell the classes apart from it.")
+        elif missing:
+            note(f"The {s} split has no images of {', '.join(map(repr, missing))}: too few patients (or images) "
+                 "of that class to put one in every split.")
+    if split.mode == "patient" and split.group_by == "slide":
+        straddling = _straddling_cases(catalog, split)
+        if straddling:
+            note(f"{len(straddling)} BreaKHis case(s) have slides in more than one split (e.g. {straddling[0]}): "
+                 "slides of one patient are on both sides. Set split.group_by to 'case' to keep them together.")
+    return split
+
+
+def _straddling_cases(catalog: Catalog, split: Split) -> list[str]:
+    """BreaKHis cases whose images are in more than one split."""
+    where: dict[str, set[str]] = defaultdict(set)
+    for r in catalog.records:
+        if r.path in split.assignments:
+            where[group_key(r, "case")].add(split.assignments[r.path])
+    return sorted(c for c, s in where.items() if len(s) > 1)
+
+
+def make_split(catalog: Catalog, config: SplitConfig, seed: int | None = None) -> Split:
+    """Split ``catalog`` into train/val/test as ``config`` asks; deterministic per seed (default ``config.seed``)."""
+    seed = config.seed if seed is None else seed
     if config.file:
         split = Split.load(config.file)
         missing = split.unassigned(catalog)
         if missing:
             raise DataError(f"{config.file} does not cover {len(missing)} images of this dataset "
                             f"(first: {missing[0]}). Make a new split instead of reusing this one.")
-        return split
+        return check_split(split, catalog, config)
     if config.k_folds and config.k_folds > 1:
         folds = kfold_splits(catalog, config, seed)
         if not 0 <= config.fold < len(folds):
@@ -216,14 +317,16 @@ def make_split(catalog: Catalog, config: SplitConfig, seed: int) -> Split:
     ratios = _checked_ratios(catalog, config)
     notes: list[str] = []
     mode = _resolve_mode(catalog, config, notes)
-    if mode == "preassigned":
-        return _preassigned(catalog, ratios, seed)
-    groups = _groups(catalog.records, mode == "patient")
-    assign = _assign(groups, ratios, random.Random(seed), notes)
-    return _to_split(groups, assign, mode=mode, seed=seed, ratios=ratios, notes=notes)
+    if mode == "dataset":
+        return check_split(_preassigned(catalog, ratios, seed, config, notes), catalog, config)
+    by = _grouping(catalog.records, mode, config)
+    groups = _groups(catalog.records, by)
+    assign = _assign(groups, ratios, random.Random(seed))
+    split = _to_split(groups, assign, mode=mode, seed=seed, ratios=ratios, notes=notes, group_by=by)
+    return check_split(split, catalog, config)
 
 
-def split_with_audit(catalog: Catalog, config: SplitConfig, seed: int, *, phash_threshold: int = 6,
+def split_with_audit(catalog: Catalog, config: SplitConfig, seed: int | None = None, *, phash_threshold: int = 6,
                      progress: Any = None, cancel: Any = None, loader: Any = None) -> Split:
     """:func:`make_split`, then :func:`engine.data.audit.audit_split` into ``split.audit``."""
     from engine.data.audit import audit_split
@@ -235,22 +338,24 @@ def split_with_audit(catalog: Catalog, config: SplitConfig, seed: int, *, phash_
     return split
 
 
-def kfold_splits(catalog: Catalog, config: SplitConfig, seed: int) -> list[Split]:
-    """All ``config.k_folds`` splits: fold i is the test set of split i.
+def kfold_splits(catalog: Catalog, config: SplitConfig, seed: int | None = None) -> list[Split]:
+    """All ``config.k_folds`` splits: fold i is the test set of split i (seed default ``config.seed``).
 
-    Test folds partition the data and never share a patient (patient mode);
+    Test folds partition the data and never share a group (patient mode);
     val is carved out of the other folds with the val ratio, also grouped.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
+    seed = config.seed if seed is None else seed
     k = int(config.k_folds or 0)
     if k < 2:
         raise ConfigError(f"k-fold cross-validation needs k_folds >= 2, got {config.k_folds}.")
     ratios = _checked_ratios(catalog, config)
     notes: list[str] = []
     mode = _resolve_mode(catalog, config, notes, allow_preassigned=False)
-    groups = _groups(catalog.records, mode == "patient")
-    unit = "patients" if mode == "patient" else "images"
+    by = _grouping(catalog.records, mode, config)
+    groups = _groups(catalog.records, by)
+    unit = "images" if by == "image" else f"{by}s"
     if len(groups) < k:
         raise ConfigError(f"{k}-fold cross-validation needs at least {k} {unit}; the dataset "
                           f"has {len(groups)}. Lower k_folds.")
@@ -265,18 +370,17 @@ def kfold_splits(catalog: Catalog, config: SplitConfig, seed: int) -> list[Split
     val_share = ratios[1] / (ratios[0] + ratios[1])
     out = []
     for fold, test_groups in enumerate(folds):
-        fold_notes = list(notes)
         rest = [g for i, g in enumerate(groups) if i not in test_groups]
-        assign = _assign(rest, [1 - val_share, val_share, 0.0], random.Random(seed * 1000 + fold), fold_notes)
+        assign = _assign(rest, [1 - val_share, val_share, 0.0], random.Random(seed * 1000 + fold))
         split = _to_split(rest, assign, mode=mode, seed=seed, ratios=ratios, k_folds=k, fold=fold,
-                          notes=fold_notes)
+                          notes=list(notes), group_by=by)
         split.assignments.update({r.path: "test" for i in test_groups for r in groups[i]})
-        out.append(split)
+        out.append(check_split(split, catalog, config))
     return out
 
 
-def _preassigned(catalog: Catalog, ratios: list[float], seed: int) -> Split:
-    """Honour the split column given by the source (CSV); carve val out of train if absent."""
+def _preassigned(catalog: Catalog, ratios: list[float], seed: int, config: SplitConfig, notes: list[str]) -> Split:
+    """Honour the split given by the dataset (folders or CSV column); carve val out of train if absent."""
     bad = [r for r in catalog.records if _ALIASES.get(str(r.split or "").strip().lower()) is None]
     if bad:
         raise ConfigError(
@@ -284,16 +388,20 @@ def _preassigned(catalog: Catalog, ratios: list[float], seed: int) -> Split:
             "Give every row train, val or test in the split column, or set the split mode to "
             "'patient' or 'image' to ignore that column.")
     assignments = {r.path: _ALIASES[r.split.strip().lower()] for r in catalog.records}
-    notes = ["Using the split given by the dataset."]
+    notes.append("Using the dataset's own train/val/test split" + (
+        " (split mode 'dataset')." if config.mode == "dataset" else
+        ": no patient ids are known, so no patient-level split could be made."))
+    by = _grouping(catalog.records, "patient", config) if catalog.has_patients else "image"
     if ratios[1] > 0 and "val" not in assignments.values():
         train = [r for r in catalog.records if assignments[r.path] == "train"]
-        groups = _groups(train, catalog.has_patients)
         share = ratios[1] / (ratios[0] + ratios[1])
-        assign = _assign(groups, [1 - share, share, 0.0], random.Random(seed), notes)
-        assignments.update(_to_split(groups, assign).assignments)
+        groups = _groups(train, by)
+        assignments.update(_to_split(groups, _assign(groups, [1 - share, share, 0.0], random.Random(seed))).assignments)
         notes.append(f"The dataset gives no validation images; {share:.0%} of its training "
                      "images were set aside for validation.")
-    pairs = {(r.patient, assignments[r.path]) for r in catalog.records}
-    disjoint = catalog.has_patients and len(pairs) == len({p for p, _ in pairs})
-    return Split(assignments=assignments, mode="patient" if disjoint else "image", seed=seed,
-                 ratios=ratios, notes=notes)
+    owners: dict[str, set[str]] = defaultdict(set)
+    for r in catalog.records:
+        owners[group_key(r, by)].add(assignments[r.path])
+    disjoint = by != "image" and all(len(s) == 1 for s in owners.values())
+    return Split(assignments=assignments, mode="patient" if disjoint else "image", seed=seed, ratios=ratios,
+                 notes=notes, source="dataset", group_by=by if disjoint else "image")

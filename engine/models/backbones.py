@@ -149,10 +149,17 @@ TIMM_MODELS: dict[str, TimmArch] = {
 
 
 def create_timm_backbone(arch: TimmArch, image_size: int = 224, in_chans: int = 3) -> tuple[nn.Module, dict[str, Any]]:
-    """A randomly initialised timm backbone without classifier, and the kwargs it was built with."""
+    """A randomly initialised timm backbone without classifier, and the kwargs it was built with.
+
+    ResNets are built with ``zero_init_last=False`` (torchvision's default, which the studies used): timm
+    otherwise zeroes the last BatchNorm gamma of every residual block, so a frozen random encoder (the
+    "random" arm of a probe or label-efficiency study) would output zero from every residual branch.
+    """
     kwargs: dict[str, Any] = {"in_chans": in_chans}
     if arch.is_vit:
         kwargs["img_size"] = image_size
+    if arch.family == "resnet":
+        kwargs["zero_init_last"] = False
     return timm.create_model(arch.arch, pretrained=False, num_classes=0, **kwargs), kwargs
 
 

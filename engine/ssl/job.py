@@ -19,6 +19,7 @@ from engine.runs import Run
 from engine.ssl.config import SSLConfig
 from engine.ssl.data import is_labelled
 from engine.training.config import DataConfig, SplitConfig
+from engine.training.data_setup import preflight_dataset
 from engine.training.devices import describe_device, select_device
 from engine.training.seeding import seed_everything
 
@@ -30,6 +31,7 @@ def pretrain(config: SSLConfig | dict, *, progress: ProgressFn = null_progress, 
     config.validate()
     seed_everything(config.seed, config.deterministic)
     encoder = build_encoder(config)  # before any file is written: missing weights fail fast
+    preflight_dataset(config.data)  # so do a missing dataset and a malformed curation file
     run = Run(Path(run_dir)) if run_dir else Run.create(config.name or f"ssl-{config.method}-{config.backbone}",
                                                         config.runs_dir)
     (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -54,8 +56,12 @@ def build_encoder(config: SSLConfig, pretrained: str | None = None):
 
 
 def load_ssl_catalog(cfg: DataConfig, progress: ProgressFn = null_progress,
-                     cancel: CancelToken | None = None) -> Catalog:
-    """Scan a labelled or unlabelled dataset; ``importer="auto"`` reads a folder without labels as "unlabelled"."""
+                     cancel: CancelToken | None = None, *, apply_curation: bool = True) -> Catalog:
+    """Scan a labelled or unlabelled dataset; ``importer="auto"`` reads a folder without labels as "unlabelled".
+
+    ``apply_curation``: the dataset's curation applied to every image (views of the whole dataset); pretraining
+    passes False and applies it by split, like training.
+    """
     from dataclasses import replace
 
     from engine import registry
@@ -68,35 +74,104 @@ def load_ssl_catalog(cfg: DataConfig, progress: ProgressFn = null_progress,
         importer = detect_importer(root)
         share, _labels = registry.create("importer", importer).labelled_sample(root)
         importer = importer if share >= 0.5 else "unlabelled"
-    return load_catalog(replace(cfg, path=str(root), importer=importer), progress, cancel, min_classes=0)
+    return load_catalog(replace(cfg, path=str(root), importer=importer), progress, cancel, min_classes=0,
+                        apply_curation=apply_curation)
 
 
-def ssl_split(catalog: Catalog, config: SSLConfig):
-    """Train / val images: val holds ``val_fraction`` (or 20% for the kNN monitor only), by patient when known."""
+def downstream_split(catalog: Catalog, config: SSLConfig):
+    """The train / val / test split later probes and fine-tunes use (``config.split``, seed ``split.seed``);
+    None for an unlabelled folder without patient ids (no labels to evaluate, nothing to leak into)."""
     from engine.data.splits import make_split
 
-    val = config.val_fraction or (0.2 if (config.knn_every and is_labelled(catalog)) else 0.0)
-    mode = "patient" if catalog.has_patients else "image"
-    if val <= 0:
-        from engine.data.splits import Split
+    if not (is_labelled(catalog) or catalog.has_patients):
+        return None
+    return make_split(catalog, config.split)
 
-        return Split({r.path: "train" for r in catalog.records}, mode=mode, seed=config.seed, ratios=[1.0, 0.0, 0.0])
-    return make_split(catalog, SplitConfig(mode=mode, ratios=[1.0 - val, val, 0.0]), config.seed)
+
+#: Parts of the downstream split the encoder trains on, by ``SSLConfig.scope``.
+SCOPE_TRAIN = {"train": ("train",), "train+val": ("train",), "all": ("train", "test")}
+
+
+def ssl_split(catalog: Catalog, config: SSLConfig, downstream=None):
+    """The images the encoder trains on ("train") and is validated on ("val": early stopping, best encoder).
+
+    Without a ``downstream`` split every image is used, val holding ``val_fraction`` (or 20% for the kNN
+    monitor only). With one, scope "train" trains on its training images with val carved from them;
+    "train+val" validates on its val images; "all" (transductive) also trains on its test images. Groups
+    (patients, BreaKHis cases) are never cut; deterministic per ``split.seed``.
+    """
+    from dataclasses import replace
+
+    from engine.data.splits import Split, make_split
+
+    val = config.val_fraction or (0.2 if (config.knn_every and is_labelled(catalog)) else 0.0)
+    pool, held = catalog.records, []
+    if downstream is not None:
+        pool = [r for r in catalog.records if downstream.assignments.get(r.path) in SCOPE_TRAIN[config.scope]]
+        held = downstream.records(catalog, "val") if config.scope != "train" else []
+    mode = "patient" if pool and all(r.patient for r in pool) else "image"
+    seed = config.split.seed
+    if held or val <= 0:
+        return Split({**{r.path: "train" for r in pool}, **{r.path: "val" for r in held}}, mode=mode, seed=seed,
+                     ratios=[1.0, 0.0, 0.0])
+    carve = SplitConfig(mode=mode, ratios=[1.0 - val, val, 0.0], seed=seed, group_by=config.split.group_by,
+                        allow_no_test=True)
+    return make_split(replace(catalog, records=pool, curation=None), carve)
 
 
 def _prepare(config: SSLConfig, run: Run, progress, cancel, resume: bool):
+    """(curated catalog, SSL split): the downstream split is saved as split.json and what the encoder sees as
+    encoder_images.json; a resumed run rebuilds both from its catalog.json and split.json."""
+    from engine.data.curation import curate
     from engine.data.splits import Split
+    from engine.ssl.exposure import read_encoder_images
 
     mark_status(run, "preparing", kind="ssl", method=config.method, backbone=config.backbone,
                 **{"resumed" if resume else "started": now()})
     if resume:
-        return Catalog.load(run.file("catalog.json")), Split.load(run.file("split.json"))
-    catalog = load_ssl_catalog(config.data, progress, cancel)
-    run.write("catalog.json", catalog.to_dict())
-    split = ssl_split(catalog, config)
-    run.check_present()
-    split.save(run.file("split.json"))
-    return catalog, split
+        catalog = Catalog.load(run.file("catalog.json"))
+        if read_encoder_images(run.path) is None:  # made before pretraining respected a downstream split
+            return catalog, Split.load(run.file("split.json"))
+        downstream = Split.load(run.file("split.json")) if is_labelled(catalog) or catalog.has_patients else None
+    else:
+        catalog = load_ssl_catalog(config.data, progress, cancel, apply_curation=False)
+        run.write("catalog.json", catalog.to_dict())
+        downstream = downstream_split(catalog, config)
+    curated, report = curate(catalog, downstream, config.data.curation_scope)
+    split = ssl_split(curated, config, downstream)
+    if not resume:
+        run.check_present()
+        (downstream or split).save(run.file("split.json"))
+        _record_encoder_images(config, run, curated, split, downstream, report, progress)
+    return curated, split
+
+
+def _record_encoder_images(config: SSLConfig, run: Run, catalog: Catalog, split, downstream, report,
+                           progress) -> None:
+    """encoder_images.json, and the scope, split, curation and a transductive warning in train.log / summary."""
+    from engine.data.curation import describe_report
+    from engine.ssl.exposure import write_encoder_images
+
+    transductive = downstream is not None and config.scope == "all"
+    seen = [r for r in catalog.records if r.path in split.assignments]
+    info = write_encoder_images(run.path, seen, scope=config.scope, transductive=transductive,
+                                downstream=downstream is not None)
+    lines = []
+    if downstream is not None:
+        counts = {s: len(downstream.records(catalog, s)) for s in ("train", "val", "test")}
+        lines.append(f"Downstream split: {downstream.describe()} ({counts['train']} train / {counts['val']} val / "
+                     f"{counts['test']} test images, saved as split.json for probes and fine-tunes); scope "
+                     f"{config.scope!r}: the encoder sees {len(seen)} images.")
+        lines += [f"Split note: {n}" for n in downstream.notes]
+    lines += describe_report(report)
+    if transductive:
+        lines.append("WARNING: scope 'all' is transductive: the encoder is pretrained on the downstream test "
+                     "images too. Probes and fine-tunes testing on them are refused unless allowed, and marked.")
+    for line in lines:
+        run.log(line)
+        progress(Progress(stage="log", message=line))
+    run.update_summary(scope=config.scope, transductive=transductive, encoder_images=info, notes=lines,
+                       split_notes=list(downstream.notes) if downstream is not None else [], curation=report)
 
 
 def _build_trainer(config: SSLConfig, run: Run, progress: ProgressFn, cancel: CancelToken, encoder, resume: bool):

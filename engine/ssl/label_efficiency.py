@@ -4,7 +4,11 @@ For every encoder initialisation (``ssl``: an SSL run's encoder, ``random``,
 ``imagenet`` when its weights are available) and every label fraction, one
 ordinary training run (probe or fine-tune) uses ``data.train_fraction`` of the
 training split, drawn by whole patients with every class kept. All runs share
-one ``split.json``, so val and test are the same images for every row. The
+one ``split.json`` (on the SSL run's own dataset, that run's split, whose
+test images its encoder never saw), so val and test are the same images for
+every row; a split whose test images the SSL encoder saw is refused unless
+``allow_transductive``. The "random" arm is a randomly initialised encoder
+with non-zero residual branches (see :mod:`engine.models.backbones`). The
 study folder ``<runs_dir>/studies/<id>/`` holds ``config.json``,
 ``split.json``, ``results.json`` and the runs under ``runs/``.
 """
@@ -44,6 +48,7 @@ class LabelEfficiencyConfig:
     seed: NonNegativeInt = 0
     runs_dir: Optional[str] = None
     name: str = ""
+    allow_transductive: bool = False  # the SSL encoder may have seen the test images (rows are marked)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for the study's config.json."""
@@ -70,7 +75,7 @@ def _base_config(cfg: LabelEfficiencyConfig) -> TrainConfig:
         from engine.ssl.downstream import downstream_config
 
         return downstream_config(cfg.ssl_run, cfg.dataset, mode=cfg.mode, frozen_epochs=cfg.frozen_epochs,
-                                 epochs=cfg.epochs, **overrides)
+                                 epochs=cfg.epochs, allow_transductive=cfg.allow_transductive, **overrides)
     from engine.ssl.downstream import downstream_phases
 
     phases = downstream_phases(cfg.mode, cfg.epochs, cfg.frozen_epochs, 1e-3, 1e-4)
@@ -116,24 +121,28 @@ def _row(run, encoder: str, fraction: float, records: list) -> dict:
 def label_efficiency(config: LabelEfficiencyConfig | dict, *, progress: ProgressFn = null_progress,
                      cancel: CancelToken | None = None) -> dict:
     """Run the study; returns (and writes to results.json) ``{"rows": [...], "skipped": [...], "path", ...}``."""
+    from engine.data.curation import curate
     from engine.data.splits import split_with_audit
     from engine.models.weights import weights_status
-    from engine.training.data_setup import load_catalog, make_loader, sample_train_fraction
+    from engine.ssl.exposure import check_encoder_exposure
+    from engine.training.data_setup import load_catalog, make_loader, preflight_dataset, sample_train_fraction
     from engine.training.job import train
 
     cfg = config if isinstance(config, LabelEfficiencyConfig) else LabelEfficiencyConfig.from_dict(config)
     cancel = cancel or CancelToken()
     base = _base_config(cfg)
-    study = _study_dir(cfg)
-    write_json(study / "config.json", cfg.to_dict())
+    preflight_dataset(base.data)
     catalog = load_catalog(base.data, progress, cancel)  # scanned and audited once for every run of the study
-    split = split_with_audit(catalog, base.split, base.seed, progress=progress, cancel=cancel,
-                             loader=make_loader(base.data))
+    split = split_with_audit(catalog, base.split, progress=progress, cancel=cancel, loader=make_loader(base.data))
+    exposure = check_encoder_exposure(base, catalog, split) if "ssl" in cfg.encoders else None
+    study = _study_dir(cfg)  # only once the study can run: a refused split leaves no folder behind
+    write_json(study / "config.json", cfg.to_dict())
     split.save(study / "split.json")
-    train_records = split.records(catalog, "train")
+    train_records = split.records(curate(catalog, split, base.data.curation_scope)[0], "train")
     results: dict[str, Any] = {"status": "running", "name": study.name, "path": str(study), "ssl_run": cfg.ssl_run,
                                "backbone": base.model.name, "mode": cfg.mode, "config": cfg.to_dict(),
-                               "split_mode": split.mode, "rows": [], "skipped": []}
+                               "split_mode": split.mode, "split": split.describe(), "split_notes": split.notes,
+                               "transductive": exposure, "rows": [], "skipped": []}
     encoders = list(cfg.encoders)
     if "imagenet" in encoders and not weights_status(base.model.name).available:
         encoders.remove("imagenet")

@@ -87,6 +87,7 @@ class SplitConfig:
     seed: NonNegativeInt = 0        # the split's own seed: runs with other init seeds keep the same test set
     group_by: Literal["case", "slide"] = "case"  # BreaKHis: group a patient's slides (case) or each slide
     allow_no_test: bool = False     # an empty test split is an error unless allowed
+    allow_transductive: bool = False  # evaluate on test images a pretrained SSL encoder saw (run is marked)
 
     @field_validator("ratios")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from engine.data.catalog import Catalog
 from engine.errors import ConfigError, DataError
-from engine.jobs import CancelToken, ProgressFn, null_progress
+from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
 from engine.training.config import DataConfig, TrainConfig
 from engine.training.seeding import epoch_seed
 
@@ -31,20 +31,48 @@ def resolve_dataset_path(path: str, progress: ProgressFn = null_progress, cancel
     return p
 
 
-def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: CancelToken | None = None, *,
-                 min_classes: int = 2) -> Catalog:
-    """Scan the configured dataset, apply its curation, cap it at ``max_images`` (spread evenly).
+def preflight_dataset(cfg: DataConfig) -> None:
+    """Refuse a missing dataset or a malformed curation file before a run folder is made (no generation, no scan)."""
+    from engine.data.curation import read_curation
 
-    Raises :class:`DataError` with fewer than ``min_classes`` classes (0 for self-supervised use).
+    if cfg.path == "demo":
+        from engine.data.demo import demo_path
+
+        root = demo_path()
+        if not root.exists():
+            return  # generated on demand, without curation
+    else:
+        root = resolve_dataset_path(cfg.path)
+    read_curation(root, allow_outside=cfg.allow_outside_paths)
+
+
+def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: CancelToken | None = None, *,
+                 min_classes: int = 2, apply_curation: bool = False) -> Catalog:
+    """Scan the configured dataset and cap it at ``max_images`` (spread evenly).
+
+    The dataset's curation (exclusions / relabels made in the embedding view)
+    is read and checked first, then kept in ``catalog.curation`` unapplied:
+    the split is made on the images as scanned, and :func:`build_run_data`
+    applies the curation to the training split (every split with
+    ``curation_scope="all"``). ``apply_curation`` applies it to every image
+    now (views of a whole dataset). Raises :class:`DataError` with fewer than
+    ``min_classes`` classes (0 for self-supervised use).
     """
-    from engine.data.curation import apply_curation  # exclusions / relabels made in the embedding view
+    from engine.data.curation import curate, curation_snapshot
     from engine.data.importers import scan
 
     root = resolve_dataset_path(cfg.path, progress, cancel)
-    catalog = apply_curation(scan(root, cfg.importer, progress=progress, cancel=cancel), root)
+    snapshot = curation_snapshot(root, allow_outside=cfg.allow_outside_paths)  # a bad file fails before the scan
+    catalog = scan(root, cfg.importer, progress=progress, cancel=cancel)
     if cfg.max_images and len(catalog.records) > cfg.max_images:
         step = len(catalog.records) / cfg.max_images
         catalog.records = [catalog.records[int(i * step)] for i in range(cfg.max_images)]
+    catalog.curation = snapshot
+    if snapshot is not None:
+        progress(Progress("log", message=f"Curation file {snapshot['file']}: {len(snapshot['exclude'])} "
+                                         f"exclusion(s), {len(snapshot['relabel'])} relabelling(s)."))
+    if apply_curation:
+        catalog, _report = curate(catalog, None, "all")
     if len(catalog.classes) < min_classes:
         raise DataError(f"{root}: found only the class(es) {catalog.classes}; training needs at least two.")
     return catalog
@@ -112,6 +140,9 @@ class RunData:
     loaders: dict
     eval_loaders: dict
     train_generator: torch.Generator
+    curation: dict | None = None    # what the dataset's curation changed (engine.data.curation.curate)
+    notes: list[str] = field(default_factory=list)  # what the user should know about this data
+    exposure: dict | None = None    # test/val images a pretrained SSL encoder saw (engine.ssl.exposure)
 
     def set_epoch(self, seed: int, epoch: int) -> None:
         """Make this epoch's shuffling depend only on (seed, epoch)."""
@@ -122,13 +153,19 @@ def build_run_data(config: TrainConfig, catalog: Catalog, split, device: torch.d
                    classes: list[str] | None = None) -> RunData:
     """Datasets and DataLoaders for each split, with the configured sampler.
 
-    ``classes`` fixes the class order (a trained run's); default: the catalog's.
+    The catalog's curation is applied here, after the split: to the training
+    images, or every split with ``data.curation_scope="all"``.
+    ``classes`` fixes the class order (a trained run's); default: the curated catalog's.
     """
+    from engine.data.curation import curate, describe_report
     from engine.data.dataset import HistoDataset, make_weighted_sampler
     from engine.data.transforms import build_transform
+    from engine.ssl.exposure import config_exposure
 
     if config.sampler not in ("none", "weighted"):
         raise ConfigError("sampler must be 'none' or 'weighted'.")
+    catalog, curation = curate(catalog, split, config.data.curation_scope)
+    notes = describe_report(curation)
     classes = list(classes or catalog.classes)
     loader = make_loader(config.data)
     size, norm = config.data.image_size, config.data.normalize
@@ -158,4 +195,25 @@ def build_run_data(config: TrainConfig, catalog: Catalog, split, device: torch.d
         train_loader = DataLoader(train_ds, shuffle=True, generator=generator,
                                   drop_last=len(train_ds) > config.batch_size, **kwargs)
     loaders = {"train": train_loader, "val": eval_loaders["val"], "test": eval_loaders["test"]}
-    return RunData(catalog, split, classes, datasets, loaders, eval_loaders, generator)
+    train_classes = sorted({r.label for r in datasets["train"].records})
+    if curation and len(train_classes) < 2 <= len(classes):
+        notes.append(f"After curation the training images hold only the class(es) {train_classes}.")
+    exposure = config_exposure(config, catalog, split)  # refused earlier unless split.allow_transductive
+    if exposure:
+        notes.append(exposure["message"])
+    return RunData(catalog, split, classes, datasets, loaders, eval_loaders, generator, curation=curation,
+                   notes=notes, exposure=exposure)
+
+
+def announce_run(config: TrainConfig, run, data: RunData, log) -> None:
+    """At the start of training: ``log`` (train.log and a progress event) the config's notes, how the split was
+    made and its notes, and what curation changed; keep them in summary.json (``notes``, ``split_notes``,
+    ``curation``, ``transductive``) for the Runs tab."""
+    lines = [f"Note: {n}" for n in config.notes()]
+    lines.append(f"Split: {data.split.describe()}")
+    lines += [f"Split note: {n}" for n in data.split.notes]
+    lines += data.notes
+    for line in lines:
+        log(line)
+    run.update_summary(notes=lines, split_notes=list(data.split.notes), curation=data.curation,
+                       transductive=data.exposure)

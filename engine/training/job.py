@@ -40,6 +40,10 @@ def train(config: TrainConfig | dict, *, progress: ProgressFn = null_progress, c
     # Built before anything is written, so missing pretrained weights fail fast
     # with a clear message and leave no half-made run behind.
     model = build_model(config, 2)
+    if catalog is None:  # a missing dataset or a malformed curation file: refused before the run folder exists
+        from engine.training.data_setup import preflight_dataset
+
+        preflight_dataset(config.data)
     run = Run(Path(run_dir)) if run_dir else Run.create(config.name or config.model.name, config.runs_dir)
     (run.path / "checkpoints").mkdir(parents=True, exist_ok=True)
     return _execute(config, run, progress, cancel or CancelToken(), model=model, prepared=(catalog, split))
@@ -56,20 +60,22 @@ def resume(run_dir: str | Path, *, progress: ProgressFn = null_progress, cancel:
 
 
 def _prepare_split(config: TrainConfig, catalog: Catalog, run: Run, progress, cancel):
+    """The run's split, made with the split's own seed (``split.seed``, not the init seed) on the catalog as
+    scanned (curation is applied afterwards), refused when an SSL encoder saw its test images."""
     from engine.data.splits import split_with_audit
+    from engine.ssl.exposure import check_encoder_exposure
     from engine.training.data_setup import make_loader
 
     # The audit hashes images through the cache, so it also warms it for training.
-    split = split_with_audit(catalog, config.split, config.seed, progress=progress, cancel=cancel,
+    split = split_with_audit(catalog, config.split, config.split.seed, progress=progress, cancel=cancel,
                              loader=make_loader(config.data))
+    check_encoder_exposure(config, catalog, split)
     _record_split(run, split)
     return split
 
 
 def _record_split(run: Run, split) -> None:
-    """Save the run's split.json and log its notes (and a warning for an image-level split)."""
-    for note in split.notes:
-        run.log(f"Split: {note}")
+    """Save the run's split.json (and log a warning for an image-level split; the trainer logs its notes)."""
     run.check_present()
     split.save(run.file("split.json"))
     if split.mode != "patient":

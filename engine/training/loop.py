@@ -10,7 +10,9 @@ epoch with optimizer, scheduler, scaler and RNG state restored.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+
 import torch
 
 from engine.errors import CancelledError, ConfigError
@@ -20,6 +22,7 @@ from engine.training import checkpoint as ckpt
 from engine.training.builders import build_loss, build_optimizer, build_scheduler, step_scheduler
 from engine.training.callbacks import BestTracker, EarlyStopping
 from engine.training.config import PhaseConfig, TrainConfig
+from engine.training.data_setup import announce_run
 from engine.training.devices import use_amp
 from engine.training.batchnorm import recalibrate_batchnorm
 from engine.training.epoch_metrics import epoch_val_metrics
@@ -45,6 +48,10 @@ class Trainer:
         self.best = BestTracker(monitor)
         self.early = EarlyStopping(monitor, config.early_stopping.patience, config.early_stopping.min_epochs)
         self.callbacks = [self.best, self.early]
+        self.schedule = config.schedule
+        announce_run(config, run, data, self.log)
+        if data.loaders["val"] is None:
+            self._without_validation()
         self.history: list[dict] = []
         self.epoch = 0                 # global epochs completed
         self.phase_index = 0
@@ -57,6 +64,21 @@ class Trainer:
         self.batches_done = 0
         self._batches_at_start = 0
 
+    def _without_validation(self) -> None:
+        """No val images: early stopping and plateau schedules on a val metric are switched off, with a note."""
+        cfg, off = self.config, []
+        if cfg.early_stopping.monitor.startswith("val_"):
+            if cfg.early_stopping.patience:
+                self.early.patience = 0
+                off.append(f"early stopping on {cfg.early_stopping.monitor}")
+            if cfg.early_stopping.restore_best:
+                off.append("restoring the best epoch (the last epoch's weights are kept)")
+        if cfg.schedule.name == "plateau" and cfg.schedule.monitor.startswith("val_"):
+            self.schedule = dataclasses.replace(cfg.schedule, name="none")
+            off.append(f"the plateau schedule on {cfg.schedule.monitor}")
+        if off:
+            self.log(f"No validation images, so these are disabled for this run: {', '.join(off)}.")
+
     # --- phases ---------------------------------------------------------
     def start_phase(self, index: int) -> None:
         """Apply a phase's trainable layers, optimizer and scheduler."""
@@ -66,7 +88,7 @@ class Trainer:
         lr = phase.lr if phase.lr is not None else cfg.optim.lr
         blr = phase.backbone_lr if phase.backbone_lr is not None else (cfg.optim.backbone_lr or lr)
         self.optimizer = build_optimizer(self.model.param_groups(lr, blr), cfg.optim)
-        self.scheduler = build_scheduler(self.optimizer, cfg.schedule, phase.epochs)
+        self.scheduler = build_scheduler(self.optimizer, self.schedule, phase.epochs)
         for cb in self.callbacks:
             cb.on_phase_start(self, index)
         self.log(f"Phase {index + 1}/{len(self.phases)} '{phase.name or index + 1}': trainable={phase.trainable}, "
@@ -207,8 +229,7 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["lr_groups"] = {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)}
         row["time_s"] = round(time.monotonic() - t0, 3)
-        monitor = self.config.schedule.monitor
-        step_scheduler(self.scheduler, row, monitor)
+        step_scheduler(self.scheduler, row, self.schedule.monitor)
         for cb in self.callbacks:
             cb.on_epoch_end(self, row)
         self.epoch += 1

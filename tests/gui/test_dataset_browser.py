@@ -48,7 +48,7 @@ def breakhis(tmp_path_factory) -> tuple[Catalog, Split]:
 def idc() -> tuple[Catalog, Split]:
     """The 909-image IDC sample (2 patients)."""
     catalog = scan(_need("idc-sample"))
-    return catalog, split_with_audit(catalog, SplitConfig(), 0)
+    return catalog, split_with_audit(catalog, SplitConfig(allow_no_test=True), 0)  # 2 patients: no test split
 
 
 @pytest.fixture

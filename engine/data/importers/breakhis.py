@@ -35,13 +35,14 @@ def parse_breakhis_name(filename: str) -> dict | None:
     """Parse a BreaKHis file name; None when it does not follow the grammar.
 
     ``SOB_B_A-14-22549AB-100-001.png`` gives ``label="benign"``,
-    ``subtype="adenosis"``, ``patient="22549AB"``, ``magnification="100X"``,
-    ``year="14"``, ``procedure="SOB"``, ``number=1``. The resized variant
-    ``SOB_B_A_14-22549AB_0.png`` gives the same but ``magnification=None``.
+    ``subtype="adenosis"``, ``patient="22549AB"``, ``case="A-14-22549"``,
+    ``magnification="100X"``, ``year="14"``, ``procedure="SOB"``, ``number=1``.
+    The resized variant ``SOB_B_A_14-22549AB_0.png`` gives the same but
+    ``magnification=None``.
 
-    The patient id is the slide id alone ("22549AB"): the year and tumour code
-    describe the biopsy, not the person, and the slide id is what the README
-    calls the patient. An unknown tumour code is kept as the subtype as-is.
+    The patient id is the slide id ("22549AB"), what the README calls the
+    patient; the case (:func:`case_of_slide`) groups the slides of one biopsy
+    number. An unknown tumour code is kept as the subtype as-is.
     """
     stem = Path(filename).stem
     for pattern in _PATTERNS:
@@ -54,12 +55,30 @@ def parse_breakhis_name(filename: str) -> dict | None:
                 "label": CLASSES[parts["cls"].upper()],
                 "subtype": SUBTYPES.get(code, code),
                 "patient": parts["patient"].upper(),
+                "case": case_of_slide(code, parts["year"], parts["patient"]),
                 "magnification": f"{int(mag)}X" if mag else None,
                 "year": parts["year"],
                 "procedure": parts["procedure"].upper(),
                 "number": int(parts["number"]),
             }
     return None
+
+
+def case_of_slide(code: str, year: str, slide: str) -> str:
+    """The case of a BreaKHis slide: tumour code, year and the slide id's number, e.g. ``"A-14-22549"``.
+
+    Slides ``22549AB`` and ``22549CD`` (and ``16184`` / ``16184CD``) carry one
+    biopsy number and come from one patient; grouping a split by case keeps
+    them on the same side, where grouping by slide id would not.
+    """
+    digits = re.match(r"\d+", slide)
+    return f"{code.upper()}-{year}-{digits.group(0) if digits else slide.upper()}"
+
+
+def breakhis_case(path: str) -> str | None:
+    """The BreaKHis case of an image path (None when the file name is not BreaKHis-named)."""
+    parsed = parse_breakhis_name(Path(path).name)
+    return parsed["case"] if parsed else None
 
 
 @register("importer", "breakhis", description="BreaKHis tree or BreaKHis-named files anywhere")
