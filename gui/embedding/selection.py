@@ -7,6 +7,10 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QPushButton
 
 from gui import errors
 
+CURATION_TIP = ("Saved in the dataset's curation.json. Training applies it after the split is made, to the training "
+                "images only: validation and test images keep their images and labels (unless the run sets "
+                "data.curation_scope to 'all', which marks it), so curating never changes the test set.")
+
 
 class SelectionActions:
     """The selection bar of an :class:`~gui.embedding.embedding_view.EmbeddingViewWidget` and its actions."""
@@ -24,6 +28,8 @@ class SelectionActions:
                                 ("include", "Include again", self.include)):
             button = QPushButton(text)
             button.clicked.connect(lambda _c=False, s=slot: s())
+            if key in ("relabel", "exclude", "include"):
+                button.setToolTip(CURATION_TIP)
             bar.addWidget(button)
             self.buttons[key] = button
         view.plot.selection_changed.connect(self._on_selection_changed)
@@ -40,11 +46,19 @@ class SelectionActions:
         return emb.meta.get("root") or emb.dataset
 
     def load_curation(self) -> None:
-        """Mark the points the dataset's curation excludes (crosses) and show the curated labels."""
+        """Mark the points the dataset's curation excludes (crosses) and show the curated labels.
+
+        A malformed curation file is reported (what is wrong, how to fix it) and shown as no curation.
+        """
         from engine.data.curation import load_curation
+        from engine.errors import HistoDeskError
 
         emb = self.view.emb
-        cur = load_curation(self.root()) if self.root() else {"exclude": [], "relabel": {}}
+        cur = {"exclude": [], "relabel": {}}
+        try:
+            cur = load_curation(self.root()) if self.root() else cur
+        except HistoDeskError as exc:
+            errors.show_error(self.view, "Cannot read the curation", str(exc))
         excluded = set(cur["exclude"])
         for i, p in enumerate(emb.paths):
             emb.labels[i] = cur["relabel"].get(p, emb.labels[i])
@@ -88,10 +102,11 @@ class SelectionActions:
             if not ok or not label.strip():
                 return
         from engine.data.curation import set_labels
+        from engine.errors import HistoDeskError
 
         try:
             set_labels(self.root(), {emb.paths[i]: label.strip() for i in self.indices})
-        except OSError as exc:
+        except (OSError, HistoDeskError) as exc:
             errors.show_error(self.view, "Cannot relabel", f"Could not write the curation file: {exc}")
             return
         self.load_curation()
@@ -107,11 +122,12 @@ class SelectionActions:
 
     def _curate(self, exclude: bool) -> None:
         from engine.data.curation import add_exclusions, remove_exclusions
+        from engine.errors import HistoDeskError
 
         paths = [self.view.emb.paths[i] for i in self.indices]
         try:
             (add_exclusions if exclude else remove_exclusions)(self.root(), paths)
-        except OSError as exc:
+        except (OSError, HistoDeskError) as exc:
             errors.show_error(self.view, "Cannot change the curation", f"Could not write the curation file: {exc}")
             return
         self.load_curation()

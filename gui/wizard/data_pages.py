@@ -16,7 +16,10 @@ from engine.training.config import DataConfig, TrainConfig
 from gui.wizard.fields import combo, error_label, set_combo, show_error, spin
 
 SPLIT_MODES = [("auto", "auto (patient-level when patient ids are known)"), ("patient", "patient-level"),
-               ("image", "image-level (may leak patients between splits)")]
+               ("image", "image-level (may leak patients between splits)"),
+               ("dataset", "the dataset's own train/val/test (folders or CSV split column)")]
+GROUP_BY = [("case", "case: a patient's slides stay together (BreaKHis, safe)"),
+            ("slide", "slide id (slides of one patient may straddle splits)")]
 
 
 class DatasetPage(QWizardPage):
@@ -94,13 +97,16 @@ class DatasetPage(QWizardPage):
 
 
 class SplitPage(QWizardPage):
-    """Split mode, train/val/test percentages, k-fold and seed."""
+    """Split mode and grouping, train/val/test percentages, k-fold, the split seed and the training seed."""
 
     def __init__(self, catalog=None, parent=None):
         super().__init__(parent)
         self.setTitle("Split")
         self.setSubTitle("How images are divided into train, validation and test sets.")
         self.mode_combo = combo([label for _, label in SPLIT_MODES])
+        self.group_combo = combo([label for _, label in GROUP_BY])
+        self.group_combo.setToolTip("BreaKHis slide ids such as 22549AB and 22549CD come from one patient (case "
+                                    "A-14-22549); grouping by case keeps them in one split.")
         self.mode_note = QLabel(self._mode_note(catalog))
         self.mode_note.setWordWrap(True)
         self.ratio_spins = [spin(0, 100, v, " %") for v in (70, 15, 15)]
@@ -116,6 +122,10 @@ class SplitPage(QWizardPage):
         self.kfold_spin.setSpecialValueText("off")
         self.fold_spin = spin(0, 19, 0)
         self.seed_spin = spin(0, 2_147_483_647, 0)
+        self.seed_spin.setToolTip("Seed of the split alone: runs with other training seeds keep the same test set.")
+        self.init_seed_spin = spin(0, 2_147_483_647, 0)
+        self.init_seed_spin.setToolTip("Seed of the weight initialisation and the shuffling, not of the split.")
+        self.no_test_check = QCheckBox("Allow an empty test split (otherwise an error)")
         self.kfold_spin.valueChanged.connect(self._on_kfold_changed)
         box = QGroupBox("Cross-validation")
         kform = QFormLayout(box)
@@ -124,8 +134,11 @@ class SplitPage(QWizardPage):
         form = QFormLayout()
         form.addRow("Mode:", self.mode_combo)
         form.addRow("", self.mode_note)
+        form.addRow("Group by:", self.group_combo)
         form.addRow("Ratios:", ratio_row)
-        form.addRow("Seed:", self.seed_spin)
+        form.addRow("", self.no_test_check)
+        form.addRow("Split seed:", self.seed_spin)
+        form.addRow("Training seed:", self.init_seed_spin)
         self.error = error_label()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -139,7 +152,8 @@ class SplitPage(QWizardPage):
     def _mode_note(catalog) -> str:
         if catalog is None:
             return ("auto = patient-level split whenever patient ids are known (e.g. BreaKHis file names), "
-                    "so no patient is in two splits; otherwise image-level.")
+                    "so no patient is in two splits, even when the dataset has its own train/test folders "
+                    "(use 'dataset' for those); otherwise image-level.")
         known = catalog.has_patients
         if callable(known):
             known = known()
@@ -175,17 +189,22 @@ class SplitPage(QWizardPage):
 
     def load(self, cfg: TrainConfig) -> None:
         """Fill the fields from ``cfg``."""
-        modes = [m for m, _ in SPLIT_MODES]
+        modes, groups = [m for m, _ in SPLIT_MODES], [g for g, _ in GROUP_BY]
         self.mode_combo.setCurrentIndex(modes.index(cfg.split.mode) if cfg.split.mode in modes else 0)
+        self.group_combo.setCurrentIndex(groups.index(cfg.split.group_by) if cfg.split.group_by in groups else 0)
         for box, value in zip(self.ratio_spins, cfg.split.ratios):
             box.setValue(round(float(value) * 100))
         self.kfold_spin.setValue(cfg.split.k_folds)
         self.fold_spin.setValue(cfg.split.fold)
-        self.seed_spin.setValue(cfg.seed)
+        self.seed_spin.setValue(cfg.split.seed)
+        self.init_seed_spin.setValue(cfg.seed)
+        self.no_test_check.setChecked(cfg.split.allow_no_test)
 
     def apply(self, d: dict[str, Any]) -> None:
         """Write the fields into the config dict ``d``."""
         k = self.kfold_spin.value()
         d["split"].update(mode=SPLIT_MODES[self.mode_combo.currentIndex()][0],
-                          ratios=[v / 100 for v in self.ratios()], k_folds=k, fold=self.fold_spin.value() if k > 1 else 0)
-        d["seed"] = self.seed_spin.value()
+                          group_by=GROUP_BY[self.group_combo.currentIndex()][0],
+                          ratios=[v / 100 for v in self.ratios()], k_folds=k, fold=self.fold_spin.value() if k > 1 else 0,
+                          seed=self.seed_spin.value(), allow_no_test=self.no_test_check.isChecked())
+        d["seed"] = self.init_seed_spin.value()

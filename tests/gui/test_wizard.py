@@ -53,6 +53,8 @@ def test_wizard_pages_validate_and_build_config(wizard, tmp_path):
     split.ratio_spins[1].setValue(20)
     split.ratio_spins[2].setValue(20)
     split.seed_spin.setValue(7)
+    split.init_seed_spin.setValue(3)
+    split.group_combo.setCurrentIndex(1)
     w.next()
 
     model = w.model_page
@@ -98,7 +100,8 @@ def test_wizard_pages_validate_and_build_config(wizard, tmp_path):
     cfg = w.config()
     assert cfg.data.path == str(tmp_path / "data") and cfg.data.image_size == 64 and cfg.data.normalize == "unit"
     assert cfg.data.max_images == 500
-    assert cfg.split.ratios == [0.6, 0.2, 0.2] and cfg.seed == 7 and cfg.split.mode == "auto"
+    assert cfg.split.ratios == [0.6, 0.2, 0.2] and cfg.split.mode == "auto" and cfg.split.group_by == "slide"
+    assert cfg.split.seed == 7 and cfg.seed == 3  # the split seed is not the initialisation seed
     assert (cfg.model.name, cfg.model.pretrained, cfg.model.head_hidden, cfg.model.dropout) == ("basic_cnn", "none", 64, 0.3)
     assert cfg.optim.lr == 5e-4 and cfg.epochs == 3 and cfg.schedule.name == "step"
     assert cfg.augment.hflip and cfg.augment.rotation == 20 and cfg.loss.class_weights == "balanced"
@@ -136,6 +139,15 @@ def test_imagenet_model_status_and_bad_phase(wizard):
     w.recipe_page.phases.table.item(0, 2).setText("{bad json")
     assert not w.recipe_page.validatePage()
     assert "trainable" in w.recipe_page.error.text()
+
+
+def test_split_page_lists_every_split_mode_and_grouping():
+    from engine.schema import choices
+    from engine.training.config import SplitConfig
+    from gui.wizard.data_pages import GROUP_BY, SPLIT_MODES
+
+    assert [m for m, _ in SPLIT_MODES] == choices(SplitConfig, "mode")
+    assert [g for g, _ in GROUP_BY] == choices(SplitConfig, "group_by")
 
 
 def test_split_note_and_estimate_use_catalog(qtbot, tmp_path):
