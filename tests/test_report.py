@@ -134,9 +134,11 @@ def test_an_older_run_without_intervals_or_evaluation_still_reports(run, tmp_pat
     for name in ("evaluation.json", "predictions.csv", "metrics.jsonl", "catalog.json"):
         (old / name).unlink()
     (old / "summary.json").write_text("{ not json")
+    (old / "config.json").write_text(json.dumps({"kind": "ssl", "method": "simclr", "backbone": "basic_cnn"}))
     out = export_report(old, tmp_path / "out2", explain=False)
     html = Path(out["html"]).read_text(encoding="utf-8")
     assert len(headings(html)) == len(run_sections()) and html.count("not recorded for this run") >= 6
+    assert "simclr pretraining of basic_cnn" in html and "summary.json could not be read" in html
     assert pdf_pages(Path(out["pdf"]).read_bytes()) >= 2
     with pytest.raises(HistoDeskError, match="neither a HistoDesk run"):
         export_report(tmp_path, tmp_path / "out3")

@@ -353,17 +353,16 @@ def cmd_models(_args) -> int:
 
 
 def cmd_runs(args) -> int:
-    """List runs with their status ("interrupted" when the process writing one died) and test metrics."""
-    from engine.runs import effective_status, list_runs
+    """List runs (and the runs of studies) ranked by a validation figure; held-out test figures with intervals
+    in their own columns, status ("interrupted" when the process writing a run died), external evaluations."""
+    from engine.run_table import format_runs_table, run_rows
 
-    for run in list_runs(args.runs_dir):
-        status = effective_status(run)
-        s = run.summary if status != "unreadable" else {}
-        s = s if isinstance(s, dict) else {}
-        test = (s.get("metrics") or {}).get("test") or {}
-        acc, auc = test.get("accuracy"), test.get("roc_auc")
-        figures = f"acc {acc:.3f} auc {auc:.3f}" if isinstance(acc, float) and isinstance(auc, float) else ""
-        print(f"{run.id:<48} {status:<11} {str(s.get('model', '')):<24} {figures}")
+    rows = run_rows(args.runs_dir, studies=not args.no_studies, key=args.sort)
+    if args.study:
+        rows = [r for r in rows if args.study in r.study]
+    if args.top:
+        rows = rows[:args.top]
+    print(format_runs_table(rows, args.sort))
     return 0
 
 
@@ -378,8 +377,15 @@ def cmd_demo(args) -> int:
 def _add_listings(sub) -> None:
     sub.add_parser("presets", help="list recipe presets").set_defaults(func=cmd_presets)
     sub.add_parser("models", help="list models and pretrained-weights status").set_defaults(func=cmd_models)
-    p = sub.add_parser("runs", help="list runs")
+    from engine.run_table import DEFAULT_SORT, SORT_KEYS
+
+    p = sub.add_parser("runs", help="list runs ranked by a validation figure (held-out test figures apart)")
     p.add_argument("--runs-dir")
+    p.add_argument("--sort", choices=list(SORT_KEYS), default=DEFAULT_SORT,
+                   help="validation figure that ranks the runs (default val_auc); test figures never rank")
+    p.add_argument("--top", type=int, metavar="N", help="only the N best runs by --sort")
+    p.add_argument("--study", help="only the runs of studies whose name contains this text")
+    p.add_argument("--no-studies", action="store_true", help="leave out the runs of studies")
     p.set_defaults(func=cmd_runs)
     sub.add_parser("demo", help="generate the built-in demo dataset").set_defaults(func=cmd_demo)
 

@@ -42,14 +42,17 @@ def title_block(data: dict) -> dict[str, Any]:
     from engine.runs import Run, effective_status
 
     cfg, summary = data["config"], data["summary"]
-    model = (cfg.get("model") or {}).get("name") or summary.get("model") or "unknown model"
+    model = ((cfg.get("model") or {}).get("name") if isinstance(cfg.get("model"), dict) else None) or \
+        summary.get("model") or (f"{cfg['method']} pretraining of {cfg.get('backbone')}" if cfg.get("method")
+                                 else "unknown model")
     status = effective_status(Run(data["path"]))
     meta = [("run", data["id"]), ("folder", data["path"]), ("model", model),
             ("preset", plain(cfg.get("preset") or summary.get("preset"))), ("status", status),
             ("started", plain(summary.get("started"))), ("finished", plain(summary.get("finished"))),
             ("classes", plain(summary.get("classes")))]
     name, metrics = focus_split(data)
-    warnings = [f"{name}: {w}" for w in (metrics or {}).get("warnings") or []]
+    warnings = [f"{reason}; the report shows what the other files hold." for reason in data["notes"].values()]
+    warnings += [f"{name}: {w}" for w in (metrics or {}).get("warnings") or []]
     if summary.get("image_level_split") or (data.get("split") or {}).get("mode") == "image":
         warnings.append("Image-level split: images of one patient may be in train and test, so the test "
                         "figures are optimistic (methods.md, protocol pitfalls).")
@@ -63,7 +66,9 @@ def title_block(data: dict) -> dict[str, Any]:
     if isinstance(exposure, dict) and exposure.get("message"):
         warnings.append(str(exposure["message"]))
     if metrics is None:
-        warnings.append("No evaluation was recorded for this run: the metric sections are empty.")
+        warnings.append("No evaluation was recorded for this run: the metric sections are empty"
+                        + (" (a self-supervised pretraining run learns without labels; its kNN accuracy is in the "
+                           "training curves)." if cfg.get("method") else "."))
     return {"title": f"HistoDesk report: {data['id']}", "subtitle": f"{model}, {status}", "meta": meta,
             "warnings": warnings}
 
