@@ -30,6 +30,9 @@ STALE_AFTER_S = 6 * 3600.0
 #: A lock file still being written (empty or torn) counts as held for this long.
 _WRITING_GRACE_S = 10.0
 _TAKEOVER_GRACE_S = 30.0
+#: A process started this long after a lock was written is another program that reused the pid (the slack
+#: absorbs clock adjustments: a live owner must never be judged dead).
+_REUSE_SLACK_S = 30.0
 
 
 def _host() -> str:
@@ -74,7 +77,7 @@ def _linux_alive(pid: int, since: float | None) -> bool:
         started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, StopIteration):
         return True
-    return started <= since + 2.0
+    return started <= since + _REUSE_SLACK_S
 
 
 def _windows_pid_alive(pid: int) -> bool | None:

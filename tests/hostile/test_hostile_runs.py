@@ -198,6 +198,34 @@ def test_a_live_lock_refuses_every_job_kind_and_a_dead_one_is_taken_over(kind, d
     assert "Took over the stale lock" in run.file("train.log").read_text()
 
 
+RACE_FOR_LOCK = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {repo!r})
+    from engine.errors import RunLockedError
+    from engine.run_lock import RunLock
+    while time.time() < {start}:
+        time.sleep(0.001)
+    try:
+        RunLock({folder!r}, "racer").acquire()
+        print("won", flush=True)
+        time.sleep(3)
+    except RunLockedError:
+        print("refused", flush=True)
+""")
+
+
+@pytest.mark.timeout(60)
+def test_processes_racing_for_a_stale_lock_only_one_takes_it(tmp_path):
+    import socket
+
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 2 ** 22 + 11, "host": socket.gethostname(),
+                                                  "started_ts": time.time(), "command": "dead"}))
+    script = RACE_FOR_LOCK.format(repo=str(REPO), start=time.time() + 1.5, folder=str(tmp_path))
+    racers = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    results = sorted(p.communicate(timeout=50)[0].strip() for p in racers)
+    assert results == ["refused"] * 5 + ["won"]
+
+
 def test_lock_of_another_host_is_stale_only_when_its_heartbeat_is_old(tmp_path):
     lock = tmp_path / LOCK_NAME
     lock.write_text(json.dumps({"pid": 1, "host": "elsewhere.example", "started_ts": 0, "command": "train"}))
