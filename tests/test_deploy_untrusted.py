@@ -189,7 +189,8 @@ def test_exported_graph_is_plain_onnx(package):
 def test_nesting_depth_counts_brackets_outside_strings_only():
     assert nesting_depth(b'{"a": [1, {"b": "[[[[{{"}], "c": {}}') == 3
     assert nesting_depth(b'{"a": "\\"[[[", "b": "\\\\"}') == 1  # escaped quotes and backslashes end no string early
-    assert nesting_depth(b"[" * 100_000, stop=32) == 33  # stops counting past the limit
+    assert nesting_depth(b"[" * 100_000) == 100_000 and nesting_depth(b"[1]," * 250_000) == 1
+    assert nesting_depth(b"") == nesting_depth(b'"[[["') == 0
 
 
 def test_is_package_is_cheap_and_never_parses_the_json(tmp_path):

@@ -39,7 +39,6 @@ MAX_DEPTH = 32  # bracket nesting allowed in package.json (it needs 4)
 SEAL_BYTES = 256
 _SEAL = re.compile(rb"\A([0-9a-fA-F]{64})(?:[ \t]+\*?package\.json)?[ \t\r\n]*\Z")
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -72,19 +71,19 @@ def _read_limited(folder: Path, name: str, limit: int) -> bytes:
         return fh.read(limit + 1)
 
 
-def nesting_depth(text: bytes, stop: int | None = None) -> int:
+def nesting_depth(text: bytes) -> int:
     """Deepest bracket nesting of a JSON text, counting brackets outside strings only (nothing is parsed).
 
-    Stops counting once the depth passes ``stop``. Linear time, no recursion.
+    Linear time and no recursion (a regular expression drops the strings, numpy sums the brackets), so
+    a hostile 1 MiB text takes milliseconds.
     """
-    depth = deepest = 0
-    for b in _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", text)):
-        depth += 1 if b in b"[{" else -1
-        if depth > deepest:
-            deepest = depth
-            if stop is not None and deepest > stop:
-                break
-    return deepest
+    import numpy as np
+
+    b = np.frombuffer(_JSON_STRING.sub(b"", text), dtype=np.uint8)
+    if not b.size:
+        return 0
+    step = ((b == ord("[")) | (b == ord("{"))).astype(np.int32) - ((b == ord("]")) | (b == ord("}")))
+    return max(0, int(np.cumsum(step).max()))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -126,7 +125,7 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(folder, f"{MANIFEST} is not UTF-8 text (byte {exc.start})") from None
-    if nesting_depth(raw, MAX_DEPTH) > MAX_DEPTH:
+    if nesting_depth(raw) > MAX_DEPTH:
         raise _fail(folder, f"{MANIFEST} is nested more than {MAX_DEPTH} levels deep")
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
