@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +160,24 @@ def test_compare_two_runs_and_refuse_different_test_images(trained, tmp_path, ca
     assert cli(["compare", str(run_a.path), str(other.path)]) == 2
     err = capsys.readouterr().err
     assert "different test images" in err and "1 only in the first, 1 only in the second" in err
+
+
+def test_batch_predict_applies_the_val_threshold(trained, tmp_path):
+    """predict's "class" column follows the run's val threshold, not the arg-max, for the run and its package."""
+    from engine.deploy.export import export_run
+    from engine.evaluation.predict import predict_folder
+
+    (run, _), _ = trained
+    cal = load_calibration(run.path)
+    folder = tmp_path / "images"
+    shutil.copytree(run.read("catalog.json")["root"], folder)
+    package = export_run(run.path, tmp_path / "pkg")["package"]
+    for model in (run.path, package):
+        result = predict_folder(model, folder, out=tmp_path / f"out-{Path(model).name}", progress=lambda e: None)
+        rows = [r for r in result["rows"] if r["status"] == "ok"]
+        assert rows
+        pos = cal.threshold.positive_class
+        for row in rows:
+            assert (row["class"] == pos) == (row[f"p_{pos}"] >= cal.threshold.value), row
+        # the test is only meaningful when the threshold moves some decisions away from the arg-max
+        assert any((r[f"p_{pos}"] >= 0.5) != (r[f"p_{pos}"] >= cal.threshold.value) for r in rows)

@@ -219,8 +219,9 @@ def _predict_batch(predictor, paths: list[Path], folder: Path, opts, cam_dir: Pa
     for s in range(0, len(good), opts.batch_size):
         x = np.stack(xs[s:s + opts.batch_size])
         part = good[s:s + opts.batch_size]
-        for row, p in zip(part, predictor.predict(x, opts.tta_mode)):
-            k = int(np.argmax(p))
+        probs = predictor.predict(x, opts.tta_mode)
+        for row, p, k in zip(part, probs, predictor.decide(probs)):  # the run's val threshold, else arg-max
+            k = int(k)
             row.update({"class": classes[k], "prob": float(p[k])})
             row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
         if cam_dir is not None:
