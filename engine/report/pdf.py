@@ -132,7 +132,7 @@ class ReportPDF:
         widths = widths or [min(max(len(clean(r[i])) if i < len(r) else 0 for r in texts), 40) + 4
                             for i in range(ncols)]
         self.font(size)
-        self._room(12)
+        self._room(_table_height(len(rows), size))  # a short table stays on one page
         style = FontFace(emphasis="BOLD", fill_color=(232, 238, 245))
         with self.pdf.table(col_widths=widths, text_align="LEFT", first_row_as_headings=bool(header),
                             headings_style=style, line_height=size * 0.5, padding=0.8, width=self.pdf.epw,
@@ -208,6 +208,8 @@ class ReportPDF:
             with Image.open(io.BytesIO(block.png)) as im:
                 w = min(self.pdf.epw * block.width, im.width / DPI * 25.4)
                 return min(w * im.height / im.width + 8, 120)
+        if isinstance(block, (KeyValues, Table)):
+            return _table_height(len(block.items if isinstance(block, KeyValues) else block.rows), 8)
         return 25
 
     def block(self, block) -> None:
@@ -257,6 +259,11 @@ class ReportPDF:
             for block in section.blocks:
                 self.block(block)
         return bytes(pdf.output())
+
+
+def _table_height(rows: int, size: float) -> float:
+    """About how tall (mm) a table of ``rows`` one-line rows is, capped: longer tables may break across pages."""
+    return min(10 + size * 0.62 * rows, 90)
 
 
 def render_pdf(doc: Document, compress: bool = True) -> bytes:

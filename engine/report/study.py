@@ -291,17 +291,23 @@ def members_section(data: dict, ctx: dict) -> list[Block]:
     """A short summary per run (link target of the runs table) and how to get its full report."""
     blocks: list[Block] = []
     for m in data["members"]:
+        row = m["row"]
         blocks.append(Heading(f"Run {m['index'] + 1}: {m['id']}", f"run-{m['index'] + 1}"))
-        items = [("folder", plain(m["folder"])), ("status", m["status"])]
-        items += [(k, plain(v)) for k, v in m["row"].items()
-                  if k not in ("run", "status", "metrics", "warnings", *METRICS) and not isinstance(v, (dict, list))
-                  and v is not None]
+        grid = ", ".join(f"{k} {plain(row[k])}" for k in (*GROUP_KEYS, *GRID_KEYS) if row.get(k) is not None)
+        items = [("folder", plain(m["folder"])), ("status", m["status"]), ("grid", grid or "-")]
+        if row.get("n_train_images") is not None:
+            steps = f", {plain(row.get('steps_run'))} of {plain(row.get('steps_planned'))} optimiser steps" \
+                if row.get("steps_planned") is not None else ""
+            items.append(("training", f"{plain(row['n_train_images'])} images ({plain(row.get('n_train_patients'))} "
+                                      f"patients), {plain(row.get('epochs_run'))} epochs{steps}"))
         items += [(f"test {k}", with_ci(*member_figure(m, k))) for k in METRICS if member_figure(m, k)[0] is not None]
         blocks.append(KeyValues(items))
-        warnings = (m["test"] or {}).get("warnings") or (m["row"].get("metrics") or {}).get("warnings") or []
-        blocks += [Note(w, "warning") for w in [*warnings, *(m["row"].get("warnings") or [])]]
-        if m["row"].get("error"):
-            blocks.append(Note(f"Error: {m['row']['error']}", "warning"))
+        warnings = (m["test"] or {}).get("warnings") or (row.get("metrics") or {}).get("warnings") or []
+        warnings = [*warnings, *(row.get("warnings") or [])]
+        if warnings:
+            blocks.append(Note(" ".join(warnings), "warning"))
+        if row.get("error"):
+            blocks.append(Note(f"Error: {row['error']}", "warning"))
         if m["note"]:
             blocks.append(Note(m["note"]))
         if m["folder"] and is_run(Path(m["folder"])):
