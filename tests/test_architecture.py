@@ -41,3 +41,15 @@ def test_importing_every_engine_module_loads_no_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_classifying_with_a_package_does_not_import_torch_or_the_statistics_stack():
+    """The ONNX predict path loads neither torch nor scikit-learn/scipy (seconds of start-up per batch)."""
+    code = (
+        "import sys\n"
+        "import engine.deploy.predictors, engine.deploy.package, engine.evaluation.predict\n"
+        "bad = [m for m in ('torch', 'sklearn', 'scipy') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

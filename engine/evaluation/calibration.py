@@ -23,7 +23,6 @@ from typing import Any, Optional
 import numpy as np
 from pydantic import Field
 from pydantic.dataclasses import dataclass
-from scipy.optimize import minimize_scalar
 
 from engine.errors import ConfigError
 from engine.evaluation.predictions import probs_from_logits
@@ -87,6 +86,8 @@ def logits_nll(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> f
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The T in [0.01, 100] minimising the NLL of ``logits / T`` (bounded search over log T)."""
     lo, hi = np.log(T_BOUNDS[0]), np.log(T_BOUNDS[1])
+    from scipy.optimize import minimize_scalar  # imported here: predict loads this module, rarely fits
+
     res = minimize_scalar(lambda log_t: logits_nll(logits, y, float(np.exp(log_t))), bounds=(lo, hi),
                           method="bounded", options={"xatol": 1e-6})
     t = float(np.exp(res.x))

@@ -20,7 +20,6 @@ from typing import Literal, Optional
 
 import numpy as np
 from pydantic.dataclasses import dataclass
-from sklearn.metrics import roc_curve
 
 from engine.schema import SCHEMA_CONFIG, Probability
 
@@ -58,6 +57,8 @@ def fit_threshold(y: np.ndarray, probs: np.ndarray, classes: list[str], positive
     if len(y_bin) == 0 or y_bin.all() or not y_bin.any():
         return None, (f"threshold '{method}' needs both classes in the val split; "
                       "the arg-max rule (p >= 0.5) is used instead")
+    from sklearn.metrics import roc_curve  # imported here: predict loads this module, rarely fits
+
     fpr, tpr, thr = roc_curve(y_bin, np.asarray(probs)[:, pos], drop_intermediate=False)
     # index 0 is scikit-learn's +inf threshold ("nothing positive"); thresholds decrease along the curve
     if method == "youden":
