@@ -162,9 +162,10 @@ def test_cli_pretrain_dry_run_and_resume_flag(data, tmp_path, capsys):
     from engine.cli.main import main
 
     assert main(["pretrain", str(data), "--method", "deepcluster", "--epochs", "2", "--image-size", "32",
-                 "--set", "deepcluster.k=7", "--dry-run"]) == 0
+                 "--set", "deepcluster.k=7", "--scope", "train+val", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert '"k": 7' in out and '"image_size": 32' in out and '"method": "deepcluster"' in out
+    assert '"scope": "train+val"' in out
     assert main(["pretrain"]) == 2
 
 

@@ -19,6 +19,7 @@ _PRETRAIN_FLAGS = {
     "batch_size": ("batch_size",), "seed": ("seed",), "device": ("device",), "runs_dir": ("runs_dir",),
     "name": ("name",), "dataset": ("data", "path"), "image_size": ("data", "image_size"),
     "importer": ("data", "importer"), "max_images": ("data", "max_images"), "workers": ("data", "num_workers"),
+    "scope": ("scope",),
 }
 
 
@@ -91,10 +92,13 @@ def cmd_label_efficiency(args) -> int:
     config = {"dataset": args.dataset, "ssl_run": args.ssl_run, "fractions": _floats(args.fractions),
               "encoders": [e.strip() for e in args.encoders.split(",") if e.strip()], "mode": args.mode,
               "epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "seed": args.seed,
-              "runs_dir": args.runs_dir, "base": parse_set(args.set), "allow_transductive": args.allow_transductive}
+              "runs_dir": args.runs_dir, "base": parse_set(args.set), "allow_transductive": args.allow_transductive,
+              "draws": args.draws, "steps": args.steps}
     results = label_efficiency(config, progress=_progress(args), cancel=_cancel_on_sigint())
     print(f"\nstudy: {results['path']} ({results['status']})\naccuracy / ROC AUC on the test split:\n")
     print(format_study_table(results))
+    if results["status"] == "cancelled":
+        print(f"\nresume with: python main.py study --resume {results['path']}", file=sys.stderr)
     return 0 if results["status"] == "completed" else 3
 
 
@@ -109,6 +113,9 @@ def cmd_ssl_presets(_args) -> int:
 
 
 def _add_pretrain(sub) -> None:
+    from engine.schema import choices
+    from engine.ssl.config import SSLConfig
+
     p = sub.add_parser("pretrain", help="self-supervised pretraining (simclr, byol, dino, mocov3, deepcluster)")
     p.add_argument("dataset", nargs="?", help="folder of images (labelled or not), CSV list, or 'demo'")
     p.add_argument("--method", help="SSL method (default simclr)")
@@ -119,6 +126,9 @@ def _add_pretrain(sub) -> None:
     for flag in ("--epochs", "--batch-size", "--image-size", "--max-images", "--workers", "--seed"):
         p.add_argument(flag, type=int)
     p.add_argument("--importer", help="importer name, 'unlabelled' for any folder of images (default auto)")
+    p.add_argument("--scope", choices=choices(SSLConfig, "scope"),
+                   help="images of the downstream split the encoder sees: train (default), train+val, or all "
+                        "(transductive: probes testing on them are refused unless --allow-transductive)")
     p.add_argument("--device")
     p.add_argument("--runs-dir")
     p.add_argument("--name")
@@ -163,6 +173,8 @@ def _add_label_efficiency(sub) -> None:
     p.add_argument("--mode", default="finetune", choices=["finetune", "probe"])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--frozen-epochs", type=int, default=0)
+    p.add_argument("--draws", type=int, default=1, help="patient samples per fraction (3 or more: error bars)")
+    p.add_argument("--steps", type=int, help="optimiser steps per run (epochs derived from it; default: --epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="training setting for every run")
