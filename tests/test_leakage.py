@@ -238,3 +238,21 @@ def test_random_resnet_residual_branches_are_not_zero(arch):
     for hook in hooks:
         hook.remove()
     assert len(outputs) == len(blocks) and min(outputs) > 1e-3
+
+
+def test_cli_split_refuses_an_empty_test_split_and_says_how_it_grouped(shared_data, tmp_path, capsys):
+    from engine.cli.main import main
+
+    idc = str(shared_data / "idc-sample")
+    assert main(["--quiet", "split", idc, "--out", str(tmp_path / "idc.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no test images: 2 patients are too few" in err[0]
+    assert not (tmp_path / "idc.json").exists()
+    assert main(["--quiet", "split", idc, "--allow-no-test", "--out", str(tmp_path / "idc.json")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["counts"]["test"].values()) == 0 and any("test split is empty" in n for n in report["notes"])
+    breakhis = str(shared_data / "breakhis-sample")
+    assert main(["--quiet", "split", breakhis, "--group-by", "slide", "--out", str(tmp_path / "b.json")]) in (0, 1)
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "patient-level (grouped by slide), seed 0"
+    assert Split.load(tmp_path / "b.json").group_by == "slide"

@@ -78,13 +78,15 @@ def cmd_split(args) -> int:
     from engine.training.config import SplitConfig
 
     cfg = validate(SplitConfig, {"mode": args.mode, "ratios": parse_ratios(args.ratios), "k_folds": args.k_folds,
-                                 "fold": args.fold, "seed": args.seed}, "split")
+                                 "fold": args.fold, "seed": args.seed, "group_by": args.group_by,
+                                 "allow_no_test": args.allow_no_test}, "split")
     progress = _progress(args)
     catalog = scan(args.path, args.importer, progress=progress)
-    split = split_with_audit(catalog, cfg, args.seed, progress=progress)
+    split = split_with_audit(catalog, cfg, progress=progress)
     out = Path(args.out)
     split.save(out)
-    print(json.dumps({"mode": split.mode, "counts": split.counts(catalog),
+    print(json.dumps({"split": split.describe(), "notes": split.notes, "mode": split.mode,
+                      "counts": split.counts(catalog),
                       "patients": {k: len(v) for k, v in split.patients(catalog).items()},
                       "audit": split.audit}, indent=2))
     print(f"split written to {out}", file=sys.stderr)
@@ -99,7 +101,10 @@ def _add_split(sub) -> None:
     p.add_argument("--ratios", default="70/15/15", help="train/val/test, e.g. 70/15/15")
     p.add_argument("--k-folds", type=int, default=0, help="k-fold cross-validation (test = fold --fold)")
     p.add_argument("--fold", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the split's own seed")
+    p.add_argument("--group-by", default="case", choices=_choices("SplitConfig", "group_by"),
+                   help="BreaKHis: keep a patient's slides together (case, default) or group by slide id")
+    p.add_argument("--allow-no-test", action="store_true", help="accept a split without test images")
     p.add_argument("--out", default="split.json")
     p.set_defaults(func=cmd_split)
 
