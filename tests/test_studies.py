@@ -150,6 +150,28 @@ def test_label_efficiency_draws_give_error_bars_within_the_step_budget(data, tmp
     assert "+-" in format_study_table(results)
 
 
+def test_label_efficiency_settings_are_a_study_kind(tmp_path):
+    from engine.ssl.label_efficiency import LabelEfficiencyConfig, study_config
+    from engine.studies.grid import train_config
+
+    le = LabelEfficiencyConfig.from_dict({
+        "dataset": "demo", "encoders": ["random", "imagenet"], "fractions": [1.0, 0.1], "draws": 3, "steps": 50,
+        "epochs": 4, "mode": "finetune", "frozen_epochs": 1, "seed": 2,
+        "base": {"batch_size": 8, "data": {"max_images": 30, "image_size": 32}, "split": {"seed": 5}}})
+    study = study_config(le)
+    assert (study.kind, study.draws, study.steps, study.seeds, study.max_images, study.split.seed) == (
+        "label_efficiency", 3, 50, [2], 30, 5)
+    assert [r.name for r in study.recipes] == ["random", "imagenet"]
+    assert study.recipes[1].overrides["model"]["pretrained"] == "imagenet"
+    cells = expand(study)
+    assert [(c.recipe, c.fraction, c.draw) for c in cells[:4]] == [
+        ("random", 0.1, 0), ("random", 0.1, 1), ("random", 0.1, 2), ("random", 1.0, None)] and len(cells) == 8
+    tc = train_config(study, cells[1], split_file=str(tmp_path / "split.json"), runs_dir=tmp_path, epochs=6)
+    assert [(p.trainable, p.epochs) for p in tc.phases] == [("head", 2), ("all", 4)]  # 1:3 of 4 epochs, scaled to 6
+    assert (tc.batch_size, tc.data.image_size, tc.data.train_fraction, tc.data.train_fraction_seed) == (8, 32, 0.1, 1)
+    assert tc.model.pretrained == "none" and tc.split.seed == 5 and tc.split.file == str(tmp_path / "split.json")
+
+
 @pytest.mark.parametrize("name, recipes, kinds", [
     ("s1", ["basic-cnn", "resnet50-transfer", "simclr-probe"], ["train", "train", "ssl"]),
     ("s2", ["simple-cnn", "mobilenet-scratch", "resnet101-transfer"], ["train", "train", "train"]),

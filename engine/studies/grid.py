@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import ConfigError, HistoDeskError
 from engine.studies.config import RecipeConfig, StudyConfig
-from engine.training.config import SplitConfig, TrainConfig, build_config, deep_merge
+from engine.training.config import SplitConfig, TrainConfig, build_config, deep_merge, scale_phases
 
 
 @dataclass(frozen=True)
@@ -138,9 +138,12 @@ def train_config(cfg: StudyConfig, cell: Cell, *, split_file: str | None, runs_d
         return build_config(r.preset, overrides, epochs=epochs)
     from engine.ssl.downstream import downstream_config
 
-    total = epochs or r.downstream_epochs
+    total, frozen = epochs or r.downstream_epochs, r.frozen_epochs
+    if epochs and frozen:  # the frozen share kept, as a preset's phases are (build_config's scale_phases)
+        shares = [{"epochs": frozen}, {"epochs": max(1, r.downstream_epochs - frozen)}]
+        frozen = scale_phases(shares, total)[0]["epochs"]
     return downstream_config(ssl_run or r.ssl_run, cfg.dataset, mode=r.downstream, epochs=total,
-                             frozen_epochs=min(r.frozen_epochs, total - 1), **overrides)
+                             frozen_epochs=min(frozen, total - 1), **overrides)
 
 
 def ssl_config(cfg: StudyConfig, cell: Cell, *, split_file: str | None, runs_dir: Path):

@@ -33,6 +33,9 @@ def make_row(session, cell: Cell, run: Run | None, *, ssl_run: Run | None = None
                epochs_run=summary.get("epochs_run"), best_epoch=summary.get("best_epoch"))
     if summary.get("error"):
         row["error"] = summary["error"]
+    if summary.get("transductive"):  # the run's SSL encoder saw some of these val/test images
+        row["transductive"] = summary["transductive"]
+        row.setdefault("warnings", []).append(summary["transductive"].get("message", "transductive evaluation"))
     if records:
         batches = batches_per_epoch(len(records), config.batch_size, config.sampler)
         row.update(batches_per_epoch=batches, steps_planned=batches * config.total_epochs(),
@@ -40,7 +43,11 @@ def make_row(session, cell: Cell, run: Run | None, *, ssl_run: Run | None = None
     if session.cfg.steps:
         row["steps_budget"] = session.cfg.steps
     if ssl_run is not None:
-        row.update(ssl_scope_check(session, cell, ssl_run))
+        check = ssl_scope_check(session, cell, ssl_run)
+        row["warnings"] = row.get("warnings", []) + check.pop("warnings", [])
+        row.update(check)
+    if not row.get("warnings"):
+        row.pop("warnings", None)
     return row
 
 

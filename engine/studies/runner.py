@@ -74,15 +74,18 @@ def run_study(config: StudyConfig | dict, *, progress: ProgressFn = null_progres
     """Run a study; returns its results (also in ``<runs_dir>/studies/<id>/results.json``)."""
     from engine.training.data_setup import resolve_dataset_path
 
-    cfg = config if isinstance(config, StudyConfig) else StudyConfig.from_dict(config)
+    cfg = StudyConfig.from_dict(config.to_dict() if isinstance(config, StudyConfig) else config)
     check_recipes(cfg, Path(cfg.runs_dir or "."))  # every recipe builds, before any folder is made
     if cfg.dataset != "demo":
         resolve_dataset_path(cfg.dataset)  # DataError for a missing dataset, before any folder is made
     if cfg.kind != "kfold" and not cfg.split.file:
         cfg.split.file = inherited_split_file(cfg)
+    session = StudySession(None, cfg, progress, cancel)
+    session.prepare()  # scan, split, audit and the SSL-exposure check: a refused study leaves no folder behind
     path = create_study_dir(cfg.name or f"{cfg.preset or 'study'}-{cfg.kind}", cfg.runs_dir)
     write_json(path / "config.json", cfg.to_dict())
-    return StudySession(path, cfg, progress, cancel).run()
+    session.attach(path)
+    return session.run()
 
 
 def resume_study(path: str | Path, *, progress: ProgressFn = null_progress,
@@ -104,15 +107,30 @@ def _data_config(cfg: StudyConfig):
 class StudySession:
     """One process running (or resuming) a study folder."""
 
-    def __init__(self, path: Path, cfg: StudyConfig, progress: ProgressFn, cancel: CancelToken | None,
+    def __init__(self, path: Path | None, cfg: StudyConfig, progress: ProgressFn, cancel: CancelToken | None,
                  resumed: bool = False):
-        self.path, self.cfg, self.progress = Path(path), cfg, progress
+        self.cfg, self.progress = cfg, progress
         self.cancel = cancel or CancelToken()
-        self.runs = self.path / "runs"
         self.resumed = resumed
         self.catalog = None
         self.splits: dict = {}
         self.skipped: dict[str, str] = {}
+        self.exposure: dict | None = None
+        self.path: Path | None = None
+        self.runs: Path | None = None
+        if path is not None:
+            self.attach(path)
+
+    def attach(self, path: Path) -> None:
+        """Use study folder ``path``, saving the catalog and splits prepared before it existed."""
+        self.path, self.runs = Path(path), Path(path) / "runs"
+        if self.catalog is not None and not (self.path / "catalog.json").is_file():
+            self.catalog.save(self.path / "catalog.json")
+        for fold, split in self.splits.items():
+            target = self.path / split_file_name(fold)
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                split.save(target)
 
     # --- the whole study -----------------------------------------------------
     def run(self) -> dict:
@@ -124,7 +142,11 @@ class StudySession:
         try:
             self.results = self._initial_results(note)
             self._write("preparing")
-            self._prepare()
+            if self.catalog is None:
+                self.prepare()
+                self.attach(self.path)
+            self.results.update(coverage=coverage(self.catalog, self.splits), transductive=self.exposure,
+                                split_mode=next(iter(self.splits.values())).mode)
             cells = expand(self.cfg)
             self.results["n_runs"] = len(cells)
             self._run_cells(cells)
@@ -152,52 +174,58 @@ class StudySession:
             results["lock_note"] = note
         return results
 
-    def _prepare(self) -> None:
-        """The catalog (scanned once; read back on resume) and the split of each fold, audited."""
+    def prepare(self) -> None:
+        """The catalog (scanned once; read back from the folder on resume), the split of each fold (audited)
+        and the check that no SSL encoder of an ``ssl_run`` recipe saw their test images."""
         from engine.data.catalog import Catalog
         from engine.data.splits import Split, split_with_audit
         from engine.studies.grid import split_config
         from engine.training.data_setup import load_catalog, make_loader
 
-        file = self.path / "catalog.json"
-        if file.is_file():
-            self.catalog = Catalog.load(file)
+        folder = self.path
+        if folder is not None and (folder / "catalog.json").is_file():
+            self.catalog = Catalog.load(folder / "catalog.json")
         else:
             self.catalog = load_catalog(_data_config(self.cfg), self.progress, self.cancel)
-            self.catalog.save(file)
-        folds = list(range(self.cfg.folds)) if self.cfg.kind == "kfold" else [None]
-        for fold in folds:
-            target = self.path / split_file_name(fold)
-            if target.is_file():
-                self.splits[fold] = Split.load(target)
+        for fold in (list(range(self.cfg.folds)) if self.cfg.kind == "kfold" else [None]):
+            if folder is not None and (folder / split_file_name(fold)).is_file():
+                self.splits[fold] = Split.load(folder / split_file_name(fold))
                 continue
             split_cfg = split_config(self.cfg, fold)
-            split = split_with_audit(self.catalog, split_cfg, split_cfg.seed, progress=self.progress,
-                                     cancel=self.cancel, loader=make_loader(_data_config(self.cfg)))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            split.save(target)
-            self.splits[fold] = split
-        self.results["coverage"] = coverage(self.catalog, self.splits)
-        self.results["split_mode"] = next(iter(self.splits.values())).mode
+            self.splits[fold] = split_with_audit(self.catalog, split_cfg, split_cfg.seed, progress=self.progress,
+                                                 cancel=self.cancel, loader=make_loader(_data_config(self.cfg)))
+        self.exposure = self._check_exposure()
+
+    def _check_exposure(self) -> dict | None:
+        """``ssl_run`` recipes: ConfigError when the SSL encoder saw test images of a split (unless the recipe sets
+        ``split.allow_transductive``); what it saw of val/test otherwise (None when nothing)."""
+        from engine.ssl.exposure import check_encoder_exposure
+        from engine.studies.grid import train_config
+
+        found = None
+        for r in (r for r in self.cfg.recipes if r.kind == "ssl_run"):
+            for fold, split in self.splits.items():
+                config = train_config(self.cfg, Cell(r.name, self.cfg.seeds[0], fold), split_file=None,
+                                      runs_dir=Path("runs"))
+                found = check_encoder_exposure(config, self.catalog, split) or found
+        return found
 
     def _run_cells(self, cells: list[Cell]) -> None:
-        done = [self._completed_row(c) is not None for c in cells]
-        clock = EtaEstimator(len(cells))
-        start, checked = sum(done) / len(cells), set()
-        for index, cell in enumerate(cells):
+        for r in self.cfg.recipes:  # a model without ImageNet weights: its recipe is skipped up front
+            reason = imagenet_problem(self.cfg, r.name, self.runs)
+            if reason:
+                self._skip(r.name, reason)
+        plan = [c for c in cells if c.recipe not in self.skipped]
+        done = [self._completed_row(c) is not None for c in plan]
+        clock = EtaEstimator(len(plan))
+        start = sum(done) / max(1, len(plan))
+        for index, cell in enumerate(plan):
             if self.cancel.cancelled:
                 break
-            if done[index]:
-                continue
-            if cell.recipe not in checked:  # a model without ImageNet weights: skip its recipe up front
-                checked.add(cell.recipe)
-                reason = imagenet_problem(self.cfg, cell.recipe, self.runs)
-                if reason:
-                    self._skip(cell.recipe, reason)
-            if cell.recipe in self.skipped:
+            if done[index] or cell.recipe in self.skipped:  # skipped meanwhile: its weights failed to load
                 continue
             self._write("running")
-            self._run_cell(cell, Relay(self.progress, index, len(cells), clock, cell.label, start))
+            self._run_cell(cell, Relay(self.progress, index, len(plan), clock, cell.label, start))
             self._update_aggregates(cell)
             self._write("running")
 
@@ -211,6 +239,8 @@ class StudySession:
             status = "failed" if failed else "completed"
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
         self._write(status)
+        if status != "cancelled":
+            self.progress(Progress("study", step=1000, total=1000, eta_s=0.0, message=f"study {status}"))
         self.progress(Progress("done", message=f"study {status}: {self.path}"))
         return self.results
 
