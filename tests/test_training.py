@@ -167,3 +167,28 @@ def test_device_selection():
         with pytest.raises(ConfigError):
             select_device("cuda")
     assert use_amp("auto", torch.device("cpu")) is False
+
+
+def test_multiclass_run_with_an_mlp_head_reloads(tmp_path):
+    """A 3-class run whose config sets head_hidden is rebuilt with the same head (evaluate/explain/export)."""
+    import numpy as np
+    from PIL import Image
+
+    from engine.evaluation.run_model import load_run_model
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "three"
+    for c, name in enumerate(("a", "b", "c")):
+        for p in range(3):
+            folder = root / f"patient{c}{p}" / name
+            folder.mkdir(parents=True)
+            for i in range(3):
+                pixels = (rng.random((32, 32, 3)) * 60 + 60 * c).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    for model in ("basic_cnn", "simple_cnn"):
+        cfg = tiny_config(root, tmp_path / model, epochs=1, model={"name": model, "head_hidden": 16},
+                          evaluation={"n_bootstrap": 0})
+        run = train(cfg)
+        assert run.summary["status"] == "completed", run.summary.get("error")
+        loaded, classes, _ = load_run_model(run)
+        assert classes == ["a", "b", "c"] and loaded.num_outputs == 3

@@ -50,6 +50,10 @@ def module_group(*modules: nn.Module) -> nn.Module:
     return modules[0] if len(modules) == 1 else nn.ModuleList(modules)
 
 
+#: Default of :meth:`HistoModel.reset_classifier`: keep the current head's hidden width and dropout.
+SAME_HEAD = object()
+
+
 @dataclass
 class PretrainedPart:
     """A backbone part that ImageNet weights exist for (see :mod:`engine.models.weights`).
@@ -143,13 +147,19 @@ class HistoModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int, binary_single_logit: bool = True,
-                         head_hidden: int | None = None, dropout: float = 0.0) -> None:
+                         head_hidden: Any = SAME_HEAD, dropout: Any = SAME_HEAD) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` classes.
 
         Binary tasks with ``binary_single_logit`` get one logit (BCE), others
         ``num_classes`` logits (cross-entropy). The new head is trainable and
-        lives on the device/dtype of the existing parameters.
+        lives on the device/dtype of the existing parameters. ``head_hidden`` and
+        ``dropout`` default to those of the current head, so a model rebuilt from
+        its config (which passes its own, e.g. ``basic_cnn`` spends ``head_hidden``
+        on its Dense layer) gets the same head again.
         """
+        head_hidden = getattr(self, "_head_hidden", None) if head_hidden is SAME_HEAD else head_hidden
+        dropout = getattr(self, "_head_dropout", 0.0) if dropout is SAME_HEAD else dropout
+        self._head_hidden, self._head_dropout = head_hidden, dropout
         outputs = num_outputs_for(num_classes, binary_single_logit)
         ref = next(iter(self.backbone_parts().values())).parameters()
         ref_param = next(ref, None)

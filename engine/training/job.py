@@ -99,8 +99,8 @@ def _execute(config: TrainConfig, run: Run, progress: ProgressFn, cancel: Cancel
         _warm_cache(data, progress, cancel)
         if len(data.classes) != model.num_classes:
             seed_everything(config.seed + 1, config.deterministic)
-            model.reset_classifier(len(data.classes), binary_single_logit=config.model.binary_single_logit,
-                                   head_hidden=config.model.head_hidden, dropout=config.model.dropout)
+            # same head as build_model(config, n) gives, so evaluate / explain / export reload the weights
+            model.reset_classifier(len(data.classes), binary_single_logit=config.model.binary_single_logit)
         model = model.to(device)
         life.mark("running", classes=data.classes, device=describe_device(device), split_mode=split.mode,
                   image_level_split=split.mode != "patient", counts=split.counts(catalog),
