@@ -15,7 +15,17 @@ from engine.training.config import build_config, preset_names
 from tests.helpers import tiny_demo
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["scan", "split", "train", "evaluate", "predict", "presets", "models", "runs", "demo"]
+def _all_commands() -> list[str]:
+    """Every sub-command the parser registers (so a new command cannot ship without working --help)."""
+    import argparse
+
+    from engine.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+COMMANDS = _all_commands()
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -191,6 +191,10 @@ def _add_train(sub) -> None:
     p.add_argument("--k-folds", type=int)
     p.add_argument("--fold", type=int)
     p.add_argument("--split-file", help="reuse an existing split.json")
+    p.add_argument("--split-seed", type=int, help="seed of the split alone (default 0): other --seed values keep "
+                                                   "the same test set")
+    p.add_argument("--group-by", choices=_choices("SplitConfig", "group_by"),
+                   help="BreaKHis: group a patient's slides by case (default) or each slide apart")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=_choices("TrainConfig", "device"))
     p.add_argument("--runs-dir", help="folder for run folders")

@@ -31,7 +31,8 @@ TRAIN_FLAGS = {
     "max_images": ("data", "max_images"), "workers": ("data", "num_workers"),
     "model": ("model", "name"), "pretrained": ("model", "pretrained"),
     "split_mode": ("split", "mode"), "k_folds": ("split", "k_folds"), "fold": ("split", "fold"),
-    "split_file": ("split", "file"), "lr": ("optim", "lr"),
+    "split_file": ("split", "file"), "split_seed": ("split", "seed"), "group_by": ("split", "group_by"),
+    "lr": ("optim", "lr"),
     "epochs": ("epochs",), "batch_size": ("batch_size",), "seed": ("seed",), "device": ("device",),
     "runs_dir": ("runs_dir",), "name": ("name",),
 }
