@@ -173,7 +173,7 @@ def _add_label_efficiency(sub) -> None:
     p.add_argument("--mode", default="finetune", choices=["finetune", "probe"])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--frozen-epochs", type=int, default=0)
-    p.add_argument("--draws", type=int, default=1, help="patient samples per fraction (3 or more: error bars)")
+    p.add_argument("--draws", type=int, default=3, help="patient samples per fraction below 100%% (error bars)")
     p.add_argument("--steps", type=int, help="optimiser steps per run (epochs derived from it; default: --epochs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir")
