@@ -116,6 +116,7 @@ class StudySession:
         self.splits: dict = {}
         self.skipped: dict[str, str] = {}
         self.exposure: dict | None = None
+        self.results: dict | None = None
         self.path: Path | None = None
         self.runs: Path | None = None
         if path is not None:
@@ -154,7 +155,7 @@ class StudySession:
         except CancelledError:
             return self._finish()
         except BaseException as exc:
-            if isinstance(exc, Exception) and getattr(self, "results", None) is not None:
+            if isinstance(exc, Exception) and self.results is not None:
                 self.results["error"] = str(exc) or type(exc).__name__
                 self._write("failed")
             raise
