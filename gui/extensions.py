@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import logging
 
-EXTENSIONS = ("gui.ssl.actions", "gui.embedding.actions", "gui.explain.actions", "gui.deploy.actions")
+EXTENSIONS = ("gui.ssl.actions", "gui.embedding.actions", "gui.explain.actions", "gui.deploy.actions",
+              "gui.results.actions")
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QGridLayout, QLabel, QMenu, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from gui import errors
 
@@ -27,12 +28,17 @@ def placeholder(text: str) -> QLabel:
 
 
 class RunsTabWidget(QSplitter):
-    """RunsListWidget | RunResultsWidget; "Compare" opens CompareRunsWidget for 2+ selected runs."""
+    """RunsListWidget | RunResultsWidget; "Compare" opens CompareRunsWidget for 2+ selected runs.
+
+    Extensions add their run actions (buttons under the list, and the list's context menu) with
+    :meth:`add_run_action`.
+    """
 
     def __init__(self, runs_dir: str | None = None, parent: QWidget | None = None):
         super().__init__(Qt.Orientation.Horizontal, parent)
         self.runs_dir = runs_dir
         self.compare_windows: list[QWidget] = []
+        self.run_actions: list[tuple[QPushButton, QAction]] = []
         list_cls = optional_class("gui.results.runs_list", "RunsListWidget")
         view_cls = optional_class("gui.results.run_view", "RunResultsWidget")
         self.runs_list = list_cls(self) if list_cls else None
@@ -42,14 +48,41 @@ class RunsTabWidget(QSplitter):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.runs_list or placeholder("Runs list not available yet."), 1)
         self.compare_button = QPushButton("Compare selected runs")
+        self.compare_button.setToolTip("Intervals, the best value per figure, and a paired test for two runs "
+                                       "evaluated on the same test images")
         self.compare_button.clicked.connect(self._on_compare_clicked)
-        lay.addWidget(self.compare_button)
+        self.buttons = QGridLayout()
+        self.buttons.addWidget(self.compare_button, 0, 0)
+        lay.addLayout(self.buttons)
+        self.context_menu = QMenu(self)
+        compare = self.context_menu.addAction("Compare selected runs")
+        compare.triggered.connect(self._on_compare_clicked)
         self.addWidget(left)
         self.addWidget(self.run_view or placeholder("Run results view not available yet."))
         self.setSizes([380, 820])
         if self.runs_list is not None:
             self.runs_list.run_selected.connect(self._on_run_selected)
+            self.runs_list.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            self.runs_list.table.customContextMenuRequested.connect(self._on_context_menu)
             self.refresh()
+
+    def add_run_action(self, text: str, slot, tooltip: str = "") -> QPushButton:
+        """A button under the runs list and an entry of its context menu, both calling ``slot()``."""
+        button = QPushButton(text)
+        button.setToolTip(tooltip)
+        button.clicked.connect(lambda _c=False: slot())
+        n = len(self.run_actions) + 1
+        self.buttons.addWidget(button, n // 2, n % 2)
+        action = self.context_menu.addAction(text)
+        action.setToolTip(tooltip)
+        action.triggered.connect(lambda _c=False: slot())
+        self.run_actions.append((button, action))
+        return button
+
+    def show_study(self, name: str) -> None:
+        """Show the runs of study ``name`` in the list."""
+        if self.runs_list is not None:
+            self.runs_list.show_study(name)
 
     def refresh(self) -> None:
         """Re-read the runs folder."""
@@ -70,6 +103,10 @@ class RunsTabWidget(QSplitter):
         for window in self.compare_windows:
             window.close()
         self.compare_windows.clear()
+
+    @Slot(object)
+    def _on_context_menu(self, pos) -> None:
+        self.context_menu.popup(self.runs_list.table.viewport().mapToGlobal(pos))
 
     @Slot(object)
     def _on_run_selected(self, run) -> None:
