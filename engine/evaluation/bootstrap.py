@@ -188,6 +188,19 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[list[float] |
     return [float(lo), float(hi)], dropped
 
 
+def snap_to_points(ci: dict[str, list | None], points: dict[str, Any], tol: float = 1e-9) -> None:
+    """Set interval bounds within ``tol`` of their point figure to it (in place).
+
+    The vectorised replicates and scikit-learn's point value of the same figure can differ by float noise
+    (0.9975 vs 0.99749999...), which would print a point just outside its own interval ("0.997 [0.998, ...]").
+    """
+    for key, bounds in ci.items():
+        point = points.get(key)
+        if bounds is None or not isinstance(point, (int, float)):
+            continue
+        ci[key] = [point if abs(b - point) <= tol else b for b in bounds]
+
+
 def intervals(replicates: dict[str, np.ndarray], level: float) -> tuple[dict[str, list | None], dict[str, int]]:
     """``(ci, dropped)``: a percentile interval per figure and how many replicates each dropped."""
     ci, dropped = {}, {}

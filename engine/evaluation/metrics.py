@@ -28,7 +28,7 @@ from sklearn.metrics import classification_report, confusion_matrix, precision_r
 
 from engine.errors import ConfigError, DataError
 from engine.evaluation.aggregation import magnification_figures, patient_aggregation, small_sample_warnings
-from engine.evaluation.bootstrap import DEFAULT_BOOTSTRAP, BootstrapSpec, bootstrap_intervals
+from engine.evaluation.bootstrap import DEFAULT_BOOTSTRAP, BootstrapSpec, bootstrap_intervals, snap_to_points
 from engine.evaluation.calibration import calibration_summary
 from engine.evaluation.curves import DEFAULT_MAX_POINTS, score_summary
 from engine.evaluation.tables import format_metrics_table  # noqa: F401  (re-exported: the CLI imports it here)
@@ -84,6 +84,9 @@ def compute_metrics(
     out["calibration"] = calibration_summary(y, p)
     if bootstrap is not None:
         out.update(bootstrap_intervals(y, p, y_pred, patients, bootstrap, pos))
+        snap_to_points(out["ci"], {"accuracy": out["accuracy"], "balanced_accuracy": out["balanced_accuracy"],
+                                   "roc_auc": out.get("roc_auc"), "f1": out.get("f1"), "precision": out.get("precision"),
+                                   "sensitivity": out.get("recall"), "f1_macro": out["macro"]["f1"]})
     if patients is not None:
         out["patient"] = patient_level_metrics(y, p, names, patients, threshold=threshold, bootstrap=bootstrap,
                                                positive_class=names[pos] if pos is not None else None)
