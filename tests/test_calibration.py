@@ -149,3 +149,16 @@ def test_mean_probs_of_views_applies_the_temperature_per_view():
     views = np.array([[[2.0, 0.0]], [[0.0, 4.0]]])  # 2 views x 1 image x 2 classes
     per_view = [np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum(), np.exp([0.0, 2.0]) / np.exp([0.0, 2.0]).sum()]
     np.testing.assert_allclose(cal.mean_probs(views)[0], np.mean(per_view, axis=0))
+
+
+def test_a_temperature_at_its_search_bound_is_flagged():
+    """Val logits that carry no usable confidence push T to its bound; the calibration says so."""
+    from types import SimpleNamespace
+
+    from engine.evaluation.calibration import fit_calibration
+
+    logits = np.array([[8.0], [-8.0], [8.0], [-8.0]])  # confident and always wrong
+    y = np.array([0, 1, 0, 1])
+    cal = fit_calibration(logits, y, ["a", "b"], "b", SimpleNamespace(temperature_scaling=True, threshold="argmax",
+                                                                     target_sensitivity=0.9))
+    assert cal.temperature > 99 and any("search bound" in n for n in cal.notes)

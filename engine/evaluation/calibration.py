@@ -150,6 +150,10 @@ def fit_calibration(logits: np.ndarray | None, y: np.ndarray | None, classes: li
     t = 1.0
     if evaluation.temperature_scaling:
         t = fit_temperature(logits, y)
+        if t >= 0.99 * T_BOUNDS[1] or t <= 1.01 * T_BOUNDS[0]:
+            notes.append(f"the temperature reached its search bound ({t:.3g}): the {len(y)} val images give no "
+                         "usable confidence to calibrate (too few, or a model that has not learned); "
+                         "its probabilities are flattened or sharpened to the limit")
     else:
         notes.append("temperature scaling is off (evaluation.temperature_scaling = false): T = 1")
     cal = Calibration(temperature=t, fitted_on="val", n_fit=len(y), val_nll_before=before,

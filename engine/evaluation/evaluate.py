@@ -151,7 +151,7 @@ def _describe_calibration(metrics: dict, calibration: Calibration, raw_probs, ta
             cal["temperature_note"] += ": these images, so their calibration figures are optimistic"
     if calibration.notes:
         cal["notes"] = list(calibration.notes)
-        cal.setdefault("temperature_note", calibration.notes[0])
+        cal["temperature_note"] = "; ".join(filter(None, [cal.get("temperature_note"), *calibration.notes]))
     if calibration.threshold_note:
         metrics["threshold"]["note"] = calibration.threshold_note
     if raw_probs is not None:
