@@ -13,7 +13,7 @@ import importlib
 import logging
 
 EXTENSIONS = ("gui.ssl.actions", "gui.embedding.actions", "gui.explain.actions", "gui.deploy.actions",
-              "gui.results.actions")
+              "gui.results.actions", "gui.studies.actions")
 
 log = logging.getLogger(__name__)
 

@@ -154,7 +154,7 @@ class ReportDialog(QDialog):
             self.result = job.result
             written = [self.result[k] for k in ("html", "pdf") if self.result.get(k)]
             self.bar.setValue(1000)
-            self._say("Written: " + "  ·  ".join(written))
+            self._say("Written:\n" + "\n".join(written))
             self.open_button.setEnabled(True)
             self.folder_button.setEnabled(True)
             self.cancel_button.setText("Close")

@@ -59,7 +59,7 @@ class RunsTabWidget(QSplitter):
         compare.triggered.connect(self._on_compare_clicked)
         self.addWidget(left)
         self.addWidget(self.run_view or placeholder("Run results view not available yet."))
-        self.setSizes([380, 820])
+        self.setSizes([540, 740])
         if self.runs_list is not None:
             self.runs_list.run_selected.connect(self._on_run_selected)
             self.runs_list.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)

@@ -106,7 +106,8 @@ class CompareRunsWidget(QWidget):
         self.pair_table.setHorizontalHeaderLabels(["run B", "paired on", "ROC AUC B − A [95% CI]", "DeLong",
                                                    "accuracy B − A [95% CI]"])
         self.pair_table.verticalHeader().setVisible(False)
-        self.pair_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.pair_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.pair_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.pair_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.pair_table.verticalHeader().setDefaultSectionSize(24)
         ref_row = QHBoxLayout()

@@ -101,8 +101,8 @@ class RunResultsWidget(QWidget):
                                    self.patients)
         mag_page = _vbox(self.mag_note, self.magnifications)
         for widget, title in ((_vbox(self.metrics_table, self.interval_note), "Metrics"),
-                              (self.calibration, "Calibration"), (self.confusion, "Confusion matrix"),
-                              (curves, "ROC / PR"), (self.training, "Training curves"), (self.report, "Report"),
+                              (self.calibration, "Calibration"), (self.confusion, "Confusion"),
+                              (curves, "ROC / PR"), (self.training, "Training"), (self.report, "Report"),
                               (self.patients_page, "Patients"), (mag_page, "Magnifications"),
                               (self.data_notes, "Data")):
             self.tabs.addTab(widget, title)

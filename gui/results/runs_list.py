@@ -22,8 +22,8 @@ from engine.run_table import RunRow, ci_text, model_label, run_rows  # noqa: F40
 from engine.runs import Run
 from gui.results.intervals import ci_item, html_escape
 
-COLUMNS = ["id", "status", "study", "model", "preset", "split", "val AUC", "val acc", "held-out test AUC",
-           "held-out test acc", "external", "epochs", "date"]
+COLUMNS = ["id", "status", "val AUC", "val acc", "held-out test AUC", "held-out test acc", "study", "model",
+           "preset", "split", "external", "epochs", "date"]
 VAL_COLUMNS = (COLUMNS.index("val AUC"), COLUMNS.index("val acc"))
 TEST_COLUMNS = (COLUMNS.index("held-out test AUC"), COLUMNS.index("held-out test acc"))
 STUDY_COL, EXTERNAL_COL = COLUMNS.index("study"), COLUMNS.index("external")
@@ -57,26 +57,25 @@ def _external_cell(row: RunRow) -> tuple[str, str]:
 
 
 def row_items(row: RunRow) -> list[QTableWidgetItem]:
-    """The table cells of one run (numbers sort as numbers; test cells shaded and carrying their interval)."""
-    epochs = row.epochs_run
-    texts = [row.run.id, row.status, row.study, row.model, row.preset, row.split]
-    items = [QTableWidgetItem(str(t)) for t in texts]
-    items += [ci_item(row.val.get("roc_auc")), ci_item(row.val.get("accuracy"))]
-    for key in ("roc_auc", "accuracy"):
-        item = ci_item(row.test.get(key), row.test.get(f"{key}_ci"))
-        item.setBackground(QColor(TEST_SHADE))
-        items.append(item)
+    """The table cells of one run, in :data:`COLUMNS` order (numbers sort as numbers; test cells shaded and
+    carrying their interval)."""
+    cells = {name: QTableWidgetItem(str(text)) for name, text in (
+        ("id", row.run.id), ("status", row.status), ("study", row.study), ("model", row.model),
+        ("preset", row.preset), ("split", row.split), ("date", row.date))}
+    cells["val AUC"], cells["val acc"] = ci_item(row.val.get("roc_auc")), ci_item(row.val.get("accuracy"))
+    for name, key in (("held-out test AUC", "roc_auc"), ("held-out test acc", "accuracy")):
+        cells[name] = ci_item(row.test.get(key), row.test.get(f"{key}_ci"))
+        cells[name].setBackground(QColor(TEST_SHADE))
     text, tip = _external_cell(row)
-    external = QTableWidgetItem(text)
-    external.setToolTip(tip)
-    items.append(external)
-    done = ci_item(epochs)
-    done.setText(f"{epochs if epochs is not None else '-'} / {row.epochs_total if row.epochs_total else '?'}")
-    items += [done, QTableWidgetItem(row.date)]
-    items[0].setToolTip(str(row.run.path))
+    cells["external"] = QTableWidgetItem(text)
+    cells["external"].setToolTip(tip)
+    cells["epochs"] = ci_item(row.epochs_run)
+    cells["epochs"].setText(f"{row.epochs_run if row.epochs_run is not None else '-'} / "
+                            f"{row.epochs_total if row.epochs_total else '?'}")
+    cells["id"].setToolTip(str(row.run.path))
     if row.study:
-        items[STUDY_COL].setToolTip(row.study_path)
-    return items
+        cells["study"].setToolTip(row.study_path)
+    return [cells[name] for name in COLUMNS]
 
 
 class RunsListWidget(QWidget):
@@ -101,11 +100,12 @@ class RunsListWidget(QWidget):
         refresh.clicked.connect(self._on_refresh_clicked)
         top = QHBoxLayout()
         top.addWidget(self.filter_edit, 1)
-        top.addWidget(QLabel("Status:"))
-        top.addWidget(self.status_combo)
-        top.addWidget(QLabel("Study:"))
-        top.addWidget(self.study_combo)
         top.addWidget(refresh)
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Status:"))
+        filters.addWidget(self.status_combo)
+        filters.addWidget(QLabel("Study:"))
+        filters.addWidget(self.study_combo, 1)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         for col, name in enumerate(COLUMNS):
@@ -129,6 +129,7 @@ class RunsListWidget(QWidget):
         self.rank_note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(filters)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.rank_note)
         self.filter_edit.textChanged.connect(self._on_filter_changed)
@@ -193,6 +194,9 @@ class RunsListWidget(QWidget):
             self.refresh()
         if self.study_combo.findText(name) >= 0:
             self.study_combo.setCurrentText(name)
+        shown = [r for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
+        if shown and not any(self.table.item(r, 0).isSelected() for r in shown):
+            self.table.selectRow(shown[0])  # show the study's best run (by val) rather than a hidden one
 
     # --- helpers ----------------------------------------------------------
     def _path(self, row: int) -> str:

@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 from engine.run_table import ci_text  # noqa: E402
 from engine.runs import Run  # noqa: E402
 from tests.fake_runs import fake_external, fake_run, fake_study  # noqa: E402
-from tests.gui.stall_monitor import StallMonitor  # noqa: E402
+from tests.gui.stall_monitor import StallMonitor, warm_engine_imports  # noqa: E402
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 
@@ -238,6 +238,7 @@ def test_external_evaluation_dialog_runs_and_its_result_appears_in_the_run_view(
     _grab(dialog, "histodesk_trust_external_dialog.png")
     # the Jobs tab's first paint (its three live plots) is the Jobs tab's cost, not this job's: paint it once first
     window.tabs.setCurrentWidget(window.jobs_panel)
+    warm_engine_imports()  # nor are the engine's first imports (see stall_monitor.warm_engine_imports)
     qtbot.wait(300)
     monitor = StallMonitor(where=lambda: (window.queue.jobs[-1].stage, window.queue.jobs[-1].state)
                            if window.queue.jobs else None).start()
