@@ -75,7 +75,6 @@ class CalibrationWidget(QWidget):
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1, padding=0.02)
         self.plot.setMinimumSize(320, 260)
-        self.legend = self.plot.addLegend(offset=(10, 10))
         self.before_check = QCheckBox("Also show without temperature scaling (grey)")
         self.before_check.setChecked(True)
         self.before_check.toggled.connect(lambda _on: self._draw())
@@ -84,8 +83,16 @@ class CalibrationWidget(QWidget):
         self.info.setTextFormat(Qt.TextFormat.RichText)
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.info.setMinimumWidth(260)
+        key = QLabel(f"<span style='color:{COLOURS[AFTER]}'>■</span> accuracy per confidence bin, with the run's "
+                     f"temperature<br><span style='color:{COLOURS[BEFORE]}'>■</span> the same without temperature "
+                     "scaling<br><span style='color:#d62728'>●</span> mean confidence of the bin<br>"
+                     "<span style='color:#666'>- - -</span> perfect calibration (accuracy = confidence)")
+        key.setTextFormat(Qt.TextFormat.RichText)
+        key.setStyleSheet("color: #444;")
         side = QVBoxLayout()
         side.addWidget(self.before_check)
+        side.addWidget(key)
+        side.addSpacing(8)
         side.addWidget(self.info, 1)
         row = QHBoxLayout(self)
         row.addWidget(self.plot, 3)
@@ -107,10 +114,8 @@ class CalibrationWidget(QWidget):
 
     def _draw(self) -> None:
         self.plot.clear()
-        self.legend.clear()
         self.bars, self.drawn = {}, {}
-        self.plot.plot([0, 1], [0, 1], pen=pg.mkPen("#666", width=1, style=Qt.PenStyle.DashLine),
-                       name="perfect calibration")
+        self.plot.plot([0, 1], [0, 1], pen=pg.mkPen("#666", width=1, style=Qt.PenStyle.DashLine))
         series = [AFTER] + ([BEFORE] if self.before_check.isChecked() and bins_of(self.metrics, BEFORE) else [])
         for k, which in enumerate(series):
             rows = [(b["lower"], b["accuracy"], b["count"], b["upper"], b["confidence"])
@@ -122,9 +127,7 @@ class CalibrationWidget(QWidget):
             bar = pg.BarGraphItem(x=xs, height=[acc for _, acc, *_ in rows], width=width * 0.9,
                                   brush=COLOURS[which], pen=pg.mkPen("w", width=0.5))
             self.plot.addItem(bar)
-            self.legend.addItem(bar, "with temperature" if which == AFTER else "without temperature")
             self.plot.plot(xs, [conf for *_, conf in rows], pen=None, symbol="o", symbolSize=6,
-                           symbolBrush="#d62728" if which == AFTER else "#777",
-                           name="mean confidence" if which == AFTER else None)
+                           symbolBrush="#d62728" if which == AFTER else "#777")
             self.bars[which] = bar
             self.drawn[which] = [(lo, acc, n) for lo, acc, n, *_ in rows]

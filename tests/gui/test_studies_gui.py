@@ -233,3 +233,16 @@ def test_cancelled_study_shows_its_results_and_resumes_from_the_app(qtbot, tmp_p
     assert view.study["status"] == "completed" and view.runs_table.rowCount() == 2
     assert [view.runs_table.item(r, 6).text() for r in range(2)] == ["completed", "completed"]
     assert not view.resume_button.isEnabled() and len(window.study_actions.views) == 1
+
+
+@pytest.mark.parametrize("module", ["gui.results.actions", "gui.studies.actions", "gui.report_action",
+                                    "gui.results.run_view", "gui.results.runs_list"])
+def test_the_new_gui_modules_load_without_torch(module):
+    import subprocess
+    import sys
+
+    code = f"import {module}, sys; print(','.join(m for m in ('torch', 'timm', 'matplotlib') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"importing {module} pulled in {result.stdout.strip()}"
