@@ -269,3 +269,35 @@ def test_external_evaluation_dialog_runs_and_its_result_appears_in_the_run_view(
     assert worst < 100
     _grab(view, "histodesk_trust_external_result.png")
     window.close()
+
+
+def test_export_report_of_a_run_from_the_runs_tab(qtbot, two_runs, tmp_path):
+    from gui.main_window import MainWindow
+    from gui.workers import DONE
+
+    runs_dir, runs = two_runs
+    window = MainWindow(autoload=False, runs_dir=str(runs_dir))
+    qtbot.addWidget(window)
+    window.confirm_close = lambda: True
+    texts = [a.text() for a in window.runs_tab.context_menu.actions()]
+    assert texts == ["Compare selected runs", "Evaluate on another dataset…", "Export report…"]
+    window.runs_tab.select_run(runs[1].path)
+    button = next(b for b, _action in window.runs_tab.run_actions if b.text() == "Export report…")
+    button.click()
+    dialog = window.results_actions.dialog
+    from engine.report.export import default_out_dir
+
+    assert dialog.path == runs[1].path and dialog.folder_edit.path() == str(default_out_dir())
+    assert dialog.explain_check.isEnabled()  # Grad-CAM gallery offered for a run
+    dialog.folder_edit.set_path(str(tmp_path / "reports"))
+    dialog.pdf_check.setChecked(False)
+    dialog.explain_check.setChecked(False)
+    with qtbot.waitSignal(window.queue.job_finished, timeout=120000):
+        dialog.export_button.click()
+    job = window.queue.jobs[-1]
+    assert job.kind == "report" and job.state == DONE, job.error
+    html = tmp_path / "reports" / f"{runs[1].id}-report.html"
+    assert dialog.report_file() == str(html) and html.read_text(encoding="utf-8").lstrip().startswith("<!DOCTYPE")
+    assert dialog.result["pdf"] is None and dialog.open_button.isEnabled() and dialog.folder_button.isEnabled()
+    dialog.html_check.setChecked(False)
+    assert dialog.start() is None and "Tick HTML, PDF or both" in dialog.status.text()
