@@ -77,7 +77,6 @@ def test_s1_study_runs_from_the_app_to_an_exported_pdf_report(qtbot, tmp_path):
     window.tabs.setCurrentWidget(window.jobs_panel)  # the Jobs tab's own first paint is not the study's cost
     warm_engine_imports()  # nor are the engine's first imports (see stall_monitor.warm_engine_imports)
     qtbot.wait(300)
-    window.tabs.setCurrentIndex(0)
     _menu_action(window, "&Study", "New study...").trigger()
     dialog = window.study_actions.dialog
     dialog.set_preset("s1")
