@@ -32,12 +32,14 @@ def curation_html(curation) -> str:
     if not isinstance(curation, dict):
         return f"<p><b>Curation:</b> {html_escape(curation)}</p>"
     head = (f"<p><b>Curation applied</b> from {html_escape(curation.get('file', '?'))} (scope "
-            f"{html_escape(curation.get('scope', '?'))}, sha1 {html_escape(str(curation.get('sha1') or '?')[:12])})</p>")
+            f"{html_escape(curation.get('scope', '?'))}, sha1 "
+            f"{html_escape(str(curation.get('sha1') or '?')[:12])})</p>")
     splits = sorted({s for kind in ("excluded", "relabelled", "not_applied") for s in (curation.get(kind) or {})})
     if not splits:
         return head
     rows = "".join(f"<tr><td>{html_escape(s)}</td>" + "".join(
-        f"<td align='right'>{(curation.get(k) or {}).get(s, 0)}</td>" for k in ("excluded", "relabelled", "not_applied"))
+        f"<td align='right'>{(curation.get(k) or {}).get(s, 0)}</td>"
+        for k in ("excluded", "relabelled", "not_applied"))
         + "</tr>" for s in splits)
     return (head + "<table border='0' cellspacing='0' cellpadding='3'><tr><th align='left'>split</th><th>excluded</th>"
             f"<th>relabelled</th><th>left as they are</th></tr>{rows}</table>")
@@ -48,7 +50,8 @@ def run_notes_html(summary: dict, split: dict | None = None) -> str:
     parts = []
     split_notes = list((split or {}).get("notes") or []) + [n for n in summary.get("split_notes") or []
                                                             if n not in ((split or {}).get("notes") or [])]
-    parts.append("<p><b>Split notes:</b></p>" + _list(split_notes) if split_notes else "<p><b>Split notes:</b> none.</p>")
+    parts.append("<p><b>Split notes:</b></p>" + _list(split_notes) if split_notes else
+                 "<p><b>Split notes:</b> none.</p>")
     notes = [n for n in summary.get("notes") or [] if not str(n).startswith("Split note:")]
     if notes:
         parts.append("<p><b>Notes recorded at the start of training:</b></p>" + _list(notes))
@@ -68,7 +71,8 @@ def external_html(meta: dict) -> str:
     label_map = "; ".join(f"{html_escape(c)} ← {html_escape(', '.join(s))}" for c, s in by_class.items()) or "–"
     per_class = ", ".join(f"{html_escape(k)} {v}" for k, v in (meta.get("per_class") or {}).items())
     unmapped = meta.get("unmapped") or {}
-    lines = [f"<b>External dataset</b> {html_escape(meta.get('dataset', '?'))} ({html_escape(meta.get('importer', '?'))}"
+    lines = [f"<b>External dataset</b> {html_escape(meta.get('dataset', '?'))} "
+             f"({html_escape(meta.get('importer', '?'))}"
              " importer, no curation: external data is test data)",
              f"<b>label map</b> {label_map}",
              f"<b>evaluated</b> {meta.get('n_images', '?')} images ({per_class or '–'})",

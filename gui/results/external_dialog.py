@@ -59,7 +59,8 @@ class ExternalEvaluationDialog(QDialog):
         for text, value in TTA_CHOICES:
             self.tta_combo.addItem(text, value)
         self.map_table = QTableWidget(0, 2)
-        self.map_table.setHorizontalHeaderLabels(["run class", "dataset labels counted as this class (comma-separated)"])
+        self.map_table.setHorizontalHeaderLabels(["run class",
+                                                  "dataset labels counted as this class (comma-separated)"])
         self.map_table.verticalHeader().setVisible(False)
         self.map_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.map_table.horizontalHeader().setStretchLastSection(True)

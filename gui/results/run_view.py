@@ -187,13 +187,15 @@ class RunResultsWidget(QWidget):
         status = summary.get("status", "unknown")
         colour = {"completed": "#1b5e20", "failed": "#b00020", "cancelled": "#e65100"}.get(status, "#0d47a1")
         parts = [f"<b>{html_escape(run.id)}</b> &nbsp; <span style='color:{colour}'><b>{status}</b></span>",
-                 f"model {html_escape(model_label(cfg) or '?')}", f"preset {html_escape(cfg.get('preset') or 'custom')}",
+                 f"model {html_escape(model_label(cfg) or '?')}",
+                 f"preset {html_escape(cfg.get('preset') or 'custom')}",
                  f"split {summary.get('split_mode', '?')}", f"device {summary.get('device', '?')}"]
         if summary.get("epochs_run") is not None:
             parts.append(f"{summary['epochs_run']} epochs (best {summary.get('best_epoch')})")
         text = " · ".join(parts)
         if status == "failed":
-            text += f"<br><span style='color:#b00020'>Error: {html_escape(summary.get('error', 'unknown error'))}</span>"
+            error = html_escape(summary.get("error", "unknown error"))
+            text += f"<br><span style='color:#b00020'>Error: {error}</span>"
         elif status in ("running", "preparing"):
             text += f"<br>Still running: {len(run.metrics())} epoch(s) recorded so far."
         elif status == "cancelled":

@@ -88,7 +88,8 @@ def test_s1_study_runs_from_the_app_to_an_exported_pdf_report(qtbot, tmp_path):
     dialog.name_edit.setText("s1-tiny")
     assert "3 runs" in dialog.summary.text()
     _grab(dialog, "histodesk_study_dialog.png")
-    monitor = StallMonitor(where=lambda: (window.queue.jobs[-1].title[:12], window.queue.jobs[-1].stage, window.tabs.currentIndex()) if window.queue.jobs else None).start()
+    monitor = StallMonitor(where=lambda: (window.queue.jobs[-1].title[:12], window.queue.jobs[-1].stage)
+                           if window.queue.jobs else None).start()
     with qtbot.waitSignal(window.queue.job_finished, timeout=120000):
         dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     job = window.queue.jobs[-1]

@@ -138,7 +138,8 @@ def test_runs_list_ranks_by_val_shows_test_apart_and_groups_studies(qtbot, tmp_p
     w = RunsListWidget(runs_dir=tmp_path)
     qtbot.addWidget(w)
     header = w.table.horizontalHeader()
-    assert header.sortIndicatorSection() == VAL_COLUMNS[0] and header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    assert header.sortIndicatorSection() == VAL_COLUMNS[0]
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
     assert w.visible_run_ids() == [a.id, c.id, "cnn-s0", b.id]  # val order, although test says b, cnn-s0, c, a
     row_b = w.visible_run_ids().index(b.id)
     assert w.table.item(row_b, TEST_COLUMNS[0]).text() == "0.970 [0.920, 1.000]"
