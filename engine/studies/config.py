@@ -31,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 
 from engine.errors import ConfigError
 from engine.schema import NonNegativeInt, OpenUnitFloat, PositiveInt, schema, validate
+from engine.training.config import split_ratios
 
 KINDS = ("kfold", "seeds", "label_efficiency")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}")
@@ -84,15 +85,7 @@ class StudySplit:
     group_by: Literal["case", "slide"] = "case"
     file: Optional[str] = None            # reuse this split.json (not with folds); an ssl_run recipe's by default
 
-    @field_validator("ratios")
-    @classmethod
-    def _ratios(cls, value: list[float]) -> list[float]:
-        from engine.data.splits import validate_ratios
-
-        try:
-            return validate_ratios(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+    _ratios = field_validator("ratios")(split_ratios)
 
 
 @schema

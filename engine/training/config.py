@@ -37,6 +37,16 @@ def _range(lo: float, hi: float, *, open_high: bool = False) -> Any:
     return Annotated[float, Field(ge=lo, allow_inf_nan=False, **bound)]
 
 
+def split_ratios(cls: Any, value: list[float]) -> list[float]:
+    """Field validator of train/val/test ratios: one rule for configs, studies, the CLI, the GUI and split files."""
+    from engine.data.splits import validate_ratios
+
+    try:
+        return validate_ratios(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _pixels(value: Any, allow_none: bool) -> Any:
     """A whole number of pixels 8-4096 (JSON true/false are not numbers)."""
     if value is None and allow_none:
@@ -89,15 +99,7 @@ class SplitConfig:
     allow_no_test: bool = False     # an empty test split is an error unless allowed
     allow_transductive: bool = False  # evaluate on test images a pretrained SSL encoder saw (run is marked)
 
-    @field_validator("ratios")
-    @classmethod
-    def _ratios(cls, value: list[float]) -> list[float]:
-        from engine.data.splits import validate_ratios  # one rule for the CLI, the GUI and split files
-
-        try:
-            return validate_ratios(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+    _ratios = field_validator("ratios")(split_ratios)
 
     @model_validator(mode="after")
     def _fold(self) -> "SplitConfig":
