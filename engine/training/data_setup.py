@@ -63,7 +63,7 @@ def load_catalog(cfg: DataConfig, progress: ProgressFn = null_progress, cancel: 
 
     root = resolve_dataset_path(cfg.path, progress, cancel)
     snapshot = curation_snapshot(root, allow_outside=cfg.allow_outside_paths)  # a bad file fails before the scan
-    catalog = scan(root, cfg.importer, progress=progress, cancel=cancel)
+    catalog = scan(root, cfg.importer, allow_outside=cfg.allow_outside_paths, progress=progress, cancel=cancel)
     if cfg.max_images and len(catalog.records) > cfg.max_images:
         step = len(catalog.records) / cfg.max_images
         catalog.records = [catalog.records[int(i * step)] for i in range(cfg.max_images)]

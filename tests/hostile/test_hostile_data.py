@@ -311,6 +311,13 @@ def test_csv_rows_outside_the_list_folder_are_skipped(tmp_path, capsys, kind):
     code, _out, err = run_cli(["--quiet", "scan", str(data / "labels.csv"), "--out", str(out),
                                "--allow-outside-paths"], capsys)
     assert code == 0 and len(Catalog.load(out).records) == 3
+    # training reads the same option from its config (data.allow_outside_paths)
+    from engine.training.config import DataConfig
+    from engine.training.data_setup import load_catalog
+
+    for allow, n in ((False, 2), (True, 3)):
+        cfg = DataConfig(path=str(data / "labels.csv"), allow_outside_paths=allow)
+        assert len(load_catalog(cfg).records) == n
 
 
 @pytest.mark.timeout(60)
