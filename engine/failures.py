@@ -39,16 +39,26 @@ def _first_line(text: str, limit: int = 300) -> str:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A one-line description of ``exc`` that a user can act on."""
+    """A one-line description of ``exc`` that a user can act on.
+
+    File names are shown escaped (a newline in a name is ``\\n``, undecodable bytes ``\\xff``), so the
+    description stays one printable line whatever the names are.
+    """
     if isinstance(exc, HistoDeskError):
-        return str(exc)
+        return one_line(str(exc))
     if isinstance(exc, OSError) and exc.errno in _OS_ERRORS:
         name = exc.filename if exc.filename is not None else "a file"
-        return _OS_ERRORS[exc.errno].format(file=name)
+        return one_line(_OS_ERRORS[exc.errno].format(file=name))
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename is not None else "")
+        return one_line(f"{exc.strerror}" + (f": {exc.filename}" if exc.filename is not None else ""))
     message = _first_line(str(exc))
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped and undecodable bytes shown as ``\\xNN``: printable, one line."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
 
 
 def format_trace(exc: BaseException) -> str:
@@ -75,7 +85,7 @@ def record_trace(exc: BaseException) -> Path | None:
         path = errors_log()
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        with open(path, "a", encoding="utf-8") as fh:
+        with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"[{stamp}] {describe_error(exc)}\n{format_trace(exc)}\n")
         return path
     except Exception:  # noqa: BLE001 - reporting a failure must not fail
