@@ -44,3 +44,10 @@ class RunLockedError(HistoDeskError):
 
 class RunVanishedError(HistoDeskError):
     """The run folder was deleted or moved while a job was writing it."""
+
+
+class CorruptFileError(DataError, ValueError):
+    """A file HistoDesk wrote (JSON) is no longer readable: damaged, truncated or edited by hand.
+
+    Also a ``ValueError``, so code that caught the decoder's error keeps working.
+    """

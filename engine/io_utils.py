@@ -146,9 +146,16 @@ def write_json(path: str | os.PathLike, obj: Any, *, parents: bool = True) -> No
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON file."""
+    """Read a JSON file; a damaged one raises :class:`~engine.errors.CorruptFileError` naming it."""
     with open(path, "r", encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, absurd nesting
+            from engine.errors import CorruptFileError
+
+            where = f" (line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+            raise CorruptFileError(f"{display_path(path)} is damaged: it is not valid JSON{where}. Restore it "
+                                   "from a backup, or delete the folder it belongs to and redo that step.") from None
 
 
 def append_jsonl(path: str | os.PathLike, obj: Any) -> None:
