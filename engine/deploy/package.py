@@ -25,7 +25,7 @@ from engine.data.tta import tta_mode
 from engine.deploy.manifest import FP32_FILE, INT8_FILE, check_contents, is_package, read_manifest, verify_files
 from engine.deploy.model_file import check_model_file
 from engine.deploy.runtime import check_batch, check_graph, open_session, run_probs
-from engine.deploy.spec import InputSpec, tta_views_np
+from engine.deploy.spec import InputSpec
 from engine.evaluation.calibration import from_package_block
 from engine.errors import ConfigError, HistoDeskError
 
@@ -122,12 +122,8 @@ class ModelPackage:
         With TTA each view's probabilities are computed, then averaged over
         the views (as S3 does, and as the PyTorch and evaluation paths do).
         """
-        x, mode = check_batch(batch, size=self.spec.size), tta_mode(tta)
-        if self.calibration.temperature == 1.0:
-            return run_probs(self.session, x, mode)
-        views = tta_views_np(x, mode) if mode else [x]  # temperature on each view's logits, then the mean
-        logits = self.session.run(["logits"], {self.session.get_inputs()[0].name: np.concatenate(views)})[0]
-        return self.calibration.mean_probs(logits.reshape(len(views), len(x), -1)).astype(np.float32)
+        x = check_batch(batch, size=self.spec.size)
+        return run_probs(self.session, x, tta_mode(tta), self.calibration.temperature)
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """Class indices of :meth:`predict`'s probabilities under package.json's threshold (else arg-max)."""
