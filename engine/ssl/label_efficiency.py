@@ -53,7 +53,7 @@ class LabelEfficiencyConfig:
     runs_dir: Optional[str] = None
     name: str = ""
     allow_transductive: bool = False  # the SSL encoder may have seen the test images (rows are marked)
-    draws: PositiveInt = 1            # patient samples per fraction below 1 (3 or more give error bars)
+    draws: PositiveInt = 3            # patient samples per fraction below 1 (3 or more give error bars)
     steps: Optional[PositiveInt] = None  # optimiser steps per run (epochs derived); None: ``epochs`` each
 
     def to_dict(self) -> dict[str, Any]:

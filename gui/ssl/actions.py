@@ -70,9 +70,9 @@ class SSLActions(QObject):
     # --- study tabs ---------------------------------------------------------
     def show_study(self, study) -> object:
         """Open a closable tab plotting ``study`` (a result dict with its folder, or a study folder path)."""
-        from gui.ssl.label_efficiency_plot import LabelEfficiencyPlotWidget
+        from gui.studies.efficiency_plot import StudyEfficiencyPlotWidget  # means over the draws, +- 1 std bars
 
-        widget = LabelEfficiencyPlotWidget()
+        widget = StudyEfficiencyPlotWidget()
         folder = study.get("path") if isinstance(study, dict) else study
         if folder and Path(folder).exists():
             widget.load(folder)

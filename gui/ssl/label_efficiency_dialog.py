@@ -62,13 +62,16 @@ class LabelEfficiencyDialog(ConfigDialogBase):
         self.frozen_spin.setSpecialValueText("none")
         self.frozen_spin.setToolTip("Fine-tune: train only the head for the first N epochs")
         self.seed_spin = spin(0, 2_147_483_647, 0)
+        self.draws_spin = spin(1, 50, 3)
+        self.draws_spin.setToolTip("Patient samples per fraction below 100 %: 3 or more give error bars")
         form = form_layout([("SSL run:", self.run_combo), ("Labelled dataset:", self.dataset_edit),
-                            ("Label fractions:", fractions), ("Encoders:", encoders), ("Downstream:", self.mode_combo),
+                            ("Label fractions:", fractions), ("Draws per fraction:", self.draws_spin),
+                            ("Encoders:", encoders), ("Downstream:", self.mode_combo),
                             ("Epochs per run:", self.epochs_spin), ("Encoder frozen for:", self.frozen_spin),
                             ("Seed:", self.seed_spin)])
         note = QLabel("Training labels are subsampled by patient (a chosen patient keeps all its images); "
-                      "validation and test sets stay whole. One run per fraction and encoder; the plot shows "
-                      "accuracy and AUC against the label fraction.")
+                      "validation and test sets stay whole. Each fraction below 100 % is drawn several times "
+                      "(other patients each time); the plot shows the mean accuracy and AUC with +- 1 std.")
         self.finish_layout(form, note, "Run study")
         self.run_combo.changed.connect(self._on_run_changed)
         self.mode_combo.currentTextChanged.connect(lambda mode: self.frozen_spin.setEnabled(mode == "finetune"))
@@ -105,7 +108,7 @@ class LabelEfficiencyDialog(ConfigDialogBase):
             raise ValueError("The encoder can be frozen for fewer epochs than the run has.")
         cfg = {"dataset": self.dataset_edit.text(), "ssl_run": self.run_combo.path(), "fractions": self.fractions(),
                "encoders": self.encoders(), "mode": self.mode_combo.currentText(),
-               "epochs": self.epochs_spin.value(), "seed": self.seed_spin.value(),
+               "epochs": self.epochs_spin.value(), "seed": self.seed_spin.value(), "draws": self.draws_spin.value(),
                "frozen_epochs": self.frozen_spin.value() if self.mode_combo.currentText() == "finetune" else 0}
         if self.runs_dir:
             cfg["runs_dir"] = str(self.runs_dir)

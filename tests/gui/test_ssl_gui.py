@@ -202,6 +202,8 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
     for f, box in le.fraction_checks.items():
         box.setChecked(f in (0.25, 1.0))
     le.epochs_spin.setValue(1)
+    assert le.draws_spin.value() == 3  # error bars by default
+    le.draws_spin.setValue(2)
     le.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
     study_job = window.queue.jobs[-1]
     _wait_job(qtbot, study_job, timeout=90_000)
@@ -212,6 +214,7 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
         for encoder in ("ssl", "random"):
             xs, ys = plot.curve_data(metric, encoder)
             assert xs == [0.25, 1.0] and all(0.0 <= y <= 1.0 for y in ys)
+            assert len(plot.error_bar(metric, encoder)) == 2  # +- 1 std over the 2 draws (0 at 100 %)
     plot.grab().save(os.path.join(GRAB_DIR, "histodesk_ssl_label_efficiency.png"))
     accuracy = plot.curve_data("accuracy", "ssl")
     n_tabs = window.tabs.count()
