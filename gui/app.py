@@ -28,6 +28,9 @@ def create_application(argv: list[str] | None = None):
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     configure_pyqtgraph()
+    from gui.main_thread_gc import install
+
+    install(app)  # garbage is collected on the GUI thread only (no Qt deadlock with job threads)
     return app
 
 

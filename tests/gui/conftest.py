@@ -15,6 +15,18 @@ def qapp_args():
     return ["histodesk-tests"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def main_thread_gc(qapp):
+    """Collect garbage on the GUI thread only, as the app does (gui/main_thread_gc.py); CPython's own
+    collection is given back after each GUI test module, so the engine tests run as usual."""
+    from gui.main_thread_gc import MainThreadCollector
+
+    collector = MainThreadCollector(qapp)
+    yield collector
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, qapp):
     """Point QSettings (INI, user scope) at a fresh temp folder for every test."""
