@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from engine.errors import HistoDeskError
+from engine.io_utils import display_path
 
 #: Attribute the run lifecycle sets on an exception whose trace it wrote to the run's train.log.
 LOG_ATTR = "histodesk_log"
@@ -45,20 +46,14 @@ def describe_error(exc: BaseException) -> str:
     description stays one printable line whatever the names are.
     """
     if isinstance(exc, HistoDeskError):
-        return one_line(str(exc))
+        return display_path(str(exc))
     if isinstance(exc, OSError) and exc.errno in _OS_ERRORS:
         name = exc.filename if exc.filename is not None else "a file"
-        return one_line(_OS_ERRORS[exc.errno].format(file=name))
+        return display_path(_OS_ERRORS[exc.errno].format(file=name))
     if isinstance(exc, OSError) and exc.strerror:
-        return one_line(f"{exc.strerror}" + (f": {exc.filename}" if exc.filename is not None else ""))
+        return display_path(f"{exc.strerror}" + (f": {exc.filename}" if exc.filename is not None else ""))
     message = _first_line(str(exc))
-    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
-
-
-def one_line(text: str) -> str:
-    """``text`` with control characters escaped and undecodable bytes shown as ``\\xNN``: printable, one line."""
-    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return display_path(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
 def format_trace(exc: BaseException) -> str:
