@@ -34,7 +34,8 @@ _OS_ERRORS = {
 }
 
 
-def _first_line(text: str, limit: int = 300) -> str:
+def first_line(text: str, limit: int = 300) -> str:
+    """The first non-blank line of ``text``, stripped and cut to ``limit`` characters ("" when blank)."""
     line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
@@ -52,7 +53,7 @@ def describe_error(exc: BaseException) -> str:
         return display_path(_OS_ERRORS[exc.errno].format(file=name))
     if isinstance(exc, OSError) and exc.strerror:
         return display_path(f"{exc.strerror}" + (f": {exc.filename}" if exc.filename is not None else ""))
-    message = _first_line(str(exc))
+    message = first_line(str(exc))
     return display_path(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 

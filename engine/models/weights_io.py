@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from engine.errors import ConfigError, UntrustedFileError, WeightsUnavailableError
+from engine.failures import first_line
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,7 @@ _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
 def _reason(exc: BaseException) -> str:
-    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    return text if len(text) <= 160 else text[:157] + "..."
+    return first_line(str(exc), 160) or type(exc).__name__
 
 
 def load_safetensors(path: str | os.PathLike, device: str = "cpu") -> dict[str, torch.Tensor]:
