@@ -268,3 +268,31 @@ def test_point_estimate_never_falls_just_outside_its_interval_by_float_noise():
     for key in ("roc_auc", "accuracy"):
         lo, hi = m["ci"][key]
         assert lo <= m[key] <= hi, (key, m[key], m["ci"][key])
+
+
+def test_comparing_runs_loads_neither_torch_nor_scikit_learn(tmp_path):
+    """``compare`` reads two runs' predictions.csv: a pure numpy/scipy job, seconds faster without torch."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.evaluation.predictions import make_prediction_rows, write_predictions_csv
+
+    y, probs, _, patients = _problem(2, 4, n=60)
+    paths = [f"/data/img{i}.png" for i in range(len(y))]
+    for name, p in (("a", probs), ("b", np.roll(probs, 1, axis=0))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"evaluation": {"n_bootstrap": 50}}))
+        write_predictions_csv(tmp_path / name / "predictions.csv",
+                              make_prediction_rows(paths, p, ["benign", "malignant"], y_true=y, split="test",
+                                                   patients=patients))
+    code = ("import sys\n"
+            "from engine.evaluation.compare import compare_runs\n"
+            f"out = compare_runs({str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r})\n"
+            "assert out['positive_class'] == 'malignant' and out['bootstrap']['n'] == 50, out\n"
+            "bad = [m for m in ('torch', 'sklearn') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

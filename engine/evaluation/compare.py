@@ -26,6 +26,7 @@ from engine.errors import DataError, HistoDeskError
 from engine.evaluation.aggregation import small_sample_warnings
 from engine.evaluation.bootstrap import BootstrapSpec, bootstrap_replicates, group_codes, intervals, point_figures
 from engine.evaluation.predictions import PROB_PREFIX, prediction_classes, read_predictions_csv
+from engine.evaluation.thresholds import positive_class
 
 
 def delong_covariance(y_bin: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +122,6 @@ def compare_runs(run_a: str | Path, run_b: str | Path, split: str = "test") -> d
     Intervals use run A's ``config.evaluation`` (replicates, level, seed).
     Raises :class:`DataError` when the runs' images, labels or classes differ.
     """
-    from engine.evaluation.evaluate import positive_class
     from engine.runs import Run
     from engine.training.config import TrainConfig
 

@@ -29,7 +29,7 @@ from engine.evaluation.calibration import (
 )
 from engine.evaluation.metrics import compute_metrics
 from engine.evaluation.predictions import make_prediction_rows, probs_from_logits, write_predictions_csv
-from engine.evaluation.thresholds import predict_labels
+from engine.evaluation.thresholds import positive_class, predict_labels  # positive_class: callers import it here too
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
 from engine.runs import Run
 from engine.training.inference import predict_logits
@@ -47,16 +47,6 @@ class TemperatureScaled(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The wrapped model's logits / T."""
         return self.model(x) / self.temperature
-
-
-def positive_class(classes: list[str]) -> str | None:
-    """The class reported as positive in binary metrics ('malignant' if present)."""
-    if len(classes) != 2:
-        return None
-    for name in ("malignant", "1", "tumor", "tumour", "positive"):
-        if name in classes:
-            return name
-    return classes[1]
 
 
 def evaluate_splits(model, data, device, *, splits=("train", "val", "test"), amp: bool = False, tta=None,

@@ -68,6 +68,16 @@ def fit_threshold(y: np.ndarray, probs: np.ndarray, classes: list[str], positive
     return ThresholdRule("sensitivity", float(min(thr[k], 1.0)), positive, float(target_sensitivity)), None
 
 
+def positive_class(classes: list[str]) -> str | None:
+    """The class reported as positive in binary metrics ('malignant' if present); None for C != 2."""
+    if len(classes) != 2:
+        return None
+    for name in ("malignant", "1", "tumor", "tumour", "positive"):
+        if name in classes:
+            return name
+    return classes[1]
+
+
 def predict_labels(probs: np.ndarray, rule: ThresholdRule | dict | None, classes: list[str]) -> np.ndarray:
     """Class indices decided by ``rule`` (``None``, "argmax" or no value: the arg-max)."""
     p = np.asarray(probs, dtype=float)

@@ -67,9 +67,10 @@ def pooled_oof(run_paths: list[Path], expected: list[str], evaluation: Any, out_
     ``expected`` are the catalog paths every fold together must test exactly once.
     """
     from engine.evaluation.bootstrap import BootstrapSpec
-    from engine.evaluation.evaluate import headline, positive_class
+    from engine.evaluation.evaluate import headline
     from engine.evaluation.metrics import compute_metrics
     from engine.evaluation.predictions import read_predictions_csv, rows_to_arrays, write_predictions_csv
+    from engine.evaluation.thresholds import positive_class
     from engine.io_utils import write_json
 
     rows, notes = [], []
