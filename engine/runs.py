@@ -121,15 +121,13 @@ class Run:
 
     # --- JSON files -----------------------------------------------------
     def read(self, name: str, default: Any = None) -> Any:
-        """Read a JSON file of the run, or ``default`` when absent; HistoDeskError when it is corrupt."""
+        """Read a JSON file of the run, or ``default`` when absent; CorruptFileError (from :func:`read_json`,
+        naming the file and the line) when it is damaged."""
         p = self.file(name)
         try:
             return read_json(p)
         except FileNotFoundError:
             return default
-        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-            raise HistoDeskError(f"{p} is corrupt (not valid JSON: {str(exc).splitlines()[0]}); restore it "
-                                 "from a backup or delete the run.") from exc
         except IsADirectoryError as exc:
             raise HistoDeskError(f"{p} is a folder, not a run file.") from exc
 

@@ -354,7 +354,7 @@ def test_corrupt_run_config_is_a_clear_error(command, trained, tmp_path, capsys)
     run.file("config.json").write_bytes(b'{"name": "tiny", \xff\xfe')
     assert cli(["--quiet", *command, str(run.path)]) == 2
     line = one_error_line(capsys)
-    assert f"{run.file('config.json')} is corrupt" in line
+    assert f"{run.file('config.json')} is damaged: it is not valid JSON" in line
     assert run.model_weights.exists() and run.file("evaluation.json").exists()
 
 
