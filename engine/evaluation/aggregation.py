@@ -55,13 +55,23 @@ def pool(probs: np.ndarray, pred: np.ndarray, rule: str, n_classes: int) -> np.n
     return pooled / total if total > 0 else np.full(n_classes, 1.0 / n_classes)
 
 
-def patient_aggregation(y: np.ndarray, probs: np.ndarray, pred: np.ndarray, patients: Sequence[Any],
-                        classes: list[str], threshold, spec: BootstrapSpec | None, pos: int | None) -> dict | None:
-    """``{rule: {n_patients, accuracy, accuracy_ci, roc_auc, roc_auc_ci}}`` for each pooling rule; None without ids."""
+def patient_groups(patients: Sequence[Any]) -> dict[str, list[int]]:
+    """``{patient id: [image indices]}`` in order of first appearance; images without an id are left out."""
     members: dict[str, list[int]] = {}
     for i, pid in enumerate(patients):
         if pid is not None and str(pid) != "":
             members.setdefault(str(pid), []).append(i)
+    return members
+
+
+def patient_aggregation(y: np.ndarray, probs: np.ndarray, pred: np.ndarray, patients: Sequence[Any],
+                        classes: list[str], threshold, spec: BootstrapSpec | None, pos: int | None, *,
+                        groups: dict[str, list[int]] | None = None) -> dict | None:
+    """``{rule: {n_patients, accuracy, accuracy_ci, roc_auc, roc_auc_ci}}`` for each pooling rule; None without ids.
+
+    ``groups``: :func:`patient_groups` of ``patients`` when the caller has it already.
+    """
+    members = groups if groups is not None else patient_groups(patients)
     if not members:
         return None
     c = len(classes)

@@ -27,7 +27,12 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
 
 from engine.errors import ConfigError, DataError
-from engine.evaluation.aggregation import magnification_figures, patient_aggregation, small_sample_warnings
+from engine.evaluation.aggregation import (
+    magnification_figures,
+    patient_aggregation,
+    patient_groups,
+    small_sample_warnings,
+)
 from engine.evaluation.bootstrap import DEFAULT_BOOTSTRAP, BootstrapSpec, bootstrap_intervals, snap_to_points
 from engine.evaluation.calibration import calibration_summary
 from engine.evaluation.curves import DEFAULT_MAX_POINTS, score_summary
@@ -258,10 +263,7 @@ def patient_level_metrics(
     classes = [str(c) for c in classes]
     if len(patients) != len(y):
         raise DataError(f"Got {len(patients)} patient ids for {len(y)} images; they must match.")
-    groups: dict[str, list[int]] = {}
-    for i, pid in enumerate(patients):
-        if pid is not None and str(pid) != "":
-            groups.setdefault(str(pid), []).append(i)
+    groups = patient_groups(patients)
     if not groups:
         return None
     y_pred = predict_labels(p, threshold, classes)
@@ -287,5 +289,5 @@ def patient_level_metrics(
         "patient_vote_accuracy": float(np.mean([r["true_label"] == r["predicted_label"] for r in per_patient])),
         "per_patient": per_patient,
         "aggregation": patient_aggregation(y, p, y_pred, patients, classes, threshold, bootstrap,
-                                           _positive_index(classes, positive_class)),
+                                           _positive_index(classes, positive_class), groups=groups),
     }
