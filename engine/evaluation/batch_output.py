@@ -226,16 +226,12 @@ def _is_ours(folder: Path) -> bool:
 
 def _alive(doc: dict) -> bool:
     """Whether the process that wrote a "running" batch.json still runs (unknown elsewhere: assume so)."""
+    from engine.run_lock import pid_alive
+
     pid = doc.get("pid")
-    if os.name != "posix" or not isinstance(pid, int) or doc.get("host") != socket.gethostname():
+    if not isinstance(pid, int) or isinstance(pid, bool) or doc.get("host") != socket.gethostname():
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+    return pid_alive(pid) is not False
 
 
 def list_batches(root: str | os.PathLike | None = None) -> list[dict]:
