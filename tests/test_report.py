@@ -89,9 +89,10 @@ def test_default_folder_is_histodesk_outputs_never_the_dataset(run, tmp_path):
     out = export_report(run.path, formats="html", explain=False)
     assert Path(out["html"]).parent == outputs_dir() / "reports" and out["pdf"] is None
     dataset = Path(run.config["data"]["path"])
+    events = []
     with pytest.raises(ConfigError, match="inside the dataset"):
-        export_report(run.path, dataset / "reports", formats="html", explain=False)
-    assert not (dataset / "reports").exists()
+        export_report(run.path, dataset / "reports", formats="html", explain=False, progress=events.append)
+    assert not (dataset / "reports").exists() and events == []  # refused before any section is built
     with pytest.raises(ConfigError, match="html, pdf"):
         export_report(run.path, tmp_path, formats="html,docx")
 
@@ -286,6 +287,10 @@ def test_study_report_has_grid_runs_aggregates_pooled_figures_and_run_links(kfol
     assert html.count(IMG) >= 1  # every run's accuracy per recipe
     pdf = Path(out["pdf"]).read_bytes()
     assert pdf.startswith(b"%PDF") and pdf_pages(pdf) > 1 and "Pooled out-of-fold" in pdf_text(out["pdf"])
+    dataset = Path(results["config"]["dataset"])
+    with pytest.raises(ConfigError, match="inside the dataset"):  # a study's dataset is read-only too
+        export_report(kfold_study, dataset / "reports", formats="html", explain=False)
+    assert not (dataset / "reports").exists()
 
 
 @pytest.mark.parametrize("recorded", [False, True], ids=["legacy-rows-only", "with-summaries"])

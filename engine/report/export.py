@@ -58,10 +58,18 @@ def default_out_dir() -> Path:
     return outputs_dir() / "reports"
 
 
-def _check_out_dir(out: Path, data: dict) -> None:
-    """Refuse an output folder inside the dataset the run was trained on (a source folder is read-only)."""
-    source = ((data.get("config") or {}).get("data") or {}).get("path") or ""
-    if not source or source == "demo":
+def _check_out_dir(out: Path, folder: Path) -> None:
+    """Refuse an output folder inside the dataset the run (or study) at ``folder`` used (a source is read-only).
+
+    Reads only config.json, so a refused folder costs nothing (before any figure or Grad-CAM is made).
+    """
+    from engine.report.collect import read_json_file
+
+    config, _ = read_json_file(folder / "config.json")
+    config = config if isinstance(config, dict) else {}
+    source = (config.get("data") if isinstance(config.get("data"), dict) else {}).get("path") or \
+        config.get("dataset") or ""
+    if not isinstance(source, str) or not source or source == "demo":
         return
     src = Path(source).resolve()
     src = src.parent if src.is_file() else src
@@ -111,8 +119,8 @@ def export_report(path: str | Path, out_dir: str | Path | None = None, formats: 
     wanted = parse_formats(formats)
     path = Path(path)
     out = Path(out_dir) if out_dir else default_out_dir()
+    _check_out_dir(out, path)
     doc, data = build_document(path, explain=explain, device=device, progress=progress, cancel=cancel)
-    _check_out_dir(out, data)
     stem = f"{slug(data['id'])}-report"
     result: dict = {"html": None, "pdf": None, "sections": [s.title for s in doc.sections], "figures": doc.figures()}
     n = len(doc.sections) + 1
