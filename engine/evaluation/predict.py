@@ -32,7 +32,7 @@ def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
 
     Entries that are not regular files (a FIFO or socket named ``evil.png``) are listed too, so they become
     error rows; nothing is opened here. HistoDesk's own outputs (marked folders, ``histodesk_heatmaps``,
-    ``*.hdpkg``) and hidden names are skipped.
+    ``*.hdpkg``) and hidden names are skipped (:func:`~engine.data.importers.base.walk_files` never enters them).
     """
     from engine.data.imageio import is_image_file
     from engine.data.importers.base import walk_files
@@ -45,19 +45,7 @@ def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
     else:
         entries = sorted(folder / e.name for e in os.scandir(folder)
                          if not e.name.startswith(".") and not e.is_dir())
-    ours: dict[Path, bool] = {}
-    return [p for p in entries if is_image_file(p) and not _in_output(p.parent, folder, ours)]
-
-
-def _in_output(parent: Path, root: Path, cache: dict[Path, bool]) -> bool:
-    """Whether ``parent`` (under ``root``, which is not checked) is or lies in a HistoDesk output folder."""
-    from engine.data.outputs import is_histodesk_output
-
-    if parent == root or root not in parent.parents:
-        return False
-    if parent not in cache:
-        cache[parent] = _in_output(parent.parent, root, cache) or is_histodesk_output(parent, is_dir=True)
-    return cache[parent]
+    return [p for p in entries if is_image_file(p)]
 
 
 def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | None = None, tta: bool | str = False,
