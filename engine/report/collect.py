@@ -96,12 +96,20 @@ def load_predictions(path: Path) -> tuple[list[dict] | None, str | None]:
         return None, f"{display_path(path.name)} could not be read ({str(exc).splitlines()[0]})"
 
 
+#: Keys of an evaluation that a summary table does not need: curve points and the text report.
+BULKY_KEYS = ("roc_curve", "pr_curve", "classification_report", "classification_report_dict")
+
+
+def without_curves(metrics: dict) -> dict:
+    """``metrics`` without its :data:`BULKY_KEYS`."""
+    return {k: v for k, v in metrics.items() if k not in BULKY_KEYS}
+
+
 def _light(metrics: Any) -> dict | None:
-    """An evaluation without its curve points and text report (what a summary table needs)."""
+    """An evaluation without its curve points and text report (what a summary table needs); None if not one."""
     if not isinstance(metrics, dict) or "classes" not in metrics:
         return None
-    return {k: v for k, v in metrics.items() if k not in ("roc_curve", "pr_curve", "classification_report",
-                                                          "classification_report_dict")}
+    return without_curves(metrics)
 
 
 def other_evaluations(path: Path) -> list[dict[str, Any]]:

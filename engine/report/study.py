@@ -19,14 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from engine.errors import HistoDeskError
+from engine.evaluation.tables import figure
 from engine.io_utils import display_path
 from engine.report import figures
-from engine.report.collect import is_run, read_json_file
+from engine.report.collect import is_run, read_json_file, without_curves
 from engine.report.document import Block, Figure, Heading, KeyValues, Link, Note, Para, Table
 from engine.report.text import NOT_RECORDED, is_number, plain, with_ci
+from engine.studies.aggregate import mean_std
 
 GROUP_KEYS = ("recipe", "encoder", "arm", "model")
 GRID_KEYS = ("fraction", "seed", "fold", "draw")
@@ -66,8 +66,7 @@ def _member(study: Path, index: int, row: dict) -> dict[str, Any]:
     evaluation, out["note"] = read_json_file(folder / "evaluation.json")
     test = evaluation.get("test") if isinstance(evaluation, dict) else None
     if isinstance(test, dict):
-        out["test"] = {k: v for k, v in test.items() if k not in ("roc_curve", "pr_curve", "classification_report",
-                                                                  "classification_report_dict")}
+        out["test"] = without_curves(test)
     return out
 
 
@@ -98,7 +97,7 @@ def member_figure(member: dict, key: str) -> tuple[Any, Any]:
     """``(value, interval)`` of a test figure: the run's evaluation.json, else the row's recorded figures."""
     test, row = member["test"] or {}, member["row"]
     if test:
-        value = (test.get("macro") or {}).get("f1") if key == "f1_macro" else test.get(key)
+        value = figure(test, key)
         if value is not None:
             return value, (test.get("ci") or {}).get(key)
     recorded = row.get("metrics") if isinstance(row.get("metrics"), dict) else {}
@@ -107,10 +106,14 @@ def member_figure(member: dict, key: str) -> tuple[Any, Any]:
 
 
 def _stat(values: list) -> tuple | None:
-    xs = [float(v) for v in values if is_number(v)]
-    if not xs:
-        return None
-    return float(np.mean(xs)), float(np.std(xs, ddof=1)) if len(xs) > 1 else None, len(xs)
+    """``(mean, sample std | None, n)`` of the numbers among ``values`` (a :func:`mean_std` record); None if none."""
+    return _cell(mean_std([v for v in values if is_number(v)]))
+
+
+def _cell(stat: Any) -> tuple | None:
+    """A mean +- std record (``{mean, std, n}``) as ``(mean, std | None, n)``; None without a mean."""
+    return (stat["mean"], stat.get("std"), stat.get("n")) if isinstance(stat, dict) and is_number(stat.get("mean")) \
+        else None
 
 
 def aggregates(data: dict) -> tuple[list[dict[str, Any]], str]:
@@ -123,10 +126,7 @@ def aggregates(data: dict) -> tuple[list[dict[str, Any]], str]:
             figs = e.get("figures") or {}
             entry = {"group": plain(e.get("recipe") or e.get("encoder")), "fraction": e.get("fraction"),
                      "n": e.get("n_runs")}
-            for m in METRICS:
-                s = figs.get(m)
-                entry[m] = (s["mean"], s.get("std"), s.get("n")) if isinstance(s, dict) and is_number(s.get("mean")) \
-                    else None
+            entry.update({m: _cell(figs.get(m)) for m in METRICS})
             out.append(entry)
         return out, "recorded by the study"
     cells: dict[tuple, list[dict]] = {}
@@ -275,8 +275,8 @@ def pooled_section(data: dict, ctx: dict) -> list[Block]:
         rows = []
         for name, key in HEADLINE:
             if metrics:
-                value = (metrics.get("macro") or {}).get("f1") if key == "f1_macro" else \
-                    (metrics.get("patient") or {}).get("patient_score") if key == "patient_score" else metrics.get(key)
+                value = (metrics.get("patient") or {}).get("patient_score") if key == "patient_score" else \
+                    figure(metrics, key)
                 interval = ci.get(key)
             else:
                 value, interval = head.get(key), head.get(f"{key}_ci")
