@@ -1,7 +1,10 @@
-"""Small builders shared by the tests (tiny datasets and configs)."""
+"""Small builders shared by the tests (tiny datasets and configs, folder snapshots)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 from pathlib import Path
 
 from engine.training.config import TrainConfig
@@ -26,3 +29,14 @@ def tiny_config(data_root: Path, runs: Path, **overrides) -> TrainConfig:
     from engine.training.config import deep_merge
 
     return TrainConfig.from_dict(deep_merge(base, overrides))
+
+
+def tree_digest(folder: Path) -> dict:
+    """Every entry under ``folder`` (by its relative path's bytes) with the SHA-256 of its bytes; other entries
+    (folders, FIFOs...) by their kind only, as reading a FIFO would block. Equal before and after: untouched."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        mode = os.lstat(p).st_mode
+        out[os.fsencode(p.relative_to(folder))] = (hashlib.sha256(p.read_bytes()).hexdigest()
+                                                    if stat.S_ISREG(mode) else stat.S_IFMT(mode))
+    return out

@@ -15,6 +15,7 @@ from engine.errors import CancelledError, HistoDeskError
 from engine.evaluation.predict import list_images, predict_folder
 from engine.jobs import CancelToken
 from engine.runs import Run
+from tests.helpers import tree_digest
 
 
 def fake_run(runs: Path, *, name: str = "basic_cnn", size: int = 32, seed: int = 0) -> Run:
@@ -87,22 +88,15 @@ def test_package_and_run_give_the_same_rows_and_bad_files_become_error_rows(setu
     assert batch["options"]["batch_size"] == 2 and batch["finished"] and batch["folder"] == str(folder)
 
 
-def _tree(folder: Path) -> dict:
-    import hashlib
-
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(folder.rglob("*"))}
-
-
 def test_by_default_a_batch_writes_to_its_own_marked_folder_and_never_to_the_source(setup, monkeypatch):
     from engine.data.outputs import OUTPUT_MARKER, is_histodesk_output
     from engine.evaluation.batch_output import list_batches
     from engine.paths import outputs_dir
 
-    before = _tree(setup["folder"])
+    before = tree_digest(setup["folder"])
     res = predict_folder(setup["run"].path, setup["folder"], recursive=False)
     again = predict_folder(setup["run"].path, setup["folder"], recursive=False)
-    assert _tree(setup["folder"]) == before  # byte-identical source folder
+    assert tree_digest(setup["folder"]) == before  # byte-identical source folder
     out = Path(res["out"])
     assert out.parent == outputs_dir() and out != Path(again["out"])
     assert out.name.endswith("-fake-images") and out.name[:15].replace("-", "").isdigit()

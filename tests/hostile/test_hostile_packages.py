@@ -28,6 +28,7 @@ from engine.cli.main import main as cli
 from engine.deploy.manifest import sha256_file, write_manifest
 from engine.deploy.package import ModelPackage
 from engine.errors import UntrustedFileError
+from tests.helpers import tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -214,15 +215,6 @@ CASES += [
 ]
 
 
-def _snapshot(*folders: Path) -> dict:
-    """Every file under ``folders`` with its SHA-256 (folders as 'dir')."""
-    out = {}
-    for folder in folders:
-        for p in sorted(folder.rglob("*")):
-            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-    return out
-
-
 def _one_line_refusal(capsys, argv: list[str], file: str, refusal: str) -> None:
     import re
 
@@ -241,7 +233,7 @@ def test_hostile_package_is_refused_and_nothing_is_written(package, images, tmp_
     damage(pkg, reseal)
     home = Path(os.environ["HISTODESK_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    before = _snapshot(pkg, images, home)
+    before = [tree_digest(f) for f in (pkg, images, home)]
     with pytest.raises(UntrustedFileError, match=refusal) as info:
         ModelPackage.load(pkg, device="cpu")
     message = str(info.value)
@@ -249,7 +241,7 @@ def test_hostile_package_is_refused_and_nothing_is_written(package, images, tmp_
     _one_line_refusal(capsys, ["package-info", str(pkg)], file, refusal)
     out = tmp_path / "results"
     _one_line_refusal(capsys, ["--quiet", "predict", str(pkg), str(images), "--out", str(out)], file, refusal)
-    assert not out.exists() and _snapshot(pkg, images, home) == before
+    assert not out.exists() and [tree_digest(f) for f in (pkg, images, home)] == before
 
 
 def test_the_intact_package_is_accepted(package, images, tmp_path, capsys):

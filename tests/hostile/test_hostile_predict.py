@@ -22,6 +22,7 @@ import pytest
 from engine.cli import main as cli
 from engine.evaluation.batch_csv import csv_fields, read_rows
 from engine.evaluation.predict import list_images, predict_folder
+from tests.helpers import tree_digest
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["benign", "malignant"]
@@ -73,19 +74,6 @@ def folder(tmp_path):
     for i in range(3):
         _png(src / f"ok{i}.png", seed=i)
     return src
-
-
-def _tree(folder: Path) -> dict:
-    """Every entry under ``folder`` with its bytes (FIFOs by kind only: reading one would block)."""
-    import hashlib
-    import stat
-
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        mode = os.lstat(p).st_mode
-        out[os.fsencode(p.relative_to(folder))] = (hashlib.sha256(p.read_bytes()).hexdigest()
-                                                    if stat.S_ISREG(mode) else stat.S_IFMT(mode))
-    return out
 
 
 # --- entries that are not regular files ----------------------------------------------------------------------
@@ -182,12 +170,12 @@ def test_existing_results_are_never_overwritten_without_asking(models, folder, t
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("allow", [False, True])
 def test_a_destination_inside_the_source_needs_confirmation(models, folder, capsys, allow):
-    before = _tree(folder)
+    before = tree_digest(folder)
     args = ["--quiet", "predict", models["run"], str(folder), "--out", str(folder / "results")]
     code = cli(args + (["--allow-inside-source"] if allow else []))
     if not allow:
         assert code == 2 and "inside the folder being classified" in capsys.readouterr().err
-        assert _tree(folder) == before
+        assert tree_digest(folder) == before
     else:
         assert code == 0 and len(_rows(folder / "results")) == 3
         assert len(list_images(folder)) == 3  # the marked results folder is never read as images
