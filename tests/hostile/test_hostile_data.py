@@ -270,15 +270,6 @@ def test_weird_names_through_explain(trained_weird, tmp_path, capsys):
 
 # --- 17-21: CSV/TSV lists ----------------------------------------------------------------------
 @pytest.mark.timeout(60)
-def test_csv_unbalanced_quote_is_refused_with_its_line(tmp_path, capsys):
-    two_classes(tmp_path)
-    listing = tmp_path / "labels.csv"
-    listing.write_text('filename,label\na/a0.png,a\na/a1.png,"a\nb/b0.png,b\nb/b1.png,b\n')
-    code, _out, err = run_cli(["--quiet", "scan", str(listing)], capsys)
-    assert_one_line_error(code, err, "labels.csv, line 3", "unbalanced quote")
-
-
-@pytest.mark.timeout(60)
 def test_fifo_given_as_the_list_is_refused_at_once(tmp_path, capsys):
     os.mkfifo(tmp_path / "labels.csv")
     code, _out, err = run_cli(["--quiet", "scan", str(tmp_path / "labels.csv")], capsys)
@@ -286,12 +277,16 @@ def test_fifo_given_as_the_list_is_refused_at_once(tmp_path, capsys):
 
 
 @pytest.mark.timeout(60)
-def test_csv_quotes_that_pair_up_across_rows_are_refused(tmp_path, capsys):
+@pytest.mark.parametrize("text,where,problem", [
+    ('filename,label\na/a0.png,a\na/a1.png,"a\nb/b0.png,b\nb/b1.png,b\n', "labels.csv, line 3", "unbalanced quote"),
+    ('filename,label\na/a0.png,"a\na/a1.png,a\nb/b0.png,b"\nb/b1.png,b\n', "labels.csv, line 2", "runs on to line 4"),
+], ids=["unbalanced-quote", "quotes-pairing-up-across-rows"])
+def test_csv_bad_quoting_is_refused_with_its_line(tmp_path, capsys, text, where, problem):
     two_classes(tmp_path)
     listing = tmp_path / "labels.csv"
-    listing.write_text('filename,label\na/a0.png,"a\na/a1.png,a\nb/b0.png,b"\nb/b1.png,b\n')
+    listing.write_text(text)
     code, _out, err = run_cli(["--quiet", "scan", str(listing)], capsys)
-    assert_one_line_error(code, err, "labels.csv, line 2", "runs on to line 4")
+    assert_one_line_error(code, err, where, problem)
 
 
 @pytest.mark.timeout(60)
