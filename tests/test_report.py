@@ -71,6 +71,9 @@ def test_run_report_has_every_section_figures_and_a_paged_pdf(run, tmp_path):
     # the figures carry intervals and the small-sample warnings are shown first, prominently
     assert "Read first" in html and "Small sample" in html
     assert re.search(r"accuracy</td><td>[0-9.]+ \[[0-9.]+, [0-9.]+\]", html)
+    cell = r"<td>[0-9.]+ \[[0-9.]+, [0-9.]+\]</td>"  # pooling rules and magnifications: accuracy and AUC intervals
+    assert re.search(rf"<td>median</td><td>\d+</td>{cell}{cell}", html)
+    assert re.search(rf"<td>\d+X?</td><td>\d+</td><td>\d+</td>{cell}{cell}", html)
     assert "Leakage audit: passed" in html and "vertical averaging" in html
     pdf = Path(out["pdf"]).read_bytes()
     assert pdf.startswith(b"%PDF") and pdf_pages(pdf) > 1

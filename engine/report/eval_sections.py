@@ -168,6 +168,11 @@ def _threshold_text(rule: dict | None) -> str:
             f"fitted on {plain(rule.get('source'))})")
 
 
+def _acc_auc(row: dict) -> list[str]:
+    """Accuracy and ROC AUC of a pooling-rule or magnification row, each with its interval."""
+    return [with_ci(row.get(k), row.get(f"{k}_ci")) for k in ("accuracy", "roc_auc")]
+
+
 def patients_section(data: dict, ctx: dict) -> list[Block]:
     """Patient-level figures, the pooling rules with intervals and one row per patient."""
     name, focus = focus_split(data)
@@ -184,8 +189,7 @@ def patients_section(data: dict, ctx: dict) -> list[Block]:
     rules = patient.get("aggregation")
     if rules:
         blocks.append(Table(["pooling rule", "patients", "accuracy", "ROC AUC"],
-                            [[rule, plain(r.get("n_patients")), with_ci(r.get("accuracy"), r.get("accuracy_ci")),
-                              with_ci(r.get("roc_auc"), r.get("roc_auc_ci"))] for rule, r in rules.items()],
+                            [[rule, plain(r.get("n_patients")), *_acc_auc(r)] for rule, r in rules.items()],
                             caption="one prediction per patient by each pooling rule (mean, median and max of the "
                                     "image probabilities, or the majority vote), against the patient's majority label"))
     else:
@@ -208,8 +212,7 @@ def magnification_section(data: dict, ctx: dict) -> list[Block]:
     if not mags:
         return [Note(f"Per-magnification figures: {NOT_RECORDED} (no magnification known, or evaluated before "
                      "they existed)")]
-    rows = [[mag, plain(r.get("n")), plain(r.get("n_units")), with_ci(r.get("accuracy"), r.get("accuracy_ci")),
-             with_ci(r.get("roc_auc"), r.get("roc_auc_ci"))] for mag, r in mags.items()]
+    rows = [[mag, plain(r.get("n")), plain(r.get("n_units")), *_acc_auc(r)] for mag, r in mags.items()]
     return [Table(["magnification", "images", "patients", "accuracy", "ROC AUC"], rows, caption=f"on {name}")]
 
 
