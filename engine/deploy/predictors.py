@@ -40,20 +40,13 @@ class TorchPredictor:
         self.device_name, self.note = self.device.type, ""
 
     def predict(self, x: np.ndarray, tta: str | None = None) -> np.ndarray:
-        """N x C probabilities; with ``tta`` the views' probabilities are averaged (as ModelPackage does)."""
+        """N x C probabilities; the run's val temperature on each view's logits, with ``tta`` the views'
+        probabilities averaged (as ModelPackage does)."""
         import torch
 
-        from engine.data.transforms import tta_views
-        from engine.evaluation.predictions import probs_from_logits
-        from engine.training.inference import mean_view_log_probs
+        from engine.training.inference import calibrated_probs
 
-        t = torch.from_numpy(x).to(self.device)
-        with torch.no_grad():
-            temp = self.calibration.temperature  # the run's val temperature, on each view's logits
-            logits = mean_view_log_probs([self.model(v) / temp for v in tta_views(t, tta)]) if tta else (
-                self.model(t) / temp)
-        logits = logits.cpu().numpy()
-        return probs_from_logits(logits, logits.shape[1] == 1)
+        return calibrated_probs(self.model, torch.from_numpy(x).to(self.device), tta, self.calibration.temperature)
 
     def decide(self, probs: np.ndarray) -> np.ndarray:
         """Class indices of :meth:`predict`'s probabilities under the run's val threshold (else arg-max)."""

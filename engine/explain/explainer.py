@@ -96,18 +96,11 @@ class RunExplainer:
         The logits are divided by the run's val-fitted temperature (1 without calibration.json), and with
         TTA the views' probabilities are averaged, as in ``evaluate`` and ``predict``.
         """
-        from engine.data.transforms import tta_views
-        from engine.evaluation.predictions import probs_from_logits
-        from engine.training.inference import mean_view_log_probs
+        from engine.training.inference import calibrated_probs
 
         x = self.input_tensor(path_or_rgb)
-        mode = tta_mode(tta)
         self.model.eval()
-        with torch.no_grad():
-            t = self.temperature
-            logits = self.model(x) / t if mode is None else mean_view_log_probs(
-                [self.model(v) / t for v in tta_views(x, mode)])
-        return probs_from_logits(logits, logits.shape[1] == 1)[0]
+        return calibrated_probs(self.model, x, tta_mode(tta), self.temperature)[0]
 
     def heatmap(self, path_or_rgb, method: str = "gradcam", target: int | str | None = None,
                 layer: torch.nn.Module | None = None) -> tuple[np.ndarray, np.ndarray]:

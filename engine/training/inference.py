@@ -28,6 +28,26 @@ def mean_view_log_probs(view_logits: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def calibrated_probs(model: torch.nn.Module, x: torch.Tensor, tta: str | None = None,
+                     temperature: float = 1.0) -> np.ndarray:
+    """N x C probabilities (float64) of the batch ``x``, as evaluation and a package compute them.
+
+    Each view's logits are divided by the run's val-fitted ``temperature``; with a TTA mode ("s3"/"d4") the
+    views' probabilities are averaged (:func:`mean_view_log_probs`). The PyTorch twin of
+    :func:`engine.deploy.runtime.run_probs`.
+    """
+    from engine.data.transforms import tta_views
+    from engine.evaluation.predictions import probs_from_logits
+
+    if tta:
+        logits = mean_view_log_probs([model(v) / temperature for v in tta_views(x, tta)])
+    else:
+        logits = model(x) / temperature
+    logits = logits.double().cpu().numpy()
+    return probs_from_logits(logits, logits.shape[1] == 1)
+
+
+@torch.no_grad()
 def predict_logits(model: torch.nn.Module, loader, device: torch.device, *, amp: bool = False,
                    cancel: CancelToken | None = None, on_batch=None, tta=None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` over ``loader``; returns (logits [N, O], targets [N]).
