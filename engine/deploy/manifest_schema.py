@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
+from engine.data.tta import TTA_MODES
+from engine.deploy.spec import InputSpec
 from engine.errors import ConfigError
+from engine.evaluation.thresholds import METHODS as THRESHOLD_METHODS
 from engine.schema import SCHEMA_CONFIG, validate
 
 STAINS = ("reinhard", "macenko", "vahadane")  # stain normalisation methods a package may declare
-NORMALISATIONS = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # = engine.deploy.spec
-                  "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))}
 MESSAGE_LIMIT = 600  # characters of problems quoted in one refusal
 FILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # plain names only: no folders, no leading dot
 
@@ -56,7 +57,7 @@ class TtaChoice:
     """``tta_choice``: how the recommended TTA was chosen (always on the validation split)."""
 
     split: Literal["val"]
-    mode: Literal["s3", "d4"]
+    mode: Literal[TTA_MODES]  # type: ignore[valid-type]
     metric: Literal["roc_auc", "accuracy"] | None = None
     plain: Unit | None = None
     tta: Unit | None = None
@@ -96,7 +97,7 @@ class Int8Info:
 class Threshold:
     """``calibration.threshold``: the decision rule fitted on val."""
 
-    method: Literal["argmax", "youden", "sensitivity"]
+    method: Literal[THRESHOLD_METHODS]  # type: ignore[valid-type]
     value: Unit | None = None
     positive_class: Name | None = None
     target_sensitivity: Unit | None = None
@@ -123,7 +124,7 @@ class Manifest:
     files: Annotated[dict[FileName, Sha256], Field(min_length=1, max_length=16)]
     resize: Annotated[int, Field(strict=True, ge=16, le=8192)] | None = None
     keep_aspect: Annotated[bool, Field(strict=True)] = False
-    tta: Literal["s3", "d4"] | None = None
+    tta: Literal[TTA_MODES] | None = None  # type: ignore[valid-type]
     tta_choice: TtaChoice | None = None
     stain: Literal[STAINS] | None = None  # type: ignore[valid-type]
     magnification: Text | Annotated[list[Text], Field(max_length=100)] | None = None
@@ -146,8 +147,8 @@ def _consistency(m: Manifest) -> list[str]:
     if len(set(m.classes)) != len(m.classes):
         dup = sorted({c for c in m.classes if m.classes.count(c) > 1})
         problems.append(f"classes: {ascii(dup)[:80]} appear more than once; class names must be unique")
-    mean, std = NORMALISATIONS[m.input.normalize]
-    for key, want, got in (("mean", mean, m.input.mean), ("std", std, m.input.std)):
+    spec = InputSpec(m.input.size, m.input.normalize)  # the mean/std the declared normalisation implies
+    for key, want, got in (("mean", spec.mean, m.input.mean), ("std", spec.std, m.input.std)):
         if any(abs(a - b) > 1e-6 for a, b in zip(want, got)):
             problems.append(f"input.{key} {got} does not match normalize '{m.input.normalize}' (expects {list(want)})")
     if m.binary_single_logit and len(m.classes) != 2:
