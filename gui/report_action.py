@@ -16,13 +16,11 @@ from PySide6.QtWidgets import (
     QCheckBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
-from gui.gc_guard import calm_gc
 from gui.path_field import PathFieldWidget
 from gui.results.intervals import html_escape
 from gui.workers import CANCELLED, DONE, Job
 
 
-@calm_gc
 def _export_job(path: str, out_dir: str, formats: list[str], explain: bool, *, progress, cancel) -> dict:
     from engine.report.export import export_report
 

@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engine.errors import CancelledError, HistoDeskError
 from engine.failures import describe_error, format_trace, record_trace
 from engine.jobs import CancelToken, Progress
+from gui.main_thread_gc import freeze_heap
 
 #: Stages whose events are never coalesced (each one carries data the GUI keeps).
 KEEP_STAGES = frozenset({"epoch", "log", "done"})
@@ -227,6 +228,7 @@ class JobQueue(QObject):
         thread.finished.connect(self._on_thread_finished)
         job.worker, job.token, job.state, job.started_at = worker, worker.token, RUNNING, time.monotonic()
         self._current, self._thread = job, thread
+        freeze_heap()  # the job's garbage collections only walk what it creates (gui/main_thread_gc.py)
         self.job_started.emit(job)
         thread.start()
 

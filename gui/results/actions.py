@@ -11,11 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 
 from gui import errors
-from gui.gc_guard import calm_gc
 from gui.workers import Job
 
 
-@calm_gc
 def _evaluate_external_job(run: str, dataset: str, label_map: dict, name: str | None, tta, *, progress,
                            cancel) -> dict:
     from engine.evaluation.external import evaluate_external

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
 from engine.errors import HistoDeskError
 from engine.run_table import ci_text, model_label, num
 from engine.runs import Run
-from gui.gc_guard import calm_gc
 from gui.results import detail_tables as dt
 from gui.results.plots import CurvePlotWidget, curve_sets
 from gui.workers import JobQueue
@@ -44,7 +43,6 @@ def elide(text: str, n: int = MAX_ID) -> str:
     return text if len(text) <= n else text[: n // 2 - 1] + "…" + text[-(n - n // 2):]
 
 
-@calm_gc
 def compare_with(reference: str, others: list[str], split: str, *, progress, cancel) -> dict[str, dict]:
     """The job: ``{other run path: compare_runs(reference, other) or {"error": message}}``."""
     from engine.evaluation.compare import compare_runs

@@ -8,7 +8,6 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from gui import errors
-from gui.gc_guard import calm_gc
 from gui.workers import CANCELLED, DONE, Job
 
 
@@ -43,14 +42,14 @@ class StudyActions(QObject):
         from engine.studies import run_study
 
         title = f"Study {config.preset or 'custom'} ({config.kind}, {config.name or 'new'})"
-        return self._show_job(self.window.queue.submit(title, calm_gc(run_study), config, kind="study",
+        return self._show_job(self.window.queue.submit(title, run_study, config, kind="study",
                                                        on_finished=self._on_study_done))
 
     def resume_study(self, path: str) -> Job:
         """Queue the resumption of the study in folder ``path`` (completed runs kept)."""
         from engine.studies import resume_study
 
-        return self._show_job(self.window.queue.submit(f"Resume study {Path(path).name}", calm_gc(resume_study),
+        return self._show_job(self.window.queue.submit(f"Resume study {Path(path).name}", resume_study,
                                                        str(path), kind="study", on_finished=self._on_study_done))
 
     def _on_job_ended(self, job: Job) -> None:

@@ -30,3 +30,20 @@ def test_worker_threads_never_collect_and_the_gui_thread_does(qtbot, main_thread
     finally:
         gc.callbacks.remove(on_gc)
     assert threads and set(threads) == {threading.main_thread().name}
+
+
+def test_a_job_starts_with_the_heap_frozen(qtbot, main_thread_gc):
+    """A job's collections walk only what it creates (so the GUI thread's never walk the whole heap)."""
+    from gui.workers import JobQueue
+
+    alive = [object()]  # a container: tracked by the collector
+    seen = {}
+
+    def probe(*, progress, cancel):
+        seen["alive is frozen"] = not any(obj is alive for obj in gc.get_objects())  # the permanent generation
+        return gc.get_freeze_count()
+
+    queue = JobQueue()
+    with qtbot.waitSignal(queue.job_finished, timeout=10000):
+        job = queue.submit("probe", probe)
+    assert job.result > 0 and seen["alive is frozen"]

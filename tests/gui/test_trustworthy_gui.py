@@ -303,27 +303,3 @@ def test_export_report_of_a_run_from_the_runs_tab(qtbot, two_runs, tmp_path):
     dialog.html_check.setChecked(False)
     assert dialog.start() is None and "Tick HTML, PDF or both" in dialog.status.text()
 
-
-def test_calm_gc_freezes_the_heap_only_while_wrapped_jobs_run():
-    import gc
-
-    from gui.gc_guard import active_jobs, calm_gc
-
-    seen = []
-
-    @calm_gc
-    def inner():
-        seen.append(("inner", gc.get_freeze_count() > 0, active_jobs()))
-
-    @calm_gc
-    def outer():
-        seen.append(("outer", gc.get_freeze_count() > 0, active_jobs()))
-        inner()
-        seen.append(("after inner", gc.get_freeze_count() > 0, active_jobs()))  # still frozen: outer runs
-        raise RuntimeError("a failing job unfreezes too")
-
-    assert gc.get_freeze_count() == 0
-    with pytest.raises(RuntimeError):
-        outer()
-    assert seen == [("outer", True, 1), ("inner", True, 2), ("after inner", True, 1)]
-    assert gc.get_freeze_count() == 0 and active_jobs() == 0
