@@ -285,6 +285,9 @@ def test_study_cli(data, tmp_path, capsys):
     assert main(["--quiet", "study", "--preset", "s2", "--data", str(data), "--set", "draws=0"]) == 2
     assert "study.draws" in capsys.readouterr().err
     assert main(["--quiet", "study-presets"]) == 0 and "s4" in capsys.readouterr().out
+    assert main(["--quiet", "ssl-presets"]) == 0 and "s1-simclr\n    S1 SimCLR" in capsys.readouterr().out
+    assert main(["--quiet", "label-efficiency", str(data), "--fractions", "0.1,x"]) == 2
+    assert "--fractions: expected comma-separated numbers" in capsys.readouterr().err
     # label-efficiency is the same runner: draws and a step budget from its own command
     assert main(["--quiet", "label-efficiency", str(data), "--encoders", "random", "--fractions", "0.5",
                  "--draws", "2", "--steps", "3", "--runs-dir", str(tmp_path / "le"), "--set", "model.name=basic_cnn",
@@ -292,3 +295,4 @@ def test_study_cli(data, tmp_path, capsys):
     out = capsys.readouterr().out
     rows = load_study(next((tmp_path / "le" / "studies").iterdir()))["rows"]
     assert [(r["draw"], r["steps_budget"]) for r in rows] == [(0, 3), (1, 3)] and "+-" in out
+    assert "(completed)\naccuracy / ROC AUC on the test split:" in out

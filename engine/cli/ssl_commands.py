@@ -11,6 +11,7 @@ import sys
 
 from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress
 from engine.cli.overrides import flags_to_overrides, parse_set
+from engine.cli.study_commands import number_list, print_study_result
 from engine.io_utils import load_config_file
 
 #: pretrain flag -> path in the SSL config.
@@ -81,25 +82,18 @@ def cmd_finetune(args) -> int:
     return _downstream(args, "finetune")
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.replace("/", ",").split(",") if x.strip()]
-
-
 def cmd_label_efficiency(args) -> int:
     """Accuracy/AUC by label fraction x encoder; prints the table."""
-    from engine.ssl.label_efficiency import format_study_table, label_efficiency
+    from engine.ssl.label_efficiency import label_efficiency
 
-    config = {"dataset": args.dataset, "ssl_run": args.ssl_run, "fractions": _floats(args.fractions),
+    config = {"dataset": args.dataset, "ssl_run": args.ssl_run,
+              "fractions": number_list(args.fractions, float, "--fractions"),
               "encoders": [e.strip() for e in args.encoders.split(",") if e.strip()], "mode": args.mode,
               "epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "seed": args.seed,
               "runs_dir": args.runs_dir, "base": parse_set(args.set), "allow_transductive": args.allow_transductive,
               "draws": args.draws, "steps": args.steps}
     results = label_efficiency(config, progress=_progress(args), cancel=_cancel_on_sigint())
-    print(f"\nstudy: {results['path']} ({results['status']})\naccuracy / ROC AUC on the test split:\n")
-    print(format_study_table(results))
-    if results["status"] == "cancelled":
-        print(f"\nresume with: python main.py study --resume {results['path']}", file=sys.stderr)
-    return 0 if results["status"] == "completed" else 3
+    return print_study_result(results, results["status"], "accuracy / ROC AUC on the test split:\n")
 
 
 def cmd_ssl_presets(_args) -> int:
@@ -165,12 +159,15 @@ def _add_downstream(sub) -> None:
 
 
 def _add_label_efficiency(sub) -> None:
+    from engine.schema import choices
+    from engine.ssl.label_efficiency import LabelEfficiencyConfig
+
     p = sub.add_parser("label-efficiency", help="accuracy/AUC vs fraction of labels for SSL / random / ImageNet")
     p.add_argument("dataset", help="labelled dataset folder or CSV, or 'demo'")
     p.add_argument("--ssl-run", help="SSL run folder (needed for the 'ssl' encoder)")
     p.add_argument("--fractions", default="0.01,0.1,0.25,1", help="label fractions, comma-separated")
     p.add_argument("--encoders", default="ssl,random,imagenet", help="ssl, random, imagenet (comma-separated)")
-    p.add_argument("--mode", default="finetune", choices=["finetune", "probe"])
+    p.add_argument("--mode", default="finetune", choices=choices(LabelEfficiencyConfig, "mode"))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--frozen-epochs", type=int, default=0)
     p.add_argument("--draws", type=int, default=3, help="patient samples per fraction below 100%% (error bars)")

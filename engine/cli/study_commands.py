@@ -22,7 +22,8 @@ _FLAGS = {"data": "dataset", "importer": "importer", "folds": "folds", "draws": 
           "device": "device", "name": "name", "runs_dir": "runs_dir"}
 
 
-def _numbers(text: str, kind, flag: str) -> list:
+def number_list(text: str, kind, flag: str) -> list:
+    """``"0.1,0.25,1"`` (or ``0.1/0.25/1``) as numbers of type ``kind``; ConfigError naming ``flag`` otherwise."""
     try:
         return [kind(x) for x in text.replace("/", ",").split(",") if x.strip()]
     except ValueError:
@@ -36,15 +37,15 @@ def build_study_from_args(args):
     overrides = [load_config_file(args.config)] if args.config else []
     flags = {key: getattr(args, attr) for attr, key in _FLAGS.items() if getattr(args, attr, None) is not None}
     if args.seeds:
-        flags["seeds"] = _numbers(args.seeds, int, "--seeds")
+        flags["seeds"] = number_list(args.seeds, int, "--seeds")
     if args.fractions:
-        flags["fractions"] = _numbers(args.fractions, float, "--fractions")
+        flags["fractions"] = number_list(args.fractions, float, "--fractions")
     return build_study_config(args.preset, *overrides, flags, parse_set(args.set))
 
 
 def cmd_study(args) -> int:
     """Run (or resume) a study and print its table."""
-    from engine.studies import expand, format_study_table, resume_study, run_study
+    from engine.studies import expand, resume_study, run_study
 
     progress, cancel = _progress(args), _cancel_on_sigint()
     if args.resume:
@@ -59,7 +60,15 @@ def cmd_study(args) -> int:
             print(f"\n{len(expand(config))} runs:", *(c.key for c in expand(config)), sep="\n  ")
             return 0
         results = run_study(config, progress=progress, cancel=cancel)
-    print(f"\nstudy: {results['path']} ({results['status']}, {results['kind']})\n")
+    return print_study_result(results, f"{results['status']}, {results['kind']}")
+
+
+def print_study_result(results: dict, detail: str, caption: str = "") -> int:
+    """Print where a study is (with ``detail``), ``caption`` and its table, and how to resume a cancelled
+    study; returns the exit code (0 completed, 3 otherwise)."""
+    from engine.studies import format_study_table
+
+    print(f"\nstudy: {results['path']} ({detail})\n{caption}")
     print(format_study_table(results))
     if results["status"] == "cancelled":
         print(f"\nresume with: python main.py study --resume {results['path']}", file=sys.stderr)
