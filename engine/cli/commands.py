@@ -342,13 +342,18 @@ def _add_predict(sub) -> None:
 
 
 # --- listings ---------------------------------------------------------------
+def print_presets(names, describe) -> int:
+    """Print each preset name with its description ``describe(name)`` below it (the ``*presets`` listings)."""
+    for name in names:
+        print(f"{name}\n    {describe(name)}\n")
+    return 0
+
+
 def cmd_presets(_args) -> int:
     """List the recipe presets."""
     from engine.training.config import preset_description, preset_names
 
-    for name in preset_names():
-        print(f"{name}\n    {preset_description(name)}\n")
-    return 0
+    return print_presets(preset_names(), preset_description)
 
 
 def cmd_models(_args) -> int:

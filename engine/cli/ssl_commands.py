@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress
+from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress, print_presets
 from engine.cli.overrides import flags_to_overrides, parse_set
 from engine.cli.study_commands import number_list, print_study_result
 from engine.io_utils import load_config_file
@@ -98,12 +98,9 @@ def cmd_label_efficiency(args) -> int:
 
 def cmd_ssl_presets(_args) -> int:
     """List the SSL recipe presets."""
-    from engine.ssl.config import ssl_preset_names, ssl_presets_dir
+    from engine.ssl.config import ssl_preset_description, ssl_preset_names
 
-    for name in ssl_preset_names():
-        text = str(load_config_file(ssl_presets_dir() / f"{name}.yaml").get("description", "")).strip()
-        print(f"{name}\n    {text}\n")
-    return 0
+    return print_presets(ssl_preset_names(), ssl_preset_description)
 
 
 def _add_pretrain(sub) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.cli.commands import _cancel_on_sigint, _progress
+from engine.cli.commands import _cancel_on_sigint, _progress, print_presets
 from engine.cli.overrides import parse_set
 from engine.errors import ConfigError
 from engine.io_utils import load_config_file
@@ -90,9 +90,7 @@ def cmd_study_presets(_args) -> int:
     """List the study presets."""
     from engine.studies import study_preset_description, study_preset_names
 
-    for name in study_preset_names():
-        print(f"{name}\n    {study_preset_description(name)}\n")
-    return 0
+    return print_presets(study_preset_names(), study_preset_description)
 
 
 def _add_study(sub) -> None:

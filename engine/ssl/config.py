@@ -132,6 +132,13 @@ def ssl_preset_dict(name: str) -> dict[str, Any]:
     return {**{k: v for k, v in settings.items() if k != "description"}, "preset": name}
 
 
+def ssl_preset_description(name: str) -> str:
+    """One-paragraph description of SSL preset ``name``, for menus and listings."""
+    from engine.io_utils import load_config_file
+
+    return str(load_config_file(ssl_presets_dir() / f"{name}.yaml").get("description", "")).strip()
+
+
 def build_ssl_config(preset: str | None = None, *overrides: dict[str, Any]) -> SSLConfig:
     """Defaults, then an SSL preset, then each override dict merged in order."""
     from engine.training.config import deep_merge
