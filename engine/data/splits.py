@@ -132,9 +132,7 @@ def _checked_ratios(catalog: Catalog, config: SplitConfig) -> list[float]:
 def _resolve_mode(catalog: Catalog, config: SplitConfig, notes: list[str], *,
                   allow_preassigned: bool = True) -> str:
     """The effective mode: "patient", "image" or "dataset" (the dataset's own split)."""
-    mode = (config.mode or "auto").lower()
-    if mode not in ("auto", "patient", "image", "dataset"):
-        raise ConfigError(f"Unknown split mode '{config.mode}'; use auto, patient, image or dataset.")
+    mode = config.mode  # one of the SplitConfig.mode choices: the schema refused anything else
     own = any(r.split for r in catalog.records)
     if mode == "dataset":
         if not allow_preassigned:
