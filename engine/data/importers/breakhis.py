@@ -7,6 +7,7 @@ everything is read from the name itself.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def parse_breakhis_name(filename: str) -> dict | None:
     patient; the case (:func:`case_of_slide`) groups the slides of one biopsy
     number. An unknown tumour code is kept as the subtype as-is.
     """
-    stem = Path(filename).stem
+    stem = os.path.splitext(os.path.basename(filename))[0]  # not pathlib: this runs per image in every split
     for pattern in _PATTERNS:
         match = pattern.match(stem)
         if match:
@@ -77,7 +78,7 @@ def case_of_slide(code: str, year: str, slide: str) -> str:
 
 def breakhis_case(path: str) -> str | None:
     """The BreaKHis case of an image path (None when the file name is not BreaKHis-named)."""
-    parsed = parse_breakhis_name(Path(path).name)
+    parsed = parse_breakhis_name(path)
     return parsed["case"] if parsed else None
 
 
