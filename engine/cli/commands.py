@@ -263,6 +263,8 @@ def _add_compare(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
+    from engine.data.tta import TTA_MODES
+
     p = sub.add_parser("evaluate", help="evaluate a run's model on its test split or another dataset")
     p.add_argument("run", help="run folder")
     p.add_argument("--split", default="test", help="comma-separated splits (train,val,test)")
@@ -270,7 +272,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--label-map", help='with --data: source labels per run class, e.g. '
                                        '"benign=Benign,Normal;malignant=InSitu,Invasive" (or a JSON/YAML file)')
     p.add_argument("--name", help="with --data: name of the stored evaluation (default: the dataset's folder name)")
-    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=["s3", "d4"],
+    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=TTA_MODES,
                    help="test-time augmentation: s3 (7 flip/rotation views, the default) or d4 (8 views); "
                         "prints metrics without and with TTA side by side")
     p.add_argument("--device", default="auto")
