@@ -130,12 +130,13 @@ def _read_file(path: Path) -> tuple[dict, str]:
 
 def _check_inside(path: Path, root: Path, keys, allow_outside: bool) -> None:
     """Every entry names a file inside the dataset's folder (a CSV list: its folder)."""
+    from engine.data.importers.csvlist import is_inside  # the rule a CSV list's rows follow
+
     if allow_outside:
         return
     folder = root if root.is_dir() or not root.exists() else root.parent
     for key in keys:
-        target = os.path.normpath(_absolute(folder, key))
-        if os.path.commonpath([target, str(folder)]) != str(folder):
+        if not is_inside(Path(os.path.normpath(_absolute(folder, key))), folder):
             raise _invalid(path, f"{key!r} is outside the dataset folder {folder}")
 
 
