@@ -140,8 +140,8 @@ def _refuse_irregular(path: Path, mode: int) -> None:
         raise _error(path, f"not a regular file: {kind}")
 
 
-def check_regular_file(path: str | os.PathLike) -> None:
-    """Raise :class:`ImageReadError` unless ``path`` (after symlinks) is a regular file.
+def check_regular_file(path: str | os.PathLike) -> os.stat_result:
+    """``os.stat(path)``; :class:`ImageReadError` unless ``path`` (after symlinks) is a regular file.
 
     Opening a FIFO blocks until a writer appears and a device can stream for
     ever, so nothing named like an image is opened before this check; the
@@ -151,10 +151,11 @@ def check_regular_file(path: str | os.PathLike) -> None:
     """
     p = Path(path)
     try:
-        mode = os.stat(p).st_mode
+        st = os.stat(p)
     except OSError as exc:
         raise _corrupt(p, exc) from exc
-    _refuse_irregular(p, mode)
+    _refuse_irregular(p, st.st_mode)
+    return st
 
 
 def open_regular(path: str | os.PathLike) -> BinaryIO:

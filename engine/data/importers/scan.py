@@ -44,12 +44,9 @@ def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) 
     if "skip" in meta:
         raise _Skip(meta["skip"])
     try:
-        check_regular_file(path)  # a FIFO, socket, device or folder: named, never opened
-        size = os.stat(path).st_size
+        size = check_regular_file(path).st_size  # a FIFO, socket, device or folder: named, never opened
     except ImageReadError as exc:
         raise _Skip(getattr(exc, "reason", str(exc))) from exc
-    except OSError as exc:
-        raise _Skip(f"cannot read: {exc.strerror or exc}") from exc
     if size == 0:
         raise _Skip("empty file (0 bytes)")
     if not is_image_file(path):
