@@ -11,25 +11,17 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-    QListWidgetItem, QSpinBox, QVBoxLayout, QWidget,
+    QComboBox, QDialog, QDialogButtonBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+    QVBoxLayout, QWidget,
 )
 
 from engine.errors import HistoDeskError
 from gui.path_field import PathFieldWidget
 from gui.results.intervals import html_escape
+from gui.ssl.widgets import form_layout
+from gui.wizard.fields import combo, spin
 
 CUSTOM = "custom"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def _spin(lo: int, hi: int, value: int, special: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setValue(value)
-    if special:
-        box.setSpecialValueText(special)
-    return box
 
 
 def _numbers(text: str, kind, field: str) -> list:
@@ -44,7 +36,8 @@ class NewStudyDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None, *, dataset: str = "", runs_dir: str | None = None):
         super().__init__(parent)
-        from engine.studies import study_preset_names
+        from engine.schema import choices
+        from engine.studies import StudyConfig, study_preset_names
 
         self.setWindowTitle("New study")
         self.runs_dir = runs_dir
@@ -60,50 +53,37 @@ class NewStudyDialog(QDialog):
         self.recipe_list = QListWidget()
         self.recipe_list.setMaximumHeight(120)
         self.seeds_edit = QLineEdit("0")
-        self.folds_spin = _spin(0, 20, 0, "no folds (one split)")
+        self.folds_spin = spin(0, 20, 0, special="no folds (one split)")
         self.fractions_edit = QLineEdit("1")
         self.fractions_edit.setToolTip("Label efficiency: fractions of the training labels, e.g. 0.1,0.25,1 "
                                        "(whole patients are sampled); 1 alone: every run sees all labels")
-        self.draws_spin = _spin(1, 20, 3)
+        self.draws_spin = spin(1, 20, 3)
         self.draws_spin.setToolTip("Label efficiency: patient samples per fraction below 1 (error bars)")
-        self.steps_spin = _spin(0, 10_000_000, 0, "no step budget")
+        self.steps_spin = spin(0, 10_000_000, 0, special="no step budget")
         self.steps_spin.setToolTip("Label efficiency: the same number of optimiser steps for every run "
                                    "(epochs derived from it)")
         self.seeds_edit.setToolTip("Initialisation seeds, e.g. 0,1,2: one run per recipe and seed on the same split")
-        grid = QFormLayout()
-        grid.addRow("Initialisation seeds:", self.seeds_edit)
-        grid.addRow("Patient-level folds:", self.folds_spin)
-        grid.addRow("Label fractions:", self.fractions_edit)
-        grid.addRow("Patient draws per fraction:", self.draws_spin)
-        grid.addRow("Optimiser steps per run:", self.steps_spin)
         design = QGroupBox("Design")
-        design.setLayout(grid)
-        self.epochs_spin = _spin(0, 10_000, 0, "preset's")
-        self.size_spin = _spin(0, 4096, 0, "preset's")
-        self.max_images_spin = _spin(0, 10_000_000, 0, "all")
-        self.batch_spin = _spin(0, 4096, 0, "preset's")
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(DEVICES)
-        quick = QFormLayout()
-        quick.addRow("Epochs per run:", self.epochs_spin)
-        quick.addRow("Image size (px):", self.size_spin)
-        quick.addRow("Max images:", self.max_images_spin)
-        quick.addRow("Batch size:", self.batch_spin)
-        quick.addRow("Device:", self.device_combo)
+        form_layout([("Initialisation seeds:", self.seeds_edit), ("Patient-level folds:", self.folds_spin),
+                     ("Label fractions:", self.fractions_edit), ("Patient draws per fraction:", self.draws_spin),
+                     ("Optimiser steps per run:", self.steps_spin)], design)
+        self.epochs_spin = spin(0, 10_000, 0, special="preset's")
+        self.size_spin = spin(0, 4096, 0, special="preset's")
+        self.max_images_spin = spin(0, 10_000_000, 0, special="all")
+        self.batch_spin = spin(0, 4096, 0, special="preset's")
+        self.device_combo = combo(choices(StudyConfig, "device"), "auto")
         trial = QGroupBox("Quick trial (overrides every run)")
-        trial.setLayout(quick)
+        form_layout([("Epochs per run:", self.epochs_spin), ("Image size (px):", self.size_spin),
+                     ("Max images:", self.max_images_spin), ("Batch size:", self.batch_spin),
+                     ("Device:", self.device_combo)], trial)
         boxes = QHBoxLayout()
         boxes.addWidget(design)
         boxes.addWidget(trial)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        form = QFormLayout()
-        form.addRow("Preset:", self.preset_combo)
-        form.addRow("", self.description)
-        form.addRow("Dataset:", self.dataset_edit)
-        form.addRow("Recipes:", self.recipe_list)
-        form.addRow("Name:", self.name_edit)
+        form = form_layout([("Preset:", self.preset_combo), ("", self.description), ("Dataset:", self.dataset_edit),
+                            ("Recipes:", self.recipe_list), ("Name:", self.name_edit)])
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run study")
         self.buttons.accepted.connect(self._on_accept)
@@ -117,8 +97,8 @@ class NewStudyDialog(QDialog):
         self.preset_combo.currentTextChanged.connect(self._on_preset_changed)
         for edit in (self.seeds_edit, self.fractions_edit):
             edit.textChanged.connect(lambda _t: self._update_summary())
-        for spin in (self.folds_spin, self.draws_spin, self.steps_spin):
-            spin.valueChanged.connect(lambda _v: self._update_summary())
+        for box in (self.folds_spin, self.draws_spin, self.steps_spin):
+            box.valueChanged.connect(lambda _v: self._update_summary())
         self.recipe_list.itemChanged.connect(lambda _i: self._update_summary())
         self.dataset_edit.changed.connect(lambda _t: self._update_summary())
         self._on_preset_changed(self.preset_combo.currentText())
@@ -136,10 +116,10 @@ class NewStudyDialog(QDialog):
                                "folds": self.folds_spin.value(), "draws": self.draws_spin.value(),
                                "fractions": _numbers(self.fractions_edit.text(), float, "Label fractions") or [1.0],
                                "steps": self.steps_spin.value() or None}
-        for key, spin in (("epochs", self.epochs_spin), ("image_size", self.size_spin),
-                          ("max_images", self.max_images_spin), ("batch_size", self.batch_spin)):
-            if spin.value():
-                out[key] = spin.value()
+        for key, box in (("epochs", self.epochs_spin), ("image_size", self.size_spin),
+                         ("max_images", self.max_images_spin), ("batch_size", self.batch_spin)):
+            if box.value():
+                out[key] = box.value()
         if self.device_combo.currentText() != "auto":
             out["device"] = self.device_combo.currentText()
         if self.name_edit.text().strip():

@@ -34,13 +34,15 @@ class FloatEditWidget(QLineEdit):
         self.setText("" if value is None else f"{float(value):g}")
 
 
-def spin(lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
-    """An integer spin box with a range, value and optional suffix."""
+def spin(lo: int, hi: int, value: int, suffix: str = "", special: str = "") -> QSpinBox:
+    """An integer spin box with a range, value, optional suffix and text shown at the minimum (``special``)."""
     box = QSpinBox()
     box.setRange(lo, hi)
     box.setValue(value)
     if suffix:
         box.setSuffix(suffix)
+    if special:
+        box.setSpecialValueText(special)
     return box
 
 
