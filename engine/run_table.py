@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoDeskError
+from engine.report.text import with_ci
 from engine.runs import Run, effective_status, list_runs
 
 #: Ranking keys: name -> (label, split, figure). Every key is a validation figure.
@@ -39,12 +40,7 @@ def num(value: Any) -> float | None:
 def ci_text(value: Any, ci: Any = None, digits: int = 3) -> str:
     """``0.912 [0.850, 0.960]``; the bare value without an interval, ``–`` when there is no value."""
     v = num(value)
-    if v is None:
-        return "–"
-    text = f"{v:.{digits}f}"
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and num(ci[0]) is not None and num(ci[1]) is not None:
-        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-    return text
+    return "–" if v is None else with_ci(v, ci, digits)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.report.text import with_ci
 from engine.studies.aggregate import error_bars
 
 _COLUMNS = (("accuracy", "accuracy"), ("balanced_accuracy", "bal. acc."), ("roc_auc", "ROC AUC"), ("f1", "F1"))
@@ -15,10 +16,9 @@ def _pm(stat: dict | None) -> str:
 
 
 def _ci(figures: dict, key: str) -> str:
-    value, ci = figures.get(key), figures.get(f"{key}_ci")
-    if value is None:
-        return "-"
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    """A headline figure with its interval (``<key>_ci``), ``-`` when there is none."""
+    value = figures.get(key)
+    return "-" if value is None else with_ci(value, figures.get(f"{key}_ci"))
 
 
 def format_study_table(results: dict) -> str:
