@@ -25,8 +25,7 @@ from pathlib import Path
 #: Empty file marking a folder as written by HistoDesk (its content is never data).
 OUTPUT_MARKER = ".histodesk-output"
 
-#: Default batch predictions file names (stem ``histodesk_predictions``).
-PREDICTIONS_STEM = "histodesk_predictions"
+#: Default batch predictions file names of earlier versions (written anywhere).
 PREDICTIONS_FILES = frozenset({"histodesk_predictions.csv", "histodesk_predictions.json"})
 
 #: Predictions file names recognised inside a marked output folder.

@@ -23,6 +23,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from engine.data.outputs import PACKAGE_SUFFIX
 from engine.deploy.manifest_schema import check_manifest
 from engine.errors import ConfigError, ImageReadError, UntrustedFileError
 from engine.io_utils import atomic_write_bytes, atomic_write_text, display_path, to_jsonable
@@ -33,7 +34,7 @@ MANIFEST = "package.json"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 MANIFEST_SHA = "package.sha256"
-SUFFIX = ".hdpkg"
+SUFFIX = PACKAGE_SUFFIX  # ".hdpkg": importers skip such folders (engine.data.outputs)
 MAX_MANIFEST_BYTES = 1 << 20  # 1 MiB: a package.json is a few KiB
 MAX_DEPTH = 32  # bracket nesting allowed in package.json (it needs 4)
 SEAL_BYTES = 256

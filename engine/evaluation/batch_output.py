@@ -25,11 +25,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from engine.data.outputs import MARKED_HEATMAP_FOLDER, PACKAGE_SUFFIX
 from engine.errors import ConfigError
 from engine.evaluation.batch_csv import (append_text, check_plain_file, csv_fields, read_rows, rows_text)
 from engine.io_utils import PATH_ERRORS, append_jsonl, atomic_write_text, display_path, read_jsonl, write_json
 
-CSV_NAME, JSON_NAME, BATCH_NAME, HEATMAPS_NAME = "predictions.csv", "predictions.json", "batch.json", "heatmaps"
+CSV_NAME, JSON_NAME, BATCH_NAME = "predictions.csv", "predictions.json", "batch.json"
+HEATMAPS_NAME = MARKED_HEATMAP_FOLDER
 ELSEWHERE = "elsewhere.jsonl"
 _UPDATE_EVERY_S = 1.0
 _MATCHED_OPTIONS = ("tta", "variant", "recursive")  # a resumed batch must repeat these
@@ -54,7 +56,7 @@ def default_out_dir(model: str | os.PathLike, folder: str | os.PathLike) -> Path
     """A new, not yet existing ``outputs/<YYYYmmdd-HHMMSS>-<model>-<folder>`` folder."""
     from engine.paths import outputs_dir
 
-    model_name = re.sub(r"^\d{8}-\d{6}-", "", Path(model).name.removesuffix(".hdpkg"))  # run ids start with a time
+    model_name = re.sub(r"^\d{8}-\d{6}-", "", Path(model).name.removesuffix(PACKAGE_SUFFIX))  # run ids start with a time
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(model_name)}-{_slug(Path(os.path.realpath(folder)).name)}"
     root, n = outputs_dir(), 1
     candidate = root / base
