@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from gui.deploy.destination import ConfirmDestination, DestinationWidget
 from gui.deploy.fields import PathFieldWidget, completed_runs, model_kind, packages_in
+from gui.wizard.fields import choice_combo
 
 # Labels of the schema's choices (engine.evaluation.predict_options.PredictOptions); the values come from it.
 TTA_LABELS = {"none": "None", "s3": "7 views (flips + rotations)", "d4": "8 views (dihedral group D4)"}
@@ -49,15 +50,15 @@ class ClassifyFolderDialog(QDialog):
         self.recursive_check = QCheckBox("Include sub-folders")
         self.recursive_check.setChecked(True)
         self.destination = DestinationWidget()
-        self.tta_combo = _combo(choices(PredictOptions, "tta"), TTA_LABELS)
+        self.tta_combo = choice_combo(choices(PredictOptions, "tta"), TTA_LABELS)
         self.tta_combo.setToolTip("Test-time augmentation: average the prediction over flipped/rotated views")
-        self.backend_combo = _combo(choices(PredictOptions, "backend"), BACKEND_LABELS)
+        self.backend_combo = choice_combo(choices(PredictOptions, "backend"), BACKEND_LABELS)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, MAX_BATCH_SIZE)
         self.batch_spin.setValue(32)
         self.batch_spin.setToolTip("Images decoded and classified together (rows are saved after each batch)")
         self.heatmap_check = QCheckBox("Save Grad-CAM heatmaps (runs only, PyTorch)")
-        self.cam_combo = _combo(choices(PredictOptions, "cam_method"), {})
+        self.cam_combo = choice_combo(choices(PredictOptions, "cam_method"))
         heat_row = QHBoxLayout()
         heat_row.addWidget(self.heatmap_check)
         heat_row.addWidget(self.cam_combo)
@@ -191,10 +192,3 @@ class ClassifyFolderDialog(QDialog):
         self.backend_combo.setEnabled(not heatmaps)
         self.cam_combo.setEnabled(heatmaps)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
-
-
-def _combo(values: list[str], labels: dict[str, str]) -> QComboBox:
-    combo = QComboBox()
-    for value in values:
-        combo.addItem(labels.get(value, value), value)
-    return combo

@@ -13,17 +13,18 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QLabel, QLineEdit, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QComboBox, QDialog, QDialogButtonBox, QHeaderView, QLabel, QLineEdit, QTableWidget, QTableWidgetItem,
+    QVBoxLayout, QWidget,
 )
 
 from engine.errors import HistoDeskError
 from engine.runs import Run
+from gui.deploy.classify_dialog import TTA_LABELS
 from gui.path_field import PathFieldWidget
 from gui.results.compare import elide
 from gui.results.intervals import html_escape
-
-TTA_CHOICES = (("no test-time augmentation", False), ("TTA: S3's 7 views", "s3"), ("TTA: 8 dihedral views", "d4"))
+from gui.ssl.widgets import form_layout
+from gui.wizard.fields import choice_combo
 
 
 def run_classes(run: Run) -> list[str]:
@@ -40,9 +41,18 @@ class ExternalEvaluationDialog(QDialog):
 
     def __init__(self, runs: list[Run], parent: QWidget | None = None, *, current: Run | None = None,
                  dataset: str = ""):
+        from engine.evaluation.predict_options import PredictOptions
+        from engine.schema import choices
+
         super().__init__(parent)
         self.setWindowTitle("Evaluate on another dataset")
-        self.runs = [r for r in runs if run_classes(r) and r.model_weights.exists()]
+        self.runs: list[Run] = []
+        self.classes: list[list[str]] = []  # per run, read once (summary.json), not at each edit of the map
+        for run in runs:
+            classes = run_classes(run)
+            if classes and run.model_weights.exists():
+                self.runs.append(run)
+                self.classes.append(classes)
         self.run_combo = QComboBox()
         self.run_combo.setMinimumContentsLength(36)
         for run in self.runs:
@@ -55,9 +65,8 @@ class ExternalEvaluationDialog(QDialog):
                                             "other dataset, e.g. BACH", text=dataset)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("default: the dataset folder's name")
-        self.tta_combo = QComboBox()
-        for text, value in TTA_CHOICES:
-            self.tta_combo.addItem(text, value)
+        self.tta_combo = choice_combo(choices(PredictOptions, "tta"), TTA_LABELS)
+        self.tta_combo.setToolTip("Test-time augmentation: average the prediction over flipped/rotated views")
         self.map_table = QTableWidget(0, 2)
         self.map_table.setHorizontalHeaderLabels(["run class",
                                                   "dataset labels counted as this class (comma-separated)"])
@@ -68,11 +77,8 @@ class ExternalEvaluationDialog(QDialog):
         self.preview = QLabel()
         self.preview.setWordWrap(True)
         self.preview.setTextFormat(Qt.TextFormat.RichText)
-        form = QFormLayout()
-        form.addRow("Run:", self.run_combo)
-        form.addRow("Dataset:", self.dataset_edit)
-        form.addRow("Name:", self.name_edit)
-        form.addRow("Evaluation:", self.tta_combo)
+        form = form_layout([("Run:", self.run_combo), ("Dataset:", self.dataset_edit), ("Name:", self.name_edit),
+                            ("Test-time augmentation:", self.tta_combo)])
         note = QLabel("Every image of the dataset is evaluated with the run's val-fitted temperature and threshold, "
                       "unchanged. Images whose label maps to no class are counted and reported, not evaluated. "
                       "Leave a row empty to evaluate no image as that class.")
@@ -100,6 +106,10 @@ class ExternalEvaluationDialog(QDialog):
         """The run chosen."""
         return self.runs[self.run_combo.currentIndex()] if self.runs else None
 
+    def chosen_classes(self) -> list[str]:
+        """The classes of the run chosen (``[]`` when none)."""
+        return self.classes[self.run_combo.currentIndex()] if self.runs else []
+
     def set_labels(self, mapping: dict[str, str]) -> None:
         """Type ``{run class: "Label,Other"}`` into the map editor (tests and scripts)."""
         for r in range(self.map_table.rowCount()):
@@ -117,8 +127,7 @@ class ExternalEvaluationDialog(QDialog):
             if labels:
                 spec[self.map_table.item(r, 0).text()] = labels
         parsed = parse_label_map(spec)
-        run = self.run()
-        resolve_label_map(parsed, run_classes(run) if run else [], [])  # a label given to two classes is refused
+        resolve_label_map(parsed, self.chosen_classes(), [])  # a label given to two classes is refused
         return parsed
 
     def request(self) -> dict:
@@ -143,8 +152,7 @@ class ExternalEvaluationDialog(QDialog):
 
     # --- helpers ----------------------------------------------------------
     def _fill_map(self) -> None:
-        run = self.run()
-        classes = run_classes(run) if run else []
+        classes = self.chosen_classes()
         self.map_table.blockSignals(True)
         self.map_table.setRowCount(len(classes))
         for r, cls in enumerate(classes):
@@ -165,7 +173,7 @@ class ExternalEvaluationDialog(QDialog):
             self.preview.setText("<span style='color:#b00020'>The label map is empty.</span>")
             return
         text = "; ".join(f"<b>{html_escape(c)}</b> ← {html_escape(', '.join(labels))}" for c, labels in parsed.items())
-        missing = [c for c in run_classes(self.run()) if c not in parsed] if self.run() else []
+        missing = [c for c in self.chosen_classes() if c not in parsed]
         extra = f" · no image will count as {', '.join(missing)}" if missing else ""
         self.preview.setText(f"<span style='color:#1b5e20'>Parsed map: {text}{html_escape(extra)}</span>")
 

@@ -65,6 +65,14 @@ def combo(items: list[str], current: str | None = None) -> QComboBox:
     return box
 
 
+def choice_combo(values: list[str], labels: dict[str, str] | None = None) -> QComboBox:
+    """A combo box of ``values`` (a schema's choices, as item data), each shown by its label in ``labels``."""
+    box = QComboBox()
+    for value in values:
+        box.addItem((labels or {}).get(value, value), value)
+    return box
+
+
 def set_combo(box: QComboBox, text: str) -> None:
     """Select ``text`` in ``box``, adding it first when missing."""
     idx = box.findText(str(text))
