@@ -15,7 +15,7 @@ def make_row(session, cell: Cell, run: Run | None, *, ssl_run: Run | None = None
              steps_run: int | None = None) -> dict[str, Any]:
     """The results row of ``cell``: its grid position, training-set size, status, test figures, epochs and
     optimiser steps (planned from the run's config, run as measured), and the SSL encoder's scope check."""
-    records = session._train_records(cell)
+    records = session.train_records(cell)
     row: dict[str, Any] = {"key": cell.key, "recipe": cell.recipe, "seed": cell.seed, "fold": cell.fold,
                            "fraction": cell.fraction, "draw": cell.draw, "n_train_images": len(records),
                            "n_train_patients": len({r.patient for r in records if r.patient})}

@@ -327,10 +327,10 @@ class StudySession:
 
         if not self.cfg.steps:
             return None
-        batches = batches_per_epoch(len(self._train_records(cell)), config.batch_size, config.sampler)
+        batches = batches_per_epoch(len(self.train_records(cell)), config.batch_size, config.sampler)
         return epochs_for_steps(self.cfg.steps, batches)
 
-    def _train_records(self, cell: Cell) -> list:
+    def train_records(self, cell: Cell) -> list:
         """The training images of ``cell`` (curated as training applies it, then its label fraction)."""
         from engine.data.curation import curate
         from engine.training.data_setup import sample_train_fraction
