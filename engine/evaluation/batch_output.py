@@ -71,17 +71,22 @@ def existing_results(out_dir: str | os.PathLike) -> list[str]:
     return [name for name in (CSV_NAME, JSON_NAME, BATCH_NAME) if os.path.lexists(os.path.join(out_dir, name))]
 
 
-def read_batch(out_dir: str | os.PathLike) -> dict | None:
-    """The batch.json of ``out_dir`` (None when missing or unreadable); never opens a non-regular file."""
+def _read_doc(path: Path) -> dict | None:
+    """The JSON object in ``path`` (None when missing, unreadable or not an object); never opens a non-regular
+    file."""
     import json
 
-    path = Path(out_dir) / BATCH_NAME
     try:
         check_plain_file(path)
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, ConfigError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def read_batch(out_dir: str | os.PathLike) -> dict | None:
+    """The batch.json of ``out_dir`` (None when missing or unreadable); never opens a non-regular file."""
+    return _read_doc(Path(out_dir) / BATCH_NAME)
 
 
 class BatchOutput:
@@ -266,18 +271,10 @@ def load_batch(out_dir: str | os.PathLike) -> dict:
     From predictions.json when the batch completed, else from batch.json and the rows in predictions.csv
     (an interrupted batch shows what it finished). ConfigError when ``out_dir`` holds no readable batch.
     """
-    import json
-
     out = Path(out_dir)
     batch = read_batch(out) or {}
-    doc = None
-    if (out / JSON_NAME).is_file():
-        try:
-            check_plain_file(out / JSON_NAME)
-            doc = json.loads((out / JSON_NAME).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            doc = None
-    if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
+    doc = _read_doc(out / JSON_NAME)
+    if doc is None or not isinstance(doc.get("rows"), list):
         if not batch.get("classes") or not (out / CSV_NAME).is_file():
             raise ConfigError(f"{display_path(out)} holds no batch HistoDesk can read (no predictions.json, "
                               "or no batch.json and predictions.csv).")
