@@ -11,7 +11,8 @@ import pytest
 from engine.errors import ConfigError, DataError
 from engine.evaluation.evaluate import evaluate_run
 from engine.evaluation.external import (
-    evaluate_external, list_external_evaluations, load_external_evaluation, parse_label_map, resolve_label_map,
+    evaluate_external, external_name, list_external_evaluations, load_external_evaluation, parse_label_map,
+    resolve_label_map,
 )
 from engine.evaluation.predictions import read_predictions_csv
 from engine.training.job import train
@@ -55,6 +56,16 @@ def test_label_map_parsing_and_checks():
         resolve_label_map({"tumour": ["TUM"]}, ["benign", "malignant"], ["TUM"])
     with pytest.raises(ConfigError, match="both"):
         resolve_label_map({"benign": ["X"], "malignant": ["X"]}, ["benign", "malignant"], ["X"])
+
+
+def test_default_names_can_be_loaded_back(tmp_path):
+    """The default name of any dataset folder (long, spaces, TTA suffix) is one load_external_evaluation takes."""
+    for dataset, mode, suffix in (("/data/" + "a" * 120, "d4", "-tta-d4"), ("/data/BACH set (2018)/", None, ""),
+                                  ("demo", "s3", "-tta")):
+        name = external_name(dataset, mode)
+        assert len(name) <= 80 and name.endswith(suffix) and " " not in name
+        with pytest.raises(DataError, match="no external evaluation"):
+            load_external_evaluation(tmp_path, name)
 
 
 def test_external_evaluation_with_a_label_map(setup):

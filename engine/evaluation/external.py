@@ -97,10 +97,12 @@ def resolve_label_map(label_map: Mapping[str, list[str]], classes: list[str],
 
 # --- the job -----------------------------------------------------------------
 def external_name(dataset: str, tta_mode_name: str | None = None) -> str:
-    """The default folder name of an external evaluation: the dataset's name (+ its TTA mode)."""
+    """The default folder name of an external evaluation: the dataset's name (+ its TTA mode), at most 80
+    characters so that :func:`load_external_evaluation` accepts it."""
     base = Path(str(dataset).rstrip("/\\")).stem if dataset != "demo" else "demo"
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.") or "dataset"
-    return slug + {None: "", "s3": "-tta"}.get(tta_mode_name, f"-tta-{tta_mode_name}")
+    suffix = {None: "", "s3": "-tta"}.get(tta_mode_name, f"-tta-{tta_mode_name}")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", base).strip("-.")[:80 - len(suffix)].rstrip("-.") or "dataset"
+    return slug + suffix
 
 
 def evaluate_external(run_dir: str | Path, dataset: str, *, label_map: str | Mapping | None = None,
