@@ -189,16 +189,16 @@ class MainWindow(QMainWindow):
         from engine.training import job as training
 
         title = f"Train {config.name or config.model.name}"
-        job = self.queue.submit(title, training.train, config, kind="train")
-        self.tabs.setCurrentWidget(self.jobs_panel)
-        self.jobs_panel.select_job(job)
-        return job
+        return self.show_job(self.queue.submit(title, training.train, config, kind="train"))
 
     def resume_run(self, run_dir: str) -> Job:
         """Queue ``engine.training.job.resume(run_dir)``."""
         from engine.training import job as training
 
-        job = self.queue.submit(f"Resume {Path(run_dir).name}", training.resume, run_dir, kind="train")
+        return self.show_job(self.queue.submit(f"Resume {Path(run_dir).name}", training.resume, run_dir, kind="train"))
+
+    def show_job(self, job: Job) -> Job:
+        """Bring the Jobs tab to the front with ``job`` selected; returns ``job``."""
         self.tabs.setCurrentWidget(self.jobs_panel)
         self.jobs_panel.select_job(job)
         return job

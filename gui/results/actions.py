@@ -56,9 +56,7 @@ class ResultsActions(QObject):
         job = self.window.queue.submit(f"Evaluate {Path(run).name} on {Path(dataset).name}", _evaluate_external_job,
                                        run, dataset, label_map, name, tta, kind="evaluate",
                                        on_finished=lambda result: self._show_external(run, result))
-        self.window.tabs.setCurrentWidget(self.window.jobs_panel)
-        self.window.jobs_panel.select_job(job)
-        return job
+        return self.window.show_job(job)
 
     def _show_external(self, run: str, result: dict) -> None:
         name = (result.get("meta") or {}).get("name", "")

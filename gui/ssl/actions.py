@@ -40,24 +40,19 @@ class SSLActions(QObject):
         self.study_tabs: list = []
 
     # --- jobs ---------------------------------------------------------------
-    def _show_job(self, job: Job) -> Job:
-        self.window.tabs.setCurrentWidget(self.window.jobs_panel)
-        self.window.jobs_panel.select_job(job)
-        return job
-
     def start_pretrain(self, config) -> Job:
         """Queue SSL pretraining of ``config`` (an SSLConfig) as a "train" job."""
         from engine.ssl.job import pretrain
 
         title = f"Pretrain {config.method} ({config.backbone})"
-        return self._show_job(self.window.queue.submit(title, pretrain, config, kind="train"))
+        return self.window.show_job(self.window.queue.submit(title, pretrain, config, kind="train"))
 
     def resume_pretrain(self, run_dir: str) -> Job:
         """Queue the resumption of the SSL run ``run_dir``."""
         from engine.ssl.job import resume_pretrain
 
-        return self._show_job(self.window.queue.submit(f"Resume pretraining {Path(run_dir).name}",
-                                                       resume_pretrain, str(run_dir), kind="train"))
+        return self.window.show_job(self.window.queue.submit(f"Resume pretraining {Path(run_dir).name}",
+                                                            resume_pretrain, str(run_dir), kind="train"))
 
     def start_label_efficiency(self, config: dict) -> Job:
         """Queue a label-efficiency study; its plot opens in a tab when it finishes."""
@@ -65,7 +60,7 @@ class SSLActions(QObject):
 
         job = self.window.queue.submit("Label efficiency study", label_efficiency, config, kind="train",
                                        on_finished=self.show_study)
-        return self._show_job(job)
+        return self.window.show_job(job)
 
     # --- study tabs ---------------------------------------------------------
     def show_study(self, study) -> object:

@@ -31,26 +31,21 @@ class StudyActions(QObject):
 
         return str(self.window.runs_dir or runs_dir())
 
-    def _show_job(self, job: Job) -> Job:
-        self.window.tabs.setCurrentWidget(self.window.jobs_panel)
-        self.window.jobs_panel.select_job(job)
-        return job
-
     # --- jobs ---------------------------------------------------------------
     def start_study(self, config) -> Job:
         """Queue ``run_study(config)`` (a StudyConfig) as one job; its results open in a tab when it ends."""
         from engine.studies import run_study
 
         title = f"Study {config.preset or 'custom'} ({config.kind}, {config.name or 'new'})"
-        return self._show_job(self.window.queue.submit(title, run_study, config, kind="study",
-                                                       on_finished=self._on_study_done))
+        return self.window.show_job(self.window.queue.submit(title, run_study, config, kind="study",
+                                                            on_finished=self._on_study_done))
 
     def resume_study(self, path: str) -> Job:
         """Queue the resumption of the study in folder ``path`` (completed runs kept)."""
         from engine.studies import resume_study
 
-        return self._show_job(self.window.queue.submit(f"Resume study {Path(path).name}", resume_study,
-                                                       str(path), kind="study", on_finished=self._on_study_done))
+        return self.window.show_job(self.window.queue.submit(f"Resume study {Path(path).name}", resume_study,
+                                                            str(path), kind="study", on_finished=self._on_study_done))
 
     def _on_job_ended(self, job: Job) -> None:
         """A cancelled or failed study: its runs so far are listed, and a cancelled one's results shown."""
