@@ -86,61 +86,46 @@ class ConfirmDestination(QObject):
     def ask(self, folder: str, out: str | None, done: Callable[[dict], None]) -> None:
         """Ask what needs asking about writing to ``out`` (None: the default, which needs nothing)."""
         from engine.evaluation.batch_output import existing_results, is_inside
+        from engine.io_utils import display_path
 
-        steps = []
+        questions = []  # (title, text, [(button, role, options it adds)]); of two buttons the second is the default
         if out and is_inside(out, folder):
-            steps.append(self._inside)
-        if out and existing_results(out):
-            steps.append(self._existing)
-        self._next(steps, {}, folder, out, done)
+            questions.append(("Write inside the source folder?",
+                              f"{display_path(out)} is inside the folder being classified ({display_path(folder)}). "
+                              "HistoDesk normally leaves that folder untouched; results written there may be read "
+                              "as images or labels by other tools. Write there anyway?",
+                              [("Write there", QMessageBox.ButtonRole.AcceptRole, {"allow_inside_source": True})]))
+        found = existing_results(out) if out else []
+        if found:
+            questions.append(("Results already there",
+                              f"{display_path(out)} already holds results ({', '.join(found)}).\n\n"
+                              "Overwrite: replace them. Continue: keep them and classify only the images not in "
+                              "them yet (same model and settings).",
+                              [("Overwrite", QMessageBox.ButtonRole.DestructiveRole, {"overwrite": True}),
+                               ("Continue", QMessageBox.ButtonRole.AcceptRole, {"resume": True})]))
+        self._next(questions, {}, done)
 
-    def _next(self, steps: list, extra: dict, folder: str, out: str | None, done) -> None:
-        if not steps:
+    def _next(self, questions: list, extra: dict, done: Callable[[dict], None]) -> None:
+        if not questions:
             self.box = None
             done(extra)
             return
-        steps[0](folder, out, lambda more: self._next(steps[1:], {**extra, **more}, folder, out, done))
-
-    def _inside(self, folder: str, out: str, then) -> None:
-        from engine.io_utils import display_path
-
-        box = self._box("Write inside the source folder?",
-                        f"{display_path(out)} is inside the folder being classified ({display_path(folder)}). "
-                        "HistoDesk normally leaves that folder untouched; results written there may be read as "
-                        "images or labels by other tools. Write there anyway?")
-        yes = box.addButton("Write there", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.finished.connect(lambda _r: then({"allow_inside_source": True}) if box.clickedButton() is yes else None)
-        box.open()
-
-    def _existing(self, _folder: str, out: str, then) -> None:
-        from engine.evaluation.batch_output import existing_results
-        from engine.io_utils import display_path
-
-        box = self._box("Results already there",
-                        f"{display_path(out)} already holds results ({', '.join(existing_results(out))}).\n\n"
-                        "Overwrite: replace them. Continue: keep them and classify only the images not in them "
-                        "yet (same model and settings).")
-        overwrite = box.addButton("Overwrite", QMessageBox.ButtonRole.DestructiveRole)
-        resume = box.addButton("Continue", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(resume)
-
-        def answered(_r) -> None:
-            if box.clickedButton() is overwrite:
-                then({"overwrite": True})
-            elif box.clickedButton() is resume:
-                then({"resume": True})
-
-        box.finished.connect(answered)
-        box.open()
-
-    def _box(self, title: str, text: str) -> QMessageBox:
+        title, text, answers = questions[0]
         box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton,
                           self.parent_widget)
         box.setTextFormat(Qt.TextFormat.PlainText)  # folder names are shown as they are, never as markup
         box.setObjectName("confirmDestination")
+        buttons = [(box.addButton(label, role), more) for label, role, more in answers]
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        if len(buttons) > 1:
+            box.setDefaultButton(buttons[-1][0])
+
+        def answered(_result) -> None:
+            more = next((more for button, more in buttons if box.clickedButton() is button), None)
+            if more is not None:  # not Cancel
+                self._next(questions[1:], {**extra, **more}, done)
+
+        box.finished.connect(answered)
         box.finished.connect(box.deleteLater)
         self.box = box
-        return box
-
+        box.open()
