@@ -22,6 +22,7 @@ before a run folder exists.
 
 from __future__ import annotations
 
+import re
 import typing
 from typing import Annotated, Any, TypeVar
 
@@ -147,6 +148,15 @@ def check_value(type_: Any, value: Any, name: str) -> Any:
         return _adapter(type_).validate_python(value)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc, name).replace(f"{name}.", f"{name}: ", 1)) from None
+
+
+def number_list(text: str, kind: type = float, name: str = "value") -> list:
+    """``"0.1,0.25,1"`` (``;`` or ``/`` also separate) as a list of ``kind`` numbers (a CLI flag, a GUI field);
+    ConfigError naming ``name`` when an item is not a number."""
+    try:
+        return [kind(x) for x in re.split(r"[,;/]", text) if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{name}: expected comma-separated numbers, got '{text}'.") from None
 
 
 def choices(cls: Any, field: str) -> list[str]:

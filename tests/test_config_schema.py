@@ -8,7 +8,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.errors import ConfigError
-from engine.schema import choices
+from engine.schema import choices, number_list
 from engine.ssl.config import SSLConfig, build_ssl_config, ssl_preset_names
 from engine.training.config import (
     OptimConfig, SplitConfig, TrainConfig, build_config, preset_dict, preset_names, scale_phases,
@@ -87,6 +87,13 @@ def test_choices_come_from_the_schema():
     assert choices(OptimConfig, "name") == ["adam", "adamw", "sgd"]
     assert "dataset" in choices(SplitConfig, "mode")
     assert choices(SSLConfig, "scope") == ["train", "train+val", "all"]
+
+
+def test_number_lists_from_text():
+    assert number_list("0.1, 0.25,1") == [0.1, 0.25, 1.0] and number_list("0;1/2", int, "--seeds") == [0, 1, 2]
+    assert number_list(" ") == []
+    with pytest.raises(ConfigError, match="--seeds: expected comma-separated numbers, got '0,x'"):
+        number_list("0,x", int, "--seeds")
 
 
 def test_ssl_config_ranges():

@@ -11,8 +11,9 @@ import sys
 
 from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress, print_presets
 from engine.cli.overrides import flags_to_overrides, parse_set
-from engine.cli.study_commands import number_list, print_study_result
+from engine.cli.study_commands import print_study_result
 from engine.io_utils import load_config_file
+from engine.schema import number_list
 
 #: pretrain flag -> path in the SSL config.
 _PRETRAIN_FLAGS = {

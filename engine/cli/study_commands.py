@@ -15,19 +15,12 @@ from engine.cli.commands import _cancel_on_sigint, _progress, print_presets
 from engine.cli.overrides import parse_set
 from engine.errors import ConfigError
 from engine.io_utils import load_config_file
+from engine.schema import number_list
 
 #: study flag -> study setting
 _FLAGS = {"data": "dataset", "importer": "importer", "folds": "folds", "draws": "draws", "steps": "steps",
           "epochs": "epochs", "image_size": "image_size", "max_images": "max_images", "batch_size": "batch_size",
           "device": "device", "name": "name", "runs_dir": "runs_dir"}
-
-
-def number_list(text: str, kind, flag: str) -> list:
-    """``"0.1,0.25,1"`` (or ``0.1/0.25/1``) as numbers of type ``kind``; ConfigError naming ``flag`` otherwise."""
-    try:
-        return [kind(x) for x in text.replace("/", ",").split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag}: expected comma-separated numbers, got '{text}'.") from None
 
 
 def build_study_from_args(args):
