@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QPushButton
 
-from tests.helpers import tiny_config, tiny_demo
+from tests.helpers import tiny_config, tiny_demo, tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +61,6 @@ def _table(widget) -> list[list[str]]:
 def _read_csv(path) -> list[dict]:
     with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
         return list(csv.DictReader(fh))
-
-
-def _tree(folder: Path) -> dict:
-    """Every entry under ``folder`` with the hash of its bytes (FIFOs by kind: reading one would block)."""
-    import hashlib
-    import os
-    import stat
-
-    out = {}
-    for p in sorted(folder.rglob("*")):
-        mode = os.lstat(p).st_mode
-        out[os.fsencode(p.relative_to(folder))] = (hashlib.sha256(p.read_bytes()).hexdigest()
-                                                    if stat.S_ISREG(mode) else stat.S_IFMT(mode))
-    return out
 
 
 def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_path, monkeypatch):
@@ -196,7 +182,7 @@ def test_done_when_classify_leaves_the_folder_byte_identical_and_rescans_true_la
 
     copy = tmp_path / "idc"
     shutil.copytree(shared_data / "idc-sample", copy)
-    before = _tree(copy)
+    before = tree_digest(copy)
     window.runs_tab.select_run(trained["run"])
     _menu_action(window, "Classify folder...").trigger()
     dialog = window.deploy.dialogs[-1]
@@ -207,7 +193,7 @@ def test_done_when_classify_leaves_the_folder_byte_identical_and_rescans_true_la
     qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=120000)
     results = window.deploy.results[-1]
     assert results.result["n_ok"] == 909 and Path(results.result["out"]).parent == outputs_dir()
-    assert _tree(copy) == before  # byte-identical: nothing written, renamed or removed
+    assert tree_digest(copy) == before  # byte-identical: nothing written, renamed or removed
     catalog = scan(copy)
     assert catalog.summary()["classes"] == ["0", "1"] and catalog.summary()["patients"] == 2
     assert len(catalog.records) == 909 and not catalog.skipped
