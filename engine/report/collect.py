@@ -55,7 +55,7 @@ def split_counts(catalog: dict | None, split: dict | None) -> dict[str, dict[str
     known = bool(patients)  # no patient id anywhere: patients are unknown, not zero
     return {name: {label: {"images": n, "patients": len(patients.get(name, {}).get(label, ())) if known else None}
                    for label, n in sorted(by_class.items())}
-            for name, by_class in sorted(images.items(), key=lambda kv: _split_order(kv[0]))}
+            for name, by_class in sorted(images.items(), key=lambda kv: split_order(kv[0]))}
 
 
 def split_patients(catalog: dict | None, split: dict | None) -> dict[str, int]:
@@ -70,7 +70,8 @@ def split_patients(catalog: dict | None, split: dict | None) -> dict[str, int]:
     return {name: len(ids) for name, ids in found.items()}
 
 
-def _split_order(name: str) -> tuple:
+def split_order(name: str) -> tuple:
+    """Sort key of a split name: train, val, test, then any other split by name."""
     return (SPLITS.index(name), name) if name in SPLITS else (len(SPLITS), name)
 
 

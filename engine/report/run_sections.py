@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.report import figures
+from engine.report.collect import split_order
 from engine.report.document import Block, Figure, KeyValues, Note, Para, Table
 from engine.report.text import NOT_RECORDED, num, plain
 
@@ -23,7 +24,6 @@ RECIPE_ROWS = (("model", "model"), ("preset", "preset"), ("epochs", "epochs"), (
                ("deterministic", "deterministic"))
 #: Config entries that are places or bookkeeping, not recipe.
 SKIPPED_KEYS = {"name", "runs_dir", "device", "phases", "seed"}
-SPLIT_ORDER = ("train", "val", "test")
 DATA_KEYS = ("path", "importer", "image_size", "resize", "keep_aspect", "normalize", "max_images", "train_fraction",
              "curation_scope")
 
@@ -107,7 +107,7 @@ def _curation_blocks(summary: dict) -> list[Block]:
     if not isinstance(cur, dict) or not cur:
         return [Para("Curation: none applied (the dataset has no curation file).")]
     splits = sorted({n for kind in ("excluded", "relabelled", "not_applied") for n in (cur.get(kind) or {})},
-                    key=lambda n: SPLIT_ORDER.index(n) if n in SPLIT_ORDER else len(SPLIT_ORDER))
+                    key=split_order)
     blocks: list[Block] = [Para(f"Curation applied from {plain(cur.get('file'))} (sha1 "
                                 f"{str(cur.get('sha1') or '?')[:12]}, scope {plain(cur.get('scope'))}).")]
     if splits:
