@@ -304,7 +304,7 @@ def test_label_efficiency_study_plots_error_bars_per_fraction(tmp_path, recorded
     rows = [{"encoder": "random", "fraction": f, "draw": d, "accuracy": 0.6 + f / 4 + d / 50, "roc_auc": 0.7 + f / 5,
              "status": "completed", "run": str(study / "runs" / f"random-{f}-{d}")} for f in (0.1, 0.5, 1.0)
             for d in range(3)]
-    results = {"status": "completed", "rows": rows}
+    results = {"status": "running" if recorded else "completed", "rows": rows}  # running, yet nobody holds its lock
     if recorded:
         results["summaries"] = [{"recipe": "random", "fraction": f, "n_runs": 3, "figures": {
             "accuracy": {"mean": 0.5 + f, "std": 0.01, "n": 3}, "roc_auc": {"mean": 0.6, "std": None, "n": 1}}}
@@ -317,6 +317,7 @@ def test_label_efficiency_study_plots_error_bars_per_fraction(tmp_path, recorded
     expected = "1.000 +- 0.010 (n=3)" if recorded else f"{0.6 + 0.5 / 4 + 0.02:.3f} +- 0.020 (n=3)"
     assert expected in html and ("recorded by the study" if recorded else "computed by the report") in html
     assert "Run folder not found" in html and "Pooled out-of-fold figures: not recorded for this study" in html
+    assert re.search(r"status</t[dh]><td>" + ("interrupted" if recorded else "completed"), html)
 
 
 def test_cli_report(run, tmp_path, capsys):

@@ -27,6 +27,7 @@ from engine.report.collect import is_run, read_json_file, without_curves
 from engine.report.document import Block, Figure, Heading, KeyValues, Link, Note, Para, Table
 from engine.report.text import NOT_RECORDED, is_number, plain, with_ci
 from engine.studies.aggregate import mean_std
+from engine.studies.store import study_status
 
 GROUP_KEYS = ("recipe", "encoder", "arm", "model")
 GRID_KEYS = ("fraction", "seed", "fold", "draw")
@@ -146,21 +147,13 @@ def _ms(cell) -> str:
     return f"{mean:.3f}" + (f" +- {std:.3f}" if is_number(std) else "") + f" (n={n})"
 
 
-def _status(data: dict) -> str:
-    """The study's recorded status; "interrupted" when it says running but no process holds its lock."""
-    from engine.run_lock import lock_held
-
-    status = str(data["results"].get("status") or "unknown")
-    return "interrupted" if status in ("preparing", "running") and not lock_held(data["path"]) else status
-
-
 def title_block(data: dict) -> dict[str, Any]:
     """Title, subtitle, key facts and warnings of a study report."""
     res, cfg = data["results"], data["config"]
     kind = res.get("kind") or cfg.get("kind") or ("label efficiency" if data["has_fraction"] else "study")
     meta = [("study", data["id"]), ("folder", data["path"]), ("kind", plain(kind)),
             ("preset", plain(res.get("preset") or cfg.get("preset"))), ("dataset", plain(cfg.get("dataset"))),
-            ("status", _status(data)), ("runs", str(len(data["rows"]))),
+            ("status", study_status(data["path"], data["results"])), ("runs", str(len(data["rows"]))),
             ("created", plain(res.get("created"))), ("finished", plain(res.get("finished")))]
     warnings = [f"Run {m['id']}: {m['status']}" for m in data["members"] if m["status"] != "completed"]
     warnings += [f"Run {m['id']}: {w}" for m in data["members"] for w in m["row"].get("warnings") or []]
