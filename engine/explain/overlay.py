@@ -1,26 +1,20 @@
-"""Heatmap colouring and blending over the image (OpenCV colour maps, no matplotlib)."""
+"""Heatmap colouring and blending over the image (OpenCV colour maps, no matplotlib).
+
+OpenCV is imported on first use, so the CLI's parser (which lists :data:`COLORMAPS`) starts without it.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engine.errors import ConfigError
 from engine.io_utils import atomic_write_bytes
 
-_CV2_MAPS = {
-    "jet": cv2.COLORMAP_JET,
-    "turbo": cv2.COLORMAP_TURBO,
-    "viridis": cv2.COLORMAP_VIRIDIS,
-    "inferno": cv2.COLORMAP_INFERNO,
-    "magma": cv2.COLORMAP_MAGMA,
-    "plasma": cv2.COLORMAP_PLASMA,
-    "hot": cv2.COLORMAP_HOT,
-    "bone": cv2.COLORMAP_BONE,
-}
+_CV2_MAPS = {name: f"COLORMAP_{name.upper()}" for name in  # OpenCV's constant for each map
+             ("jet", "turbo", "viridis", "inferno", "magma", "plasma", "hot", "bone")}
 
 COLORMAPS: list[str] = list(_CV2_MAPS)
 """Names accepted by :func:`colorize` and :func:`overlay_heatmap`."""
@@ -30,8 +24,10 @@ def colormap_lut(colormap: str = "jet") -> np.ndarray:
     """The 256 x 3 uint8 RGB lookup table of ``colormap`` (value 0 -> row 0)."""
     if colormap not in _CV2_MAPS:
         raise ConfigError(f"Unknown colour map '{colormap}'. Choose one of: {', '.join(COLORMAPS)}.")
+    import cv2
+
     ramp = np.arange(256, dtype=np.uint8)[:, None]
-    return cv2.applyColorMap(ramp, _CV2_MAPS[colormap])[:, 0, ::-1].copy()
+    return cv2.applyColorMap(ramp, getattr(cv2, _CV2_MAPS[colormap]))[:, 0, ::-1].copy()
 
 
 def resize_cam(cam: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -40,6 +36,8 @@ def resize_cam(cam: np.ndarray, height: int, width: int) -> np.ndarray:
     if cam.ndim != 2:
         raise ConfigError(f"A heatmap must be 2-D (H x W), got shape {cam.shape}.")
     if cam.shape != (height, width):
+        import cv2
+
         cam = cv2.resize(cam, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(cam, 0.0, 1.0)
 
@@ -70,6 +68,8 @@ def overlay_heatmap(image_rgb_uint8: np.ndarray, cam: np.ndarray, *, alpha: floa
 
 def save_png(path: str | os.PathLike, rgb_uint8: np.ndarray) -> Path:
     """Write an RGB uint8 image as PNG (atomically; parent folders are created)."""
+    import cv2
+
     path = Path(path)
     image = np.ascontiguousarray(np.asarray(rgb_uint8, np.uint8))
     if image.ndim == 3:
