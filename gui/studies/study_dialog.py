@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import HistoDeskError
+from engine.schema import choices, number_list
 from gui.path_field import PathFieldWidget
 from gui.results.intervals import html_escape
 from gui.ssl.widgets import form_layout
@@ -24,19 +25,11 @@ from gui.wizard.fields import combo, spin
 CUSTOM = "custom"
 
 
-def _numbers(text: str, kind, field: str) -> list:
-    try:
-        return [kind(x) for x in text.replace(";", ",").split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"{field}: expected comma-separated numbers, got '{text}'.") from None
-
-
 class NewStudyDialog(QDialog):
     """Preset or custom recipes, dataset, seeds / folds / fractions / draws, and overrides for a quick trial."""
 
     def __init__(self, parent: QWidget | None = None, *, dataset: str = "", runs_dir: str | None = None):
         super().__init__(parent)
-        from engine.schema import choices
         from engine.studies import StudyConfig, study_preset_names
 
         self.setWindowTitle("New study")
@@ -110,11 +103,11 @@ class NewStudyDialog(QDialog):
         self.preset_combo.setCurrentText(name)
 
     def overrides(self) -> dict[str, Any]:
-        """The settings typed, as a study-config override of the preset (ValueError for unreadable numbers)."""
+        """The settings typed, as a study-config override of the preset (ConfigError for unreadable numbers)."""
         out: dict[str, Any] = {"dataset": self.dataset_edit.path(), "recipes": self._recipes(),
-                               "seeds": _numbers(self.seeds_edit.text(), int, "Seeds"),
+                               "seeds": number_list(self.seeds_edit.text(), int, "Seeds"),
                                "folds": self.folds_spin.value(), "draws": self.draws_spin.value(),
-                               "fractions": _numbers(self.fractions_edit.text(), float, "Label fractions") or [1.0],
+                               "fractions": number_list(self.fractions_edit.text(), float, "Label fractions") or [1.0],
                                "steps": self.steps_spin.value() or None}
         for key, box in (("epochs", self.epochs_spin), ("image_size", self.size_spin),
                          ("max_images", self.max_images_spin), ("batch_size", self.batch_spin)):
@@ -180,8 +173,8 @@ class NewStudyDialog(QDialog):
         from engine.studies import expand
 
         try:  # draws and steps only matter for label fractions below 1
-            partial = any(f < 1 for f in _numbers(self.fractions_edit.text(), float, "Label fractions"))
-        except ValueError:
+            partial = any(f < 1 for f in number_list(self.fractions_edit.text(), float, "Label fractions"))
+        except HistoDeskError:
             partial = True
         self.draws_spin.setEnabled(partial)
         self.steps_spin.setEnabled(partial or bool(self.steps_spin.value()))
