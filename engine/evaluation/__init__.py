@@ -11,7 +11,7 @@ import importlib
 # engine.evaluation.predict_options (the CLI's parser) does not load scikit-learn.
 _LAZY = {
     "compute_metrics": "metrics",
-    "format_metrics_table": "metrics",
+    "format_metrics_table": "tables",
     "patient_level_metrics": "metrics",
     "make_prediction_rows": "predictions",
     "probs_from_logits": "predictions",

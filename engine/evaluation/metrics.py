@@ -36,7 +36,6 @@ from engine.evaluation.aggregation import (
 from engine.evaluation.bootstrap import DEFAULT_BOOTSTRAP, BootstrapSpec, bootstrap_intervals, snap_to_points
 from engine.evaluation.calibration import calibration_summary
 from engine.evaluation.curves import DEFAULT_MAX_POINTS, score_summary
-from engine.evaluation.tables import format_metrics_table  # noqa: F401  (re-exported: the CLI imports it here)
 from engine.evaluation.thresholds import describe_rule, predict_labels
 from engine.io_utils import to_jsonable
 
