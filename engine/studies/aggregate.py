@@ -83,7 +83,7 @@ def pooled_oof(run_paths: list[Path], expected: list[str], evaluation: Any, out_
     paths = [r["path"] for r in rows]
     duplicates = len(paths) - len(set(paths))
     missing = sorted(set(expected) - set(paths))
-    if any(r["predicted_label"] != classes[int(np.argmax([r[f"p_{c}"] for c in classes]))] for r in rows):
+    if any(r["predicted_label"] != classes[k] for r, k in zip(rows, probs.argmax(axis=1))):
         notes.append("Some folds decide with a val-fitted threshold; pooled figures use the arg-max of each "
                      "fold's calibrated probabilities.")
     known = [p if p not in (None, "") else None for p in patients]
