@@ -59,3 +59,21 @@ def tiny_config(tiny_data, tmp_path):
         "data": {"path": str(tiny_data), "image_size": 32, "normalize": "unit"},
         "model": {"name": "basic_cnn", "pretrained": "none", "head_hidden": 16},
     })
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory):
+    """Two tiny runs (basic_cnn, simple_cnn, 1 epoch) on the same data and split: the same test images;
+    ``(runs folder, [Run, Run])``. Shared by the results and trustworthy-results tests (a few seconds to train)."""
+    from engine.training.job import train
+    from tests.helpers import tiny_config, tiny_demo
+
+    base = tmp_path_factory.mktemp("two-runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HISTODESK_HOME", str(base / "home"))
+        data = tiny_demo(base, patients_per_class=4, images=2)
+        runs = [train(tiny_config(data, base / "runs", name=name, seed=seed, epochs=1, model={"name": name},
+                                  evaluation={"n_bootstrap": 200}))
+                for name, seed in (("basic_cnn", 0), ("simple_cnn", 1))]
+    assert all(r.summary["status"] == "completed" for r in runs)
+    return base / "runs", runs

@@ -14,26 +14,6 @@ from engine.runs import Run  # noqa: E402
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 
 
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """Two completed basic_cnn / simple_cnn runs on a tiny demo dataset (a few seconds on CPU)."""
-    from engine.data.demo import generate_demo
-    from engine.training.config import build_config
-    from engine.training.job import train
-
-    base = tmp_path_factory.mktemp("results")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HISTODESK_HOME", str(base / "home"))
-        data = generate_demo(base / "d", patients_per_class=3, images_per_patient_mag=3, size=(64, 48))
-        runs = []
-        for name, seed in (("basic_cnn", 0), ("simple_cnn", 1)):
-            cfg = build_config(None, {"name": name, "seed": seed, "model": {"name": name, "head_hidden": 16},
-                                      "data": {"path": str(data), "image_size": 32}, "epochs": 2,
-                                      "batch_size": 8, "runs_dir": str(base / "runs")})
-            runs.append(train(cfg))
-    return base / "runs", runs
-
-
 def _grab(widget, name: str) -> None:
     widget.grab().save(os.path.join(GRAB_DIR, name))
 

@@ -19,23 +19,6 @@ from tests.gui.stall_monitor import StallMonitor, warm_engine_imports  # noqa: E
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 
 
-@pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """Two tiny runs (basic_cnn, simple_cnn, 1 epoch) on the same data and split: the same test images."""
-    from engine.training.job import train
-    from tests.helpers import tiny_config, tiny_demo
-
-    base = tmp_path_factory.mktemp("trust")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HISTODESK_HOME", str(base / "home"))
-        data = tiny_demo(base, patients_per_class=4, images=2)
-        runs = [train(tiny_config(data, base / "runs", name=name, seed=seed, epochs=1, model={"name": name},
-                                  evaluation={"n_bootstrap": 200}))
-                for name, seed in (("basic_cnn", 0), ("simple_cnn", 1))]
-    assert all(r.summary["status"] == "completed" for r in runs)
-    return base / "runs", runs
-
-
 def _grab(widget, name: str) -> None:
     widget.grab().save(os.path.join(GRAB_DIR, name))
 
