@@ -25,7 +25,7 @@ from scipy.stats import norm, rankdata
 from engine.errors import DataError, HistoDeskError
 from engine.evaluation.aggregation import small_sample_warnings
 from engine.evaluation.bootstrap import BootstrapSpec, bootstrap_replicates, group_codes, intervals, point_figures
-from engine.evaluation.predictions import PROB_PREFIX, prediction_classes, read_predictions_csv
+from engine.evaluation.predictions import prediction_classes, read_predictions_csv, rows_to_arrays
 from engine.evaluation.thresholds import positive_class
 
 
@@ -133,15 +133,14 @@ def compare_runs(run_a: str | Path, run_b: str | Path, split: str = "test") -> d
                         "classes (in the same order) can be compared.")
     paths = _matched(rows_a, rows_b, ra.id, rb.id, split)
     index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[rows_a[p]["true_label"]] for p in paths])
-    models = []
-    for rows in (rows_a, rows_b):
-        probs = np.array([[rows[p][PROB_PREFIX + c] for c in classes] for p in paths], dtype=float)
-        models.append((probs, np.array([index[rows[p]["predicted_label"]] for p in paths])))
+    arrays = [rows_to_arrays([rows[p] for p in paths]) for rows in (rows_a, rows_b)]
+    y, _, _, patients = arrays[0]  # the true labels of both runs were checked equal
+    models = [(probs, np.array([index[rows[p]["predicted_label"]] for p in paths]))
+              for (_, probs, _, _), rows in zip(arrays, (rows_a, rows_b))]
     positive = positive_class(classes)
     pos = classes.index(positive) if positive is not None else None
     spec = BootstrapSpec.from_config(TrainConfig.from_dict(ra.config).evaluation) or BootstrapSpec()
-    out = compare_predictions(y, models, [rows_a[p].get("patient") for p in paths], classes, spec, pos)
+    out = compare_predictions(y, models, patients, classes, spec, pos)
     for info, run in zip(out["runs"], (ra, rb)):
         info.update(id=run.id, path=str(run.path))
     out.update(split=split, classes=classes, positive_class=positive)
