@@ -87,9 +87,13 @@ class Split:
         """Paths of catalog images this split does not cover (a changed dataset)."""
         return [r.path for r in catalog.records if r.path not in self.assignments]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``split.json``."""
+        return {"version": 1, **asdict(self)}
+
     def save(self, path: str | Path) -> None:
         """Write the split to ``path`` (``split.json``) atomically."""
-        write_json(path, {"version": 1, **asdict(self)})
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Split":

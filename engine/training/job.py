@@ -76,8 +76,7 @@ def _prepare_split(config: TrainConfig, catalog: Catalog, run: Run, progress, ca
 
 def _record_split(run: Run, split) -> None:
     """Save the run's split.json (and log a warning for an image-level split; the trainer logs its notes)."""
-    run.check_present()
-    split.save(run.file("split.json"))
+    run.write("split.json", split.to_dict())  # never recreates a deleted run folder
     if split.mode != "patient":
         run.log("WARNING: image-level split: images of one patient may be in train and test, "
                 "so test figures are optimistic.")
