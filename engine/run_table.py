@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import HistoDeskError
-from engine.report.text import with_ci
+from engine.report.text import is_number, with_ci
 from engine.runs import Run, effective_status, list_runs
 
 #: Ranking keys: name -> (label, split, figure). Every key is a validation figure.
@@ -32,9 +32,7 @@ def model_label(cfg: dict) -> str:
 
 def num(value: Any) -> float | None:
     """``value`` as a float when it is a finite number, else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return None
-    return float(value)
+    return float(value) if is_number(value) else None
 
 
 def ci_text(value: Any, ci: Any = None, digits: int = 3) -> str:

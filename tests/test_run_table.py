@@ -65,4 +65,5 @@ def test_cli_runs_prints_val_ranking_and_test_intervals_apart(runs, capsys):
 def test_ci_text_and_empty_table():
     assert ci_text(0.91234, [0.85, 0.96]) == "0.912 [0.850, 0.960]"
     assert ci_text(0.5) == "0.500" and ci_text(None) == "–" and ci_text(float("nan")) == "–"
+    assert ci_text(float("inf")) == "–" and ci_text(True) == "–" and ci_text(1) == "1.000"
     assert format_runs_table([]) == "No runs yet."
