@@ -12,6 +12,14 @@ folder into a plain dict; the section builders (:mod:`~engine.report.run_section
 document. No Qt here.
 """
 
-from engine.report.export import export_report
-
 __all__ = ["export_report"]
+
+
+def __getattr__(name: str):
+    """``export_report``, imported on first use (PEP 562): the light ``engine.report.text`` helpers that the runs
+    table and the CLI's start-up use do not load the report job."""
+    if name == "export_report":
+        from engine.report.export import export_report
+
+        return export_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
