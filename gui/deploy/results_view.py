@@ -1,28 +1,80 @@
-"""One batch's results in the Classifications tab: a row per image (page), with preview and filters."""
+"""One batch's results in the Classifications tab: a row per image (page), with preview and filters.
+
+The table is a model over the result rows (cells are formatted when painted,
+so a batch of 20,000 images opens as fast as one of 20), and the preview is
+decoded in a pool thread (:class:`gui.dataset.thumbnails.ImageLoadTask`),
+never in the GUI thread.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Slot
-from PySide6.QtGui import QBrush, QColor, QDesktopServices, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, QUrl, Slot
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QPushButton,
+                               QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from gui.images import numpy_to_pixmap
+from gui.dataset.thumbnails import ImageLoadSignals, ImageLoadTask
 
 PREVIEW_PX = 260
 ERRORS_ONLY = "__errors__"
+ERROR_BRUSH = QBrush(QColor("#fde2e2"))
 
 
-def load_pixmap(path: str, page: int = 0) -> QPixmap | None:
-    """Page ``page`` of the image at ``path`` through the engine's safe reader, or None when it cannot be read."""
-    try:
-        from engine.data.imageio import read_image
+class ResultRowsModel(QAbstractTableModel):
+    """The rows of a ``predict_folder`` result as a table: file, status, class, probability, p_<class>..., reason."""
 
-        return numpy_to_pixmap(read_image(path, page=page))
-    except Exception:  # noqa: BLE001 - unreadable: the row's reason says why
+    def __init__(self, rows: list[dict], classes: list[str], folder: str = "", parent=None):
+        super().__init__(parent)
+        self.rows, self.classes = rows, classes
+        self.prefix = os.path.join(os.path.normpath(folder), "") if folder else ""  # "<folder>/"
+        self.headers = ["file", "status", "class", "probability"] + [f"p_{c}" for c in classes] + ["reason"]
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
+        """One row per result row."""
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
+        """The :attr:`headers`."""
+        return 0 if parent.isValid() else len(self.headers)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.headers[section]
         return None
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        """Cell text (and the tooltip of the file and reason columns); failed rows on a red background."""
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return ERROR_BRUSH if row["status"] != "ok" else None
+        last = len(self.headers) - 1
+        if role == Qt.ItemDataRole.DisplayRole or (role == Qt.ItemDataRole.ToolTipRole and index.column() in (0, last)):
+            return self.cell(row, index.column())
+        return None
+
+    def cell(self, row: dict, column: int) -> str:
+        """The text of ``row``'s cell in ``column``."""
+        n = len(self.classes)
+        if column == 0:
+            return self._file(row)
+        if column <= 2:
+            return (row["status"], row.get("class") or "")[column - 1]
+        if column <= 3 + n:
+            return _fmt(row.get("prob") if column == 3 else row.get(f"p_{self.classes[column - 4]}"))
+        return row.get("reason") or ""
+
+    def _file(self, row: dict) -> str:
+        """The row's file relative to the folder, printable (odd bytes escaped), with its page when it has pages."""
+        from engine.io_utils import display_path
+
+        path = row["path"]
+        if self.prefix and path.startswith(self.prefix):
+            path = path[len(self.prefix):]
+        return display_path(path) + (f" [page {row['page']}]" if row.get("page") else "")
 
 
 class ClassifyResultsWidget(QWidget):
@@ -55,14 +107,22 @@ class ClassifyResultsWidget(QWidget):
         top.addWidget(self.open_csv_button)
         top.addWidget(self.show_folder_button)
 
-        self.table = QTableWidget(0, 0)
+        self.model_ = ResultRowsModel(self.rows, self.classes, folder, self)
+        self.table = QTableView()
+        self.table.setModel(self.model_)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
-        self.table.itemSelectionChanged.connect(self._on_selection_changed)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = ImageLoadSignals()
+        self._signals.loaded.connect(self._on_image_loaded, Qt.ConnectionType.QueuedConnection)
+        self._signals.failed.connect(self._on_image_failed, Qt.ConnectionType.QueuedConnection)
+        self._shown = -1  # the row whose preview is (being) shown
         self.image_label = _preview_label("Select a row to preview its image.")
         self.heatmap_label = _preview_label("")
         self.detail_label = QLabel()
@@ -82,12 +142,13 @@ class ClassifyResultsWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(split, 1)
-        self._fill_table()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self._fit_columns()
 
     # --- public API ---------------------------------------------------------
     def columns(self) -> list[str]:
         """Column titles: file, status, class, probability, p_<class>..., reason."""
-        return ["file", "status", "class", "probability"] + [f"p_{c}" for c in self.classes] + ["reason"]
+        return list(self.model_.headers)
 
     def summary_text(self) -> str:
         """"N classified, M failed, backend ..." plus the model and where the CSV is."""
@@ -116,37 +177,14 @@ class ClassifyResultsWidget(QWidget):
         self.filter_combo.setCurrentIndex(max(0, self.filter_combo.findData(value)))
 
     # --- internals ------------------------------------------------------------
-    def _display_path(self, row: dict) -> str:
-        """The row's file relative to the folder, printable (odd bytes escaped), with its page when it has pages."""
-        from engine.io_utils import display_path
-
-        path = row["path"]
-        try:
-            path = str(Path(path).relative_to(self.folder)) if self.folder else path
-        except ValueError:
-            pass
-        return display_path(path) + (f" [page {row['page']}]" if row.get("page") else "")
-
-    def _fill_table(self) -> None:
-        cols = self.columns()
-        self.table.setColumnCount(len(cols))
-        self.table.setHorizontalHeaderLabels(cols)
-        self.table.setRowCount(len(self.rows))
-        error_brush = QBrush(QColor("#fde2e2"))
-        for i, row in enumerate(self.rows):
-            values = [self._display_path(row), row["status"], row.get("class") or "",
-                      _fmt(row.get("prob"))] + [_fmt(row.get(f"p_{c}")) for c in self.classes] + \
-                     [row.get("reason") or ""]
-            for j, value in enumerate(values):
-                item = QTableWidgetItem(value)
-                item.setToolTip(value if j in (0, len(values) - 1) else "")
-                if row["status"] != "ok":
-                    item.setBackground(error_brush)
-                self.table.setItem(i, j, item)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+    def _fit_columns(self, sample: int = 200) -> None:
+        """Column widths from the titles and the first ``sample`` rows (Qt's ResizeToContents would format
+        every cell of up to 1000 rows, several times, in the GUI thread); the file column is 260 px."""
+        metrics = self.table.fontMetrics()
+        rows = self.rows[:sample]
+        for j, title in enumerate(self.model_.headers[1:-1], start=1):
+            widest = max(metrics.horizontalAdvance(text) for text in [title] + [self.model_.cell(r, j) for r in rows])
+            self.table.setColumnWidth(j, widest + 24)
         self.table.setColumnWidth(0, 260)
 
     @Slot()
@@ -156,17 +194,26 @@ class ClassifyResultsWidget(QWidget):
             shown = value is None or (row["status"] == "error" if value == ERRORS_ONLY else row.get("class") == value)
             self.table.setRowHidden(i, not shown)
 
-    @Slot()
     def _on_selection_changed(self) -> None:
         selected = self.table.selectionModel().selectedRows()
         if not selected:
             return
-        row = self.rows[selected[0].row()]
-        _show(self.image_label, load_pixmap(row["path"], row.get("page") or 0) if row["status"] == "ok" else None,
-              "Cannot display this file.")
+        self._shown = index = selected[0].row()
+        row = self.rows[index]
+        self._pool.clear()  # a preview still queued for a row no longer selected
+        if row["status"] == "ok":
+            self.image_label.setPixmap(QPixmap())
+            self.image_label.setText("Loading...")
+            self._pool.start(ImageLoadTask(f"{index}:image", row["path"], row.get("page") or 0, PREVIEW_PX,
+                                           self._signals))
+        else:
+            _show(self.image_label, None, "Cannot display this file.")
         heatmap = row.get("heatmap")
-        _show(self.heatmap_label, load_pixmap(heatmap) if heatmap else None, "")
+        self.heatmap_label.setPixmap(QPixmap())
+        self.heatmap_label.setText("")
         self.heatmap_label.setVisible(bool(heatmap))
+        if heatmap:
+            self._pool.start(ImageLoadTask(f"{index}:heatmap", heatmap, 0, PREVIEW_PX, self._signals))
         from html import escape
 
         from engine.io_utils import display_path
@@ -176,6 +223,21 @@ class ClassifyResultsWidget(QWidget):
             self.detail_label.setText(f"<b>{escape(row['class'])}</b> ({row['prob']:.1%})<br>{where}")
         else:
             self.detail_label.setText(f"<b>Error</b>: {escape(str(row.get('reason')))}<br>{where}")
+
+    def _on_image_loaded(self, key: str, image: QImage) -> None:
+        index, which = key.split(":")
+        if int(index) == self._shown:  # else a stale decode for a row no longer selected
+            _show(self.image_label if which == "image" else self.heatmap_label, QPixmap.fromImage(image), "")
+
+    def _on_image_failed(self, key: str, _reason: str) -> None:
+        index, which = key.split(":")
+        if int(index) == self._shown and which == "image":  # unreadable: the row's reason says why
+            _show(self.image_label, None, "Cannot display this file.")
+
+    def shutdown(self, wait_ms: int = 2000) -> None:
+        """Drop queued previews and wait for the one being decoded."""
+        self._pool.clear()
+        self._pool.waitForDone(wait_ms)
 
     @Slot()
     def _on_open_csv(self) -> None:
@@ -203,5 +265,4 @@ def _show(label: QLabel, pixmap: QPixmap | None, fallback: str) -> None:
         label.setPixmap(QPixmap())
         label.setText(fallback)
         return
-    label.setPixmap(pixmap.scaled(PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio,
-                                  Qt.TransformationMode.SmoothTransformation))
+    label.setPixmap(pixmap)  # decoded at PREVIEW_PX (ImageLoadTask scales in its thread)

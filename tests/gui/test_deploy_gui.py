@@ -54,8 +54,8 @@ def _ok(dialog):
 
 
 def _table(widget) -> list[list[str]]:
-    t = widget.table
-    return [[t.item(i, j).text() for j in range(t.columnCount())] for i in range(t.rowCount())]
+    m = widget.table.model()
+    return [[m.index(i, j).data() for j in range(m.columnCount())] for i in range(m.rowCount())]
 
 
 def _read_csv(path) -> list[dict]:
@@ -146,7 +146,9 @@ def test_results_filter_and_preview(qtbot, window, trained, tmp_path):
     results.set_filter(None)
     ok_index = next(i for i, r in enumerate(results.rows) if r["status"] == "ok")
     results.select_row(ok_index)
-    assert results.image_label.pixmap() is not None and not results.image_label.pixmap().isNull()
+    assert results.image_label.text() == "Loading..."  # decoded in a pool thread, not in the GUI thread
+    qtbot.waitUntil(lambda: results.image_label.pixmap() is not None and not results.image_label.pixmap().isNull(),
+                    timeout=5000)
     bad_index = next(i for i, r in enumerate(results.rows) if r["status"] == "error")
     results.select_row(bad_index)
     assert "Error" in results.detail_label.text()
