@@ -14,14 +14,22 @@ Kinds, folder layout and results are described in :mod:`engine.studies.config`,
 label-efficiency study (:mod:`engine.ssl.label_efficiency`) is one kind.
 """
 
-from engine.studies.aggregate import error_bars, plot_data
-from engine.studies.config import RecipeConfig, StudyConfig
-from engine.studies.grid import Cell, expand
-from engine.studies.presets import build_study_config, study_preset_description, study_preset_names
-from engine.studies.runner import resume_study, run_study
-from engine.studies.store import list_studies, load_study
-from engine.studies.tables import format_study_table
+import importlib
 
-__all__ = ["Cell", "RecipeConfig", "StudyConfig", "build_study_config", "error_bars", "expand",
-           "format_study_table", "list_studies", "load_study", "plot_data", "resume_study", "run_study",
-           "study_preset_description", "study_preset_names"]
+# Imported on first use (PEP 562): the CLI's parser lists the study presets at start-up without loading the
+# runner, the grid and the aggregates.
+_LAZY = {"error_bars": "aggregate", "plot_data": "aggregate", "RecipeConfig": "config", "StudyConfig": "config",
+         "Cell": "grid", "expand": "grid", "build_study_config": "presets", "study_preset_description": "presets",
+         "study_preset_names": "presets", "resume_study": "runner", "run_study": "runner",
+         "list_studies": "store", "load_study": "store", "format_study_table": "tables"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    """The public names above, imported from their submodule when first asked for."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
