@@ -53,6 +53,8 @@ class RunResultsWidget(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.run: Run | None = None
+        self.summary: dict[str, Any] = {}  # the run's summary.json and config.json
+        self.config: dict[str, Any] = {}
         self.evaluation: dict[str, Any] = {}
         self.externals: dict[str, dict] = {}  # split label -> meta.json of an external evaluation
         self.header = QLabel("No run selected.")
@@ -126,12 +128,13 @@ class RunResultsWidget(QWidget):
         """Show ``run`` (``None`` clears the view) on ``split`` (default: the split shown before, else test);
         call again to refresh a running run."""
         self.run = run
+        self.summary, self.config = (run.summary, run.config) if run else ({}, {})  # read once per selection
         self.evaluation = (run.read("evaluation.json", {}) or {}) if run else {}
         self.externals = self._external_metas(run)
         self._set_header(run)
         self.browse_button.setEnabled(bool(run and run.file("predictions.csv").exists()))
         self._dirty.add(self.training)
-        ssl = bool(run and run.config.get("kind") == "ssl")
+        ssl = self.config.get("kind") == "ssl"
         for i in range(self.tabs.count()):  # an SSL run has no labels: only its training curves mean anything
             self.tabs.setTabEnabled(i, not ssl or self.tabs.widget(i) is self.training)
         if ssl:
@@ -183,7 +186,7 @@ class RunResultsWidget(QWidget):
         if run is None:
             self.header.setText("No run selected.")
             return
-        summary, cfg = run.summary, run.config
+        summary, cfg = self.summary, self.config
         status = summary.get("status", "unknown")
         colour = {"completed": "#1b5e20", "failed": "#b00020", "cancelled": "#e65100"}.get(status, "#0d47a1")
         parts = [f"<b>{html_escape(run.id)}</b> &nbsp; <span style='color:{colour}'><b>{status}</b></span>",
@@ -223,7 +226,7 @@ class RunResultsWidget(QWidget):
             f"Brackets: {int(round(boot.get('level', 0.95) * 100))}% percentile intervals from a bootstrap over "
             f"{boot.get('n_units', '?')} {boot.get('unit', 'patient')}s ({boot.get('n', '?')} replicates; hover a "
             "figure for details)." if boot else "No intervals for this split (bootstrap off or not evaluated).")
-        summary = self.run.summary if self.run is not None else {}
+        summary = self.summary
         meta = self.externals.get(split)
         warnings = [f"{split}: {w}" for w in m.get("warnings") or []] + run_warnings(summary)
         warnings += external_warnings(meta) if meta else []
@@ -245,7 +248,7 @@ class RunResultsWidget(QWidget):
             self._renderers[widget]()
 
     def _render_calibration(self) -> None:
-        self.calibration.set_metrics(self._m, (self.run.summary if self.run else {}).get("calibration"))
+        self.calibration.set_metrics(self._m, self.summary.get("calibration"))
 
     def _render_confusion(self) -> None:
         self.confusion.set_metrics(self._m)
@@ -272,7 +275,7 @@ class RunResultsWidget(QWidget):
     def _render_notes(self) -> None:
         notes = external_html(self._meta) if self._meta else ""
         if self.run is not None:
-            notes += ("<hr>" if notes else "") + run_notes_html(self.run.summary)
+            notes += ("<hr>" if notes else "") + run_notes_html(self.summary)
         self.data_notes.setHtml(notes or "No run selected.")
 
     def _render_patients(self) -> None:
