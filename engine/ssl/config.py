@@ -86,10 +86,6 @@ class SSLConfig:
             raise ConfigError(f"Not a self-supervised config (kind {data.get('kind')!r}).")
         return validate(cls, data, "ssl")
 
-    def validate(self) -> None:
-        """Re-check the settings (they are validated on construction; kept for callers that mutate)."""
-        validate(SSLConfig, dataclasses.asdict(self), "ssl")
-
     def method_defaults(self) -> dict[str, Any]:
         """The method's default hyper-parameters (registry meta ``defaults`` or its ``DEFAULTS``)."""
         return method_defaults(self.method)

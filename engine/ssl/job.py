@@ -27,8 +27,7 @@ from engine.training.seeding import seed_everything
 def pretrain(config: SSLConfig | dict, *, progress: ProgressFn = null_progress, cancel: CancelToken | None = None,
              run_dir: str | Path | None = None) -> Run:
     """Pretrain an encoder as ``config`` says; returns the run (status completed / cancelled)."""
-    config = config if isinstance(config, SSLConfig) else SSLConfig.from_dict(config)
-    config.validate()
+    config = config if isinstance(config, SSLConfig) else SSLConfig.from_dict(config)  # validated, as are assignments
     seed_everything(config.seed, config.deterministic)
     encoder = build_encoder(config)  # before any file is written: missing weights fail fast
     preflight_dataset(config.data)  # so do a missing dataset and a malformed curation file
