@@ -50,13 +50,13 @@ class RunsTabWidget(QSplitter):
         self.compare_button = QPushButton("Compare selected runs")
         self.compare_button.setToolTip("Intervals, the best value per figure, and a paired test for two runs "
                                        "evaluated on the same test images")
-        self.compare_button.clicked.connect(self._on_compare_clicked)
+        self.compare_button.clicked.connect(self.compare_selected)
         self.buttons = QGridLayout()
         self.buttons.addWidget(self.compare_button, 0, 0)
         lay.addLayout(self.buttons)
         self.context_menu = QMenu(self)
         compare = self.context_menu.addAction("Compare selected runs")
-        compare.triggered.connect(self._on_compare_clicked)
+        compare.triggered.connect(self.compare_selected)
         self.addWidget(left)
         self.addWidget(self.run_view or placeholder("Run results view not available yet."))
         self.setSizes([540, 740])
@@ -114,7 +114,8 @@ class RunsTabWidget(QSplitter):
             self.run_view.set_run(run)
 
     @Slot()
-    def _on_compare_clicked(self) -> None:
+    def compare_selected(self) -> None:
+        """Open a comparison window of the selected runs (two or more)."""
         compare_cls = optional_class("gui.results.compare", "CompareRunsWidget")
         runs = self.selected_runs()
         if compare_cls is None or len(runs) < 2:

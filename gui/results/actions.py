@@ -98,7 +98,7 @@ def install(window) -> ResultsActions:
     menu = window.menu("&Analyze")
     menu.addSeparator()
     window.add_action(menu, "Evaluate on another dataset...", lambda: actions.open_external_dialog())
-    window.add_action(menu, "Compare selected runs", window.runs_tab._on_compare_clicked)
+    window.add_action(menu, "Compare selected runs", window.runs_tab.compare_selected)
     window.add_action(menu, "Export report of selected run...", lambda: actions.open_report_dialog())
     window.runs_tab.add_run_action("Evaluate on another dataset…", actions.open_external_dialog,
                                    "Evaluate the selected run on every image of another dataset (label map)")
