@@ -39,9 +39,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench_training import cpu_model  # noqa: E402
+from bench_training import cpu_model
 
 FIGURES = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "f1_macro", "sensitivity", "specificity", "precision")
 

@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
+import torch
 
-from engine.explain.cams import compute_cams  # noqa: E402
-from engine.models import create_model  # noqa: E402
+from engine.explain.cams import compute_cams
+from engine.models import create_model
 
 
 def _timed(fn) -> float:

@@ -40,10 +40,10 @@ os.environ["HISTODESK_HOME"] = _HOME.name
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from bench_training import cpu_model  # noqa: E402
+from bench_training import cpu_model
 
 
 def load_images(spec, n: int) -> np.ndarray:

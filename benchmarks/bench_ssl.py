@@ -37,9 +37,9 @@ _HOME = tempfile.TemporaryDirectory(prefix="histodesk-bench-ssl-")
 os.environ["HISTODESK_HOME"] = _HOME.name
 sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
+import torch
 
-from engine.jobs import Progress  # noqa: E402
+from engine.jobs import Progress
 
 
 def make_data(root: Path, n: int) -> Path:

@@ -39,9 +39,9 @@ _HOME = tempfile.TemporaryDirectory(prefix="histodesk-bench-")
 os.environ["HISTODESK_HOME"] = _HOME.name
 sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
+import torch
 
-from engine.jobs import CancelToken, null_progress  # noqa: E402
+from engine.jobs import CancelToken, null_progress
 
 
 # --- machine ------------------------------------------------------------

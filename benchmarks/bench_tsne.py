@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench_training import cpu_model  # noqa: E402
+from bench_training import cpu_model
 
 
 def blobs(n: int, dim: int, centers: int = 10, latent: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

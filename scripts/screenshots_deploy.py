@@ -17,8 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from screenshots import save, settle, start, wait_until  # noqa: E402
-from screenshots_explain import _train_demo  # noqa: E402
+from screenshots import save, settle, start, wait_until
+from screenshots_explain import _train_demo
 
 
 def _incoming(run_dir: str, dest: Path, n: int = 24) -> Path:

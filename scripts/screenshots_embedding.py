@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from screenshots import save, settle, start, wait_until  # noqa: E402
+from screenshots import save, settle, start, wait_until
 
 DATA = REPO.parent / "shared" / "data" / "idc-sample"
 

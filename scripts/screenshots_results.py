@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # recipes needing ImageNet weights are skipped, as offline users see
 
-from screenshots import save, settle, start, wait_until  # noqa: E402
+from screenshots import save, settle, start, wait_until
 
 DATA = REPO.parent / "shared" / "data"
 

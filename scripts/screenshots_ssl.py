@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from screenshots import save, settle, start, wait_until  # noqa: E402
+from screenshots import save, settle, start, wait_until
 
 LABELLED = REPO.parent / "shared" / "data" / "breakhis-224-flat"
 

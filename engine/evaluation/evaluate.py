@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from engine.data.tta import tta_mode  # noqa: F401  (re-exported: callers import it from here too)
+from engine.data.tta import tta_mode
 from engine.evaluation.bootstrap import BootstrapSpec
 from engine.evaluation.calibration import (
     CALIBRATION_FILE,
@@ -105,9 +105,10 @@ def _settings(evaluation):
 def _infer(model, data, name: str, device, amp: bool, tta, progress: ProgressFn, cancel) -> tuple:
     """(logits, targets) of one split, reporting progress per batch."""
     loader = data.eval_loaders[name]
+    total = len(loader)
 
-    def on_batch(i, n=len(loader)):
-        progress(Progress(stage=f"evaluate {name}", step=i, total=n))
+    def on_batch(i):
+        progress(Progress(stage=f"evaluate {name}", step=i, total=total))
 
     return predict_logits(model, loader, device, amp=amp, cancel=cancel, on_batch=on_batch, tta=tta)
 

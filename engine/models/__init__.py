@@ -11,7 +11,7 @@ and :mod:`engine.models.p4m` (S5). Pretrained weights:
 """
 
 # Registration order is the order of the wizard's drop-down: S1/S2 CNNs, timm backbones, S3 hybrid, S5 CNNs.
-from engine.models import simple  # noqa: F401,I001
+from engine.models import simple  # noqa: F401
 from engine.models import backbones  # noqa: F401
 from engine.models import hybrid  # noqa: F401
 from engine.models import sobel_alexnet  # noqa: F401

@@ -145,7 +145,7 @@ class DatasetBrowserWidget(QWidget):
         self.grid.thumb_model.shutdown()
         self.preview.shutdown()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         """Stop background decoding when the browser closes."""
         self.shutdown()
         super().closeEvent(event)

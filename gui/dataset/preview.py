@@ -111,7 +111,7 @@ class ImagePreviewWidget(QWidget):
         self.image_label.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
                                                        Qt.TransformationMode.SmoothTransformation))
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:
         """Refit the image to the new size."""
         super().resizeEvent(event)
         self._rescale()

@@ -117,7 +117,7 @@ class ThumbnailModel(QAbstractListModel):
         self._broken = QIcon(_tile("unreadable", "#f6dcdc", self.thumb_size, height))
 
     # --- Qt model interface -------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         """Number of records shown (0 under a valid parent: this is a flat list)."""
         return 0 if parent.isValid() else len(self._records)
 
@@ -273,7 +273,7 @@ class ThumbnailGridWidget(QListView):
         index = self.currentIndex()
         return self.thumb_model.record(index.row()) if index.isValid() else None
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         """Stop background decoding when the view closes."""
         self.thumb_model.shutdown()
         super().closeEvent(event)

@@ -32,15 +32,15 @@ class ResultRowsModel(QAbstractTableModel):
         self.prefix = os.path.join(os.path.normpath(folder), "") if folder else ""  # "<folder>/"
         self.headers = ["file", "status", "class", "probability"] + [f"p_{c}" for c in classes] + ["reason"]
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
         """One row per result row."""
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
         """The :attr:`headers`."""
         return 0 if parent.isValid() else len(self.headers)
 
-    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
         """Column titles."""
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.headers[section]

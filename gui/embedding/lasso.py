@@ -54,7 +54,7 @@ class LassoViewBox(pg.ViewBox):
         closed = np.vstack([poly, poly[:1]]) if len(poly) else poly
         self._curve.setData(closed[:, 0], closed[:, 1])
 
-    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 - Qt override
+    def mouseDragEvent(self, ev, axis=None):
         """Record the lasso path while lasso mode is on; otherwise pan/zoom as usual."""
         if not self.lasso or ev.button() != Qt.MouseButton.LeftButton:
             return super().mouseDragEvent(ev, axis)

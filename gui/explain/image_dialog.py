@@ -163,14 +163,14 @@ class ImageExplainDialog(QDialog):
         if path:
             self.set_image_path(path)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept drags that carry an image file."""
         if dropped_image(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+    def dropEvent(self, event: QDropEvent) -> None:
         """Explain the dropped image."""
         path = dropped_image(event.mimeData())
         if path:

@@ -254,7 +254,7 @@ class PredictionBrowserWidget(QWidget):
         self.panel.show_image(row["path"], probs=None if None in probs else probs,
                               true_label=row.get("true_label"), caption=caption)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         """Stop background work before closing."""
         self.shutdown()
         super().closeEvent(event)

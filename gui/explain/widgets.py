@@ -47,7 +47,7 @@ class ImageViewWidget(QLabel):
         self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:
         """Rescale the image to the new size."""
         super().resizeEvent(event)
         self._rescale()

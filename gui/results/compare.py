@@ -168,7 +168,7 @@ class CompareRunsWidget(QWidget):
         if self.job is not None and self.job.state in ("queued", "running"):
             self.queue.cancel(self.job)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         """Cancel the running comparison."""
         self.shutdown()
         super().closeEvent(event)

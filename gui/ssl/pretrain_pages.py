@@ -115,11 +115,11 @@ class SSLDataPage(QWizardPage):
         self._timer.start()
         self.completeChanged.emit()
 
-    def isComplete(self) -> bool:  # noqa: N802 (Qt API)
+    def isComplete(self) -> bool:
         """Next is enabled once a path is typed."""
         return bool(self.path())
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """The folder must exist and hold images."""
         if not Path(self.path()).expanduser().exists():
             return show_error(self.error, f"{self.path()} does not exist: choose a folder of images.")
@@ -218,7 +218,7 @@ class SSLMethodPage(QWizardPage):
         show_error(self.error, "")
         self.method_changed.emit(name)
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """Every hyper-parameter must be readable."""
         try:
             self.hparams.values()

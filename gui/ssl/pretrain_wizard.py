@@ -28,7 +28,7 @@ class SSLViewsPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.views, 1)
 
-    def initializePage(self) -> None:  # noqa: N802 (Qt API)
+    def initializePage(self) -> None:
         """Show the current method's views for sample images of the chosen folder."""
         wizard = self.wizard()
         self.views.method = wizard.method_page.method()
@@ -48,7 +48,7 @@ class SSLReviewPage(ReviewPage):
         if isinstance(form, QFormLayout):
             form.setRowVisible(self.estimate_label, False)  # no speed table for SSL methods
 
-    def initializePage(self) -> None:  # noqa: N802 (Qt API)
+    def initializePage(self) -> None:
         """Resolve and validate the config from the earlier pages."""
         from engine.training.devices import describe_device, select_device
 
@@ -63,7 +63,7 @@ class SSLReviewPage(ReviewPage):
             show_error(self.error, str(exc))
         self._on_json_toggled(self.json_check.isChecked())
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """The resolved config must be valid."""
         try:
             self.wizard().config()

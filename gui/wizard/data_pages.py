@@ -66,11 +66,11 @@ class DatasetPage(QWizardPage):
         show_error(self.error, "")
         self.completeChanged.emit()
 
-    def isComplete(self) -> bool:  # noqa: N802 (Qt API)
+    def isComplete(self) -> bool:
         """Next is enabled once a path is typed."""
         return bool(self.path_edit.text().strip())
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """The path must exist (or be the built-in ``demo``)."""
         text = self.path_edit.text().strip()
         if not text:
@@ -176,7 +176,7 @@ class SplitPage(QWizardPage):
         self.fold_spin.setEnabled(k > 1)
         self.fold_spin.setMaximum(max(k - 1, 0))
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """Ratios must sum to 100 with a non-empty train set; k-fold needs k >= 2."""
         r = self.ratios()
         if sum(r) != 100:

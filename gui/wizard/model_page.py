@@ -112,7 +112,7 @@ class ModelPage(QWizardPage):
             return self.file_edit.text().strip()
         return "none"
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """ImageNet weights must be obtainable; a local file must exist."""
         name = self.model_combo.currentText()
         if self.radio_imagenet.isChecked():

@@ -138,7 +138,7 @@ class RecipePage(QWizardPage):
         name = self.preset_combo.currentText()
         return None if name == CUSTOM else name
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """Learning rates above 0, non-negative weight decay, valid phases."""
         lr = self.lr_edit.value()
         if lr is None or lr <= 0:

@@ -98,7 +98,7 @@ class ReviewPage(QWizardPage):
         layout.addWidget(self.error)
         self._dict: dict = {}
 
-    def initializePage(self) -> None:  # noqa: N802 (Qt API)
+    def initializePage(self) -> None:
         """Resolve the config from the earlier pages and describe it."""
         from engine.training.devices import describe_device, select_device
 
@@ -126,7 +126,7 @@ class ReviewPage(QWizardPage):
     def _on_json_toggled(self, as_json: bool) -> None:
         self.text.setPlainText(json.dumps(self._dict, indent=2) if as_json else readable(self._dict))
 
-    def validatePage(self) -> bool:  # noqa: N802 (Qt API)
+    def validatePage(self) -> bool:
         """The resolved config must be valid."""
         try:
             TrainConfig.from_dict(self.wizard().config_dict())

@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 
-from engine.evaluation.predictions import read_predictions_csv  # noqa: E402
-from gui.explain.prediction_browser import PredictionBrowserWidget  # noqa: E402
+from engine.evaluation.predictions import read_predictions_csv
+from gui.explain.prediction_browser import PredictionBrowserWidget
 
 WAIT_MS = 30000
 

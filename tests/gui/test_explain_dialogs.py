@@ -9,12 +9,12 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-from gui.explain.image_dialog import ImageExplainDialog  # noqa: E402
-from gui.explain.robustness_view import RobustnessViewWidget  # noqa: E402
-from gui.workers import DONE, JobQueue  # noqa: E402
+from gui.explain.image_dialog import ImageExplainDialog
+from gui.explain.robustness_view import RobustnessViewWidget
+from gui.workers import DONE, JobQueue
 
 WAIT_MS = 30000
 

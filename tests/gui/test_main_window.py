@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from engine.runs import Run  # noqa: E402
-from gui import errors, settings  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
-from gui.workers import CANCELLED, DONE, FAILED  # noqa: E402
+from engine.runs import Run
+from gui import errors, settings
+from gui.main_window import MainWindow
+from gui.workers import CANCELLED, DONE, FAILED
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 
-from engine.runs import Run  # noqa: E402
+from engine.runs import Run
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from tests.fake_runs import fake_study  # noqa: E402
-from tests.gui.stall_monitor import StallMonitor, warm_engine_imports  # noqa: E402
+from tests.fake_runs import fake_study
+from tests.gui.stall_monitor import StallMonitor, warm_engine_imports
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 

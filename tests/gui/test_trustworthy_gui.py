@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from engine.run_table import ci_text  # noqa: E402
-from engine.runs import Run  # noqa: E402
-from tests.fake_runs import fake_external, fake_run, fake_study  # noqa: E402
-from tests.gui.stall_monitor import StallMonitor, warm_engine_imports  # noqa: E402
+from engine.run_table import ci_text
+from engine.runs import Run
+from tests.fake_runs import fake_external, fake_run, fake_study
+from tests.gui.stall_monitor import StallMonitor, warm_engine_imports
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 

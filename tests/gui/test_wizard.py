@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from engine.training.config import TrainConfig, build_config  # noqa: E402
+from engine.training.config import TrainConfig, build_config
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 

@@ -6,7 +6,7 @@ below. ``scan(root)`` turns a folder or list into a Catalog.
 """
 
 from engine.data.importers import breakhis, csvlist, folder, prefix  # noqa: F401  (registers)
-from engine.data.importers import unlabelled  # noqa: F401,I001  (registers; last: never auto-detected)
+from engine.data.importers import unlabelled  # noqa: F401  (registers; last: never auto-detected)
 from engine.data.importers.base import Importer, walk_files
 from engine.data.importers.breakhis import parse_breakhis_name
 from engine.data.importers.detect import detect_importer, importer_confidences

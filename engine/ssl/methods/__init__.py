@@ -10,12 +10,12 @@ settings, temperatures, momentum and widths, plus the downstream
 from typing import Any
 
 from engine import registry
-from engine.ssl.methods import simclr  # noqa: F401,I001
+from engine.ssl.methods import simclr  # noqa: F401
 from engine.ssl.methods import byol  # noqa: F401
 from engine.ssl.methods import dino  # noqa: F401
 from engine.ssl.methods import mocov3  # noqa: F401
 # Loop-based methods registered by other modules (DeepCluster) are imported below this line.
-from engine.ssl import deepcluster  # noqa: F401,E402,I001  (registers "deepcluster", loop "deepcluster")
+from engine.ssl import deepcluster  # noqa: F401  (registers "deepcluster", loop "deepcluster")
 
 
 def create_method(name: str, encoder, **hparams: Any):
