@@ -30,7 +30,7 @@ def _scan_job(path, *, progress, cancel):
 
 
 def _split_job(catalog, *, progress, cancel):
-    from engine.data.splits import split_with_audit
+    from engine.data.audit import split_with_audit
     from engine.training.config import SplitConfig
     # a preview: a dataset too small for a test split (idc-sample's 2 patients) is shown with a note, not refused
     return split_with_audit(catalog, SplitConfig(allow_no_test=True), progress=progress, cancel=cancel)

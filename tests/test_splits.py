@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.data.audit import audit_split, hamming, phash, popcount64
+from engine.data.audit import audit_split, hamming, phash, popcount64, split_with_audit
 from engine.data.catalog import Catalog, ImageRecord
-from engine.data.splits import (SPLITS, Split, check_split, kfold_splits, make_split, split_with_audit,
-                                validate_ratios)
+from engine.data.splits import SPLITS, Split, check_split, kfold_splits, make_split, validate_ratios
 from engine.errors import ConfigError, DataError
 from engine.training.config import SplitConfig
 

@@ -73,7 +73,7 @@ def _add_scan(sub) -> None:
 def cmd_split(args) -> int:
     """Split a dataset (patient-level by default) and audit it for leakage."""
     from engine.data.importers import scan
-    from engine.data.splits import split_with_audit
+    from engine.data.audit import split_with_audit
     from engine.schema import validate
     from engine.training.config import SplitConfig
 

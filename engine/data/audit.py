@@ -21,8 +21,9 @@ import numpy as np
 
 from engine.data.cache import map_with_progress
 from engine.data.catalog import Catalog, ImageRecord
-from engine.data.splits import SPLITS, Split, split_with_audit  # noqa: F401 - re-exported
+from engine.data.splits import SPLITS, Split, make_split
 from engine.jobs import CancelToken, ProgressFn, null_progress
+from engine.training.config import SplitConfig
 
 _HASHES: dict[tuple[str, str], int] = {}  # (record key, source) -> pHash, this process
 _MAX_HASHES = 1_000_000                    # ~100 MB at most; cleared beyond
@@ -184,3 +185,17 @@ def audit_split(catalog: Catalog, split: Split, *, phash_threshold: int = 6,
             "near_duplicates": near, "near_duplicate_count": n_near,
             "unreadable": unreadable, "phash_threshold": int(phash_threshold),
             "images_checked": len(records) - len(unreadable), "message": message}
+
+
+def split_with_audit(catalog: Catalog, config: SplitConfig, seed: int | None = None, *, phash_threshold: int = 6,
+                     progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                     loader: _Loader | None = None) -> Split:
+    """:func:`~engine.data.splits.make_split`, then :func:`audit_split` into ``split.audit``.
+
+    It lives here, not in :mod:`engine.data.splits`, so the audit depends on the splits and not the
+    other way round (the two modules imported each other).
+    """
+    split = make_split(catalog, config, seed)
+    split.audit = audit_split(catalog, split, phash_threshold=phash_threshold,
+                              progress=progress or null_progress, cancel=cancel, loader=loader)
+    return split

@@ -328,18 +328,6 @@ def make_split(catalog: Catalog, config: SplitConfig, seed: int | None = None) -
     return check_split(split, catalog, config)
 
 
-def split_with_audit(catalog: Catalog, config: SplitConfig, seed: int | None = None, *, phash_threshold: int = 6,
-                     progress: Any = None, cancel: Any = None, loader: Any = None) -> Split:
-    """:func:`make_split`, then :func:`engine.data.audit.audit_split` into ``split.audit``."""
-    from engine.data.audit import audit_split
-    from engine.jobs import null_progress
-
-    split = make_split(catalog, config, seed)
-    split.audit = audit_split(catalog, split, phash_threshold=phash_threshold,
-                              progress=progress or null_progress, cancel=cancel, loader=loader)
-    return split
-
-
 def kfold_splits(catalog: Catalog, config: SplitConfig, seed: int | None = None) -> list[Split]:
     """All ``config.k_folds`` splits: fold i is the test set of split i (seed default ``config.seed``).
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.deploy.graph import OPSET, OUTPUT_NAMES, ProbabilityModel, export_onnx
+from engine.deploy.graph import OPSET, ProbabilityModel, export_onnx
 from engine.deploy.manifest import FORMAT, FORMAT_VERSION, FP32_FILE, SUFFIX
 from engine.deploy.model_file import seal_package
 from engine.deploy.package import ModelPackage
-from engine.deploy.runtime import open_session, run_probs
+from engine.deploy.runtime import open_session, ort_probs, run_probs
 from engine.deploy.samples import SampleSet, random_samples, run_magnification, split_batches, split_samples
 from engine.deploy.spec import InputSpec
 from engine.deploy.swap import build_folder, publish
@@ -37,13 +37,6 @@ def torch_probs(model, x: np.ndarray, binary_single_logit: bool, batch_size: int
     with torch.no_grad():
         return np.concatenate([wrapped(torch.from_numpy(x[i:i + batch_size]))[0].numpy()
                                for i in range(0, len(x), batch_size)])
-
-
-def ort_probs(session, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """N x C probabilities of an onnxruntime session on a float32 batch."""
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run([OUTPUT_NAMES[0]], {name: x[i:i + batch_size]})[0]
-                           for i in range(0, len(x), batch_size)])
 
 
 def recommended_tta(run, onnx_path: str | Path, spec: InputSpec, classes: list[str], *, mode: str = "s3",

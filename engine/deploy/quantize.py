@@ -77,8 +77,7 @@ def compare(fp32: Path, int8: Path, batches) -> dict:
 
     ``batches``: an iterable of :class:`SampleSet` (the test split in bounded chunks).
     """
-    from engine.deploy.export import ort_probs
-    from engine.deploy.runtime import open_session
+    from engine.deploy.runtime import open_session, ort_probs
 
     sa, sb = open_session(fp32, device="cpu"), open_session(int8, device="cpu")
     pa, pb, ys, max_diff = [], [], [], 0.0

@@ -77,6 +77,13 @@ def run_probs(session, x: np.ndarray, tta: str | None = None, temperature: float
     return probs.reshape(len(views), len(x), -1).mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
+def ort_probs(session, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """N x C probabilities of an onnxruntime session on a float32 batch, ``batch_size`` images per call."""
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(["probs"], {name: x[i:i + batch_size]})[0]
+                           for i in range(0, len(x), batch_size)])
+
+
 def check_graph(session, *, size: int, channels: int, dtype: str, n_classes: int, where: str) -> None:
     """Refuse a graph whose input/output differ from the package's declaration."""
     def refuse(what: str) -> UntrustedFileError:

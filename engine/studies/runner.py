@@ -178,8 +178,9 @@ class StudySession:
     def prepare(self) -> None:
         """The catalog (scanned once; read back from the folder on resume), the split of each fold (audited)
         and the check that no SSL encoder of an ``ssl_run`` recipe saw their test images."""
+        from engine.data.audit import split_with_audit
         from engine.data.catalog import Catalog
-        from engine.data.splits import Split, split_with_audit
+        from engine.data.splits import Split
         from engine.studies.grid import split_config
         from engine.training.data_setup import load_catalog, make_loader
 

@@ -62,7 +62,7 @@ def resume(run_dir: str | Path, *, progress: ProgressFn = null_progress, cancel:
 def _prepare_split(config: TrainConfig, catalog: Catalog, run: Run, progress, cancel):
     """The run's split, made with the split's own seed (``split.seed``, not the init seed) on the catalog as
     scanned (curation is applied afterwards), refused when an SSL encoder saw its test images."""
-    from engine.data.splits import split_with_audit
+    from engine.data.audit import split_with_audit
     from engine.ssl.exposure import check_encoder_exposure
     from engine.training.data_setup import make_loader
 

@@ -14,9 +14,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from engine.data.audit import split_with_audit  # noqa: E402
 from engine.data.catalog import Catalog, ImageRecord  # noqa: E402
 from engine.data.importers import scan  # noqa: E402
-from engine.data.splits import Split, split_with_audit  # noqa: E402
+from engine.data.splits import Split  # noqa: E402
 from engine.training.config import SplitConfig  # noqa: E402
 from gui.dataset import DatasetBrowserWidget  # noqa: E402
 from gui.dataset.thumbnails import ThumbnailGridWidget, ThumbnailModel  # noqa: E402
