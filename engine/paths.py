@@ -8,6 +8,7 @@ macOS and ``%LOCALAPPDATA%\\HistoDesk`` on Windows.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import sys
 from pathlib import Path
@@ -77,5 +78,14 @@ def repo_root() -> Path:
 
 
 def resources_dir() -> Path:
-    """The ``resources/`` folder: presets, icons, style sheets."""
+    """The ``resources/`` folder: presets, icons, style sheets.
+
+    Found beside the imported ``engine`` package, so it holds from the source tree (``<repo>/resources``),
+    installed with pip (package data ``engine/resources``, which pyproject.toml maps from the top-level
+    ``resources/``; read through :mod:`importlib.resources`) and packaged (``<bundle>/resources``).
+    """
+    if not is_frozen():
+        installed = Path(str(importlib.resources.files("engine") / "resources"))
+        if installed.is_dir():
+            return installed
     return repo_root() / "resources"

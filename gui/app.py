@@ -8,6 +8,15 @@ from engine.paths import resources_dir
 from gui.settings import APPLICATION, ORGANIZATION
 
 
+def about_html() -> str:
+    """The Help > About text, with the one version number (``engine.__version__``, also the CLI's --version)."""
+    from engine import __version__
+
+    return (f"<b>HistoDesk {__version__}</b><br>Train and compare histopathology image classifiers on your "
+            "desktop.<br>Engine and GUI share one job protocol; every run is a folder you can reopen from the "
+            "app or the CLI.")
+
+
 def configure_pyqtgraph() -> None:
     """White plots with antialiased lines, to match the rest of the app."""
     import pyqtgraph as pg

@@ -302,9 +302,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_about(self) -> None:
-        QMessageBox.about(self, "About HistoDesk", "<b>HistoDesk</b><br>Train and compare histopathology image "
-                          "classifiers on your desktop.<br>Engine and GUI share one job protocol; every run "
-                          "is a folder you can reopen from the app or the CLI.")
+        from gui.app import about_html
+
+        QMessageBox.about(self, "About HistoDesk", about_html())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         """Ask before quitting while a job runs, then cancel it cleanly and save the window state."""

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-runtime}"
 req=requirements.txt
-[ "$kind" = "dev" ] && req=requirements-dev.txt
+[ "$kind" = "dev" ] && req=requirements-dev.txt  # its plain pins, installed on top of requirements.txt
 
 pick_python() {
   for py in "${PYTHON:-}" python3.11 python3.12 python3.10 python3 python; do
@@ -29,6 +29,6 @@ want=$(cat requirements.txt "$req" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "Installing dependencies ($req); the first time this downloads PyTorch and takes a few minutes..."
   .venv/bin/python -m pip install --disable-pip-version-check -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --disable-pip-version-check -q -r "$req"
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt -r "$req"
   echo "$want" > "$stamp"
 fi

@@ -18,12 +18,24 @@ CLI_MODULES = ("engine.cli.commands", "engine.cli.ssl_commands", "engine.cli.emb
                "engine.cli.study_commands")
 
 
+def program_name() -> str:
+    """How the user started HistoDesk, for usage lines: ``histodesk`` when installed with pip or packaged
+    (the command's own name), else ``python main.py`` (the source tree)."""
+    from pathlib import Path
+
+    stem = Path(sys.argv[0]).stem if sys.argv else ""
+    return stem if stem.startswith("histodesk") else "python main.py"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="python main.py", description=DESCRIPTION,
+    from engine import __version__
+
+    parser = argparse.ArgumentParser(prog=program_name(), description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"HistoDesk {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for module in CLI_MODULES:
