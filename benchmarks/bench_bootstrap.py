@@ -65,7 +65,7 @@ def plain(y, probs, pred, patients, n_boot: int, seed: int, level: float = 0.95)
                                  roc_auc_score)
 
     index, codes = {}, []
-    for i, p in enumerate(patients):
+    for p in patients:
         codes.append(index.setdefault(p, len(index)))
     codes = np.array(codes)
     order = np.argsort(codes, kind="stable")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import os
 import platform
 import statistics
@@ -55,6 +56,11 @@ def load_images(spec, n: int) -> np.ndarray:
     return base[np.arange(n) % len(base)]
 
 
+def _onnx_probs(session, batch: np.ndarray) -> np.ndarray:
+    """Class-1 probabilities of one batch from an ONNX Runtime session."""
+    return session.run(["probs"], {"input": batch})[0][:, 1:]
+
+
 def build_backends(work: Path, x: np.ndarray, threads: int, with_dynamic: bool) -> dict:
     """name -> callable(batch) for torch eager and the onnxruntime models of one resnet18."""
     from engine.deploy.graph import export_onnx
@@ -77,8 +83,8 @@ def build_backends(work: Path, x: np.ndarray, threads: int, with_dynamic: bool) 
             return torch.sigmoid(model(torch.from_numpy(batch))).numpy()
 
     fns = {"torch eager": torch_fn}
-    for name, s in sessions.items():
-        fns[name] = (lambda s: lambda batch: s.run(["probs"], {"input": batch})[0][:, 1:])(s)
+    for name, session in sessions.items():
+        fns[name] = functools.partial(_onnx_probs, session)
     return fns
 
 
@@ -165,7 +171,8 @@ def report(meta: dict, tput: dict, acc: dict | None) -> str:
     lines += ["", "ratios: total images/s over the whole run | median of per-round ratios (same round, same load)",
               f"onnxruntime fp32 / torch eager: {o / t:.2f}x | {r1:.2f}x (goal >= 1.5x: "
               f"{'met' if r1 >= 1.5 else 'MISSED'})",
-              f"onnxruntime int8 static / fp32: {s / o:.2f}x | {r2:.2f}x (goal >= 2x: {'met' if r2 >= 2 else 'MISSED'})"]
+              f"onnxruntime int8 static / fp32: {s / o:.2f}x | {r2:.2f}x (goal >= 2x: "
+              f"{'met' if r2 >= 2 else 'MISSED'})"]
     if "onnx int8 dynamic" in tput:
         lines.append(f"onnxruntime int8 dynamic / fp32: {tput['onnx int8 dynamic']['img_s'] / o:.2f}x "
                      f"(on {tput['onnx int8 dynamic']['images']} images)")

@@ -51,18 +51,18 @@ def blobs(n: int, dim: int, centers: int = 10, latent: int = 32, seed: int = 0) 
     return (z @ mix + rng.normal(0.0, 0.1, (n, dim))).astype(np.float32), labels
 
 
-def exact_kl(P, coords: np.ndarray, chunk: int = 1000) -> float:
-    """KL(P || Q) with the exact Student-t Q over all pairs of the 2-D map (P: sparse, sums to 1)."""
+def exact_kl(affinities, coords: np.ndarray, chunk: int = 1000) -> float:
+    """KL(P || Q) with the exact Student-t Q over all pairs of the 2-D map (P = ``affinities``: sparse, sums to 1)."""
     y = coords.astype(np.float64)
     sq = (y ** 2).sum(1)
     z = 0.0
     for s in range(0, len(y), chunk):
         d2 = np.maximum(sq[s:s + chunk, None] + sq[None, :] - 2.0 * y[s:s + chunk] @ y.T, 0.0)
         z += (1.0 / (1.0 + d2)).sum() - min(chunk, len(y) - s)  # minus the diagonal (d = 0 -> 1)
-    P = P.tocoo()
-    d2 = ((y[P.row] - y[P.col]) ** 2).sum(1)
+    pairs = affinities.tocoo()
+    d2 = ((y[pairs.row] - y[pairs.col]) ** 2).sum(1)
     q = 1.0 / (1.0 + d2) / z
-    p = P.data
+    p = pairs.data
     keep = p > 0
     return float((p[keep] * np.log(p[keep] / np.maximum(q[keep], 1e-300))).sum())
 
@@ -86,7 +86,7 @@ def run_ours(x: np.ndarray, n_jobs: int = -1) -> tuple[np.ndarray, float, float,
 
 
 def run_sklearn(x: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-    """(coords, wall seconds, sklearn's KL, CPU seconds of all threads) of ``sklearn.manifold.TSNE()`` with its defaults."""
+    """(coords, wall seconds, sklearn's KL, CPU seconds of all threads) of ``sklearn.manifold.TSNE()``, defaults."""
     from sklearn.manifold import TSNE
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     if not args.skip_sklearn:
         rows["scikit-learn TSNE() defaults"] = run_sklearn(x)
         print(f"sklearn: {rows['scikit-learn TSNE() defaults'][1]:.1f} s, load {_load()}", flush=True)
-    P = PerplexityBasedNN(x, perplexity=30, n_jobs=-1, random_state=0).P
+    affinities = PerplexityBasedNN(x, perplexity=30, n_jobs=-1, random_state=0).P
     lines = [
         "HistoDesk t-SNE benchmark (benchmarks/bench_tsne.py)",
         f"date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}; cpu: {cpu_model()}, "
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
         "", f"{'method':32s} {'wall s':>8s} {'CPU s':>8s} {'own KL':>8s} {'exact KL':>9s} {'kNN-10 kept':>12s}",
     ]
     for name, (coords, secs, kl, cpu) in rows.items():
-        lines.append(f"{name:32s} {secs:8.1f} {cpu:8.1f} {kl:8.3f} {exact_kl(P, coords):9.3f} "
+        lines.append(f"{name:32s} {secs:8.1f} {cpu:8.1f} {kl:8.3f} {exact_kl(affinities, coords):9.3f} "
                      f"{knn_preservation(x, coords):12.3f}")
     if len(rows) == 3:
         *ours, (_, theirs, _, theirs_cpu) = rows.values()

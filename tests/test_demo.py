@@ -36,7 +36,8 @@ def test_deterministic_for_a_seed(tmp_path):
 
 def test_layout_is_parsed_by_breakhis_importer(tmp_path):
     root = generate_demo(tmp_path / "d", **SMALL)
-    example = "BreaKHis_v1/histology_slides/breast/benign/SOB/adenosis/SOB_B_A-22-DEMO01/40X/SOB_B_A-22-DEMO01-40-001.png"
+    example = ("BreaKHis_v1/histology_slides/breast/benign/SOB/adenosis/SOB_B_A-22-DEMO01/40X/"
+               "SOB_B_A-22-DEMO01-40-001.png")
     assert (root / example).is_file()
     catalog = scan(root)
     summary = catalog.summary()

@@ -163,7 +163,8 @@ def _evaluate_path(model, x: np.ndarray, mode: str) -> np.ndarray:
     from engine.evaluation.predictions import probs_from_logits
     from engine.training.inference import predict_logits
 
-    batches = [(torch.from_numpy(x[:2]), torch.zeros(2), None), (torch.from_numpy(x[2:]), torch.zeros(len(x) - 2), None)]
+    batches = [(torch.from_numpy(x[:2]), torch.zeros(2), None),
+               (torch.from_numpy(x[2:]), torch.zeros(len(x) - 2), None)]
     z, _ = predict_logits(model, batches, torch.device("cpu"), tta=partial(tta_views, mode=mode))
     return probs_from_logits(z, z.shape[1] == 1)
 

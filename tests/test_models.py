@@ -206,7 +206,9 @@ def _layers(seq: nn.Module) -> list[tuple]:
 
 def test_s1_basic_cnn_structure():
     m = create_model("basic_cnn", 2, image_size=224)
-    block = lambda cin, cout: [("conv", cin, cout, (3, 3), (1, 1)), ("BatchNorm2d",), ("ReLU",), ("MaxPool2d",)]
+    def block(cin, cout):
+        return [("conv", cin, cout, (3, 3), (1, 1)), ("BatchNorm2d",), ("ReLU",), ("MaxPool2d",)]
+
     assert _layers(m.backbone) == (block(3, 32) + block(32, 64) + block(64, 128) + [
         ("Flatten",), ("linear", 100_352, 256), ("ReLU",), ("dropout", 0.5)])
     assert _layers(m.head) == [("linear", 256, 1)] and m.feature_dim == 256
@@ -222,7 +224,9 @@ def test_s1_transfer_head():
 
 def test_s2_simple_cnn_structure():
     m = create_model("simple_cnn", 3, image_size=224).eval()
-    block = lambda cin, cout: [("conv", cin, cout, (3, 3), (1, 1)), ("ReLU",), ("MaxPool2d",)]
+    def block(cin, cout):
+        return [("conv", cin, cout, (3, 3), (1, 1)), ("ReLU",), ("MaxPool2d",)]
+
     assert m.flat_features == 56 * 56 * 32 == 100_352
     assert _layers(m.backbone) == block(3, 16) + block(16, 32) + [
         ("Flatten",), ("linear", 100_352, 512), ("linear", 512, 128)]
@@ -239,7 +243,8 @@ def hybrid() -> HistoModel:
 def test_s3_hybrid_structure(hybrid):
     assert isinstance(hybrid.effnet, timm.models.EfficientNet) and hybrid.effnet.global_pool.pool_type == "avg"
     assert isinstance(hybrid.vit, timm.models.VisionTransformer) and hybrid.vit.global_pool == "token"
-    assert len(hybrid.vit.blocks) == 12 and hybrid.vit.embed_dim == 768 and hybrid.vit.patch_embed.patch_size == (16, 16)
+    assert len(hybrid.vit.blocks) == 12 and hybrid.vit.embed_dim == 768
+    assert hybrid.vit.patch_embed.patch_size == (16, 16)
     assert hybrid.feature_dim == 1280 + 768
     assert _layers(hybrid.fusion) == [("layernorm", 2048), ("linear", 2048, 1024), ("GELU",), ("layernorm", 1024),
                                       ("dropout", 0.6), ("linear", 1024, 1024)]

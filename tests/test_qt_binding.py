@@ -10,8 +10,8 @@ import pytest
 
 
 def test_void_qt_calls_do_not_leak_references_to_none():
-    QtCore = pytest.importorskip("PySide6.QtCore")
-    obj = QtCore.QObject()
+    qt_core = pytest.importorskip("PySide6.QtCore")
+    obj = qt_core.QObject()
     before = sys.getrefcount(None)
     for _ in range(2000):
         obj.setObjectName("x")

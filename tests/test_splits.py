@@ -281,8 +281,8 @@ def test_audit_finds_planted_leaks(image_catalog, tmp_path):
     assert frozenset((source.path, str(tmp_path / "bright.png"))) in pairs
     assert frozenset((source.path, str(tmp_path / "recompressed.jpg"))) in pairs
     assert all(d["distance"] <= 6 for d in audit["near_duplicates"])
-    assert audit["exact_duplicates"] == [{"sha1": source.sha1, "paths": sorted([source.path, str(tmp_path / "copy.png")]),
-                                          "splits": ["train", "val"]}]
+    copies = sorted([source.path, str(tmp_path / "copy.png")])
+    assert audit["exact_duplicates"] == [{"sha1": source.sha1, "paths": copies, "splits": ["train", "val"]}]
     assert "Possible leakage" in audit["message"]
 
 
@@ -335,7 +335,8 @@ def test_auto_prefers_patient_level_over_the_datasets_folders(shared_data, tmp_p
 
 def test_split_seed_comes_from_the_split_config():
     catalog = synthetic_catalog()
-    assert make_split(catalog, SplitConfig(seed=4)).assignments == make_split(catalog, SplitConfig(), seed=4).assignments
+    seeded_config = make_split(catalog, SplitConfig(seed=4)).assignments
+    assert seeded_config == make_split(catalog, SplitConfig(), seed=4).assignments
     assert make_split(catalog, SplitConfig(seed=4)).seed == 4
 
 

@@ -88,7 +88,8 @@ def test_label_efficiency_study(setup, monkeypatch):
     monkeypatch.setattr(data_setup, "load_catalog", lambda *a, **k: scans.append(1) or real_load(*a, **k))
     results = label_efficiency({"dataset": str(data), "ssl_run": str(ssl_run.path), "fractions": [1.0, 0.5],
                                 "encoders": ["ssl", "random", "imagenet"], "epochs": 1, "mode": "finetune",
-                                "runs_dir": str(root / "le"), "base": {"batch_size": 8}, "draws": 1}, progress=events.append)
+                                "runs_dir": str(root / "le"), "base": {"batch_size": 8}, "draws": 1},
+                               progress=events.append)
     assert results["status"] == "completed" and len(scans) == 1  # the dataset is scanned once for 4 runs
     assert [(r["encoder"], r["fraction"]) for r in results["rows"]] == [
         ("ssl", 0.5), ("ssl", 1.0), ("random", 0.5), ("random", 1.0)]

@@ -63,13 +63,15 @@ def test_registry_and_s4_defaults():
 
 def test_default_head_widths():
     """Heads built with DEFAULTS have S4's widths (D = 256 for basic_cnn)."""
-    linears = lambda module: [(l.in_features, l.out_features) for l in module.modules()  # noqa: E731
-                              if isinstance(l, torch.nn.Linear)]
+    def linears(module):
+        return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
     torch.manual_seed(0)
     enc = create_model("basic_cnn", 2, image_size=SIZE)
     assert linears(create_method("simclr", enc).head) == [(256, 512), (512, 128)]
     byol = create_method("byol", enc)
-    assert linears(byol.projector) == [(256, 4096), (4096, 256)] and linears(byol.predictor) == [(256, 4096), (4096, 256)]
+    assert linears(byol.projector) == [(256, 4096), (4096, 256)]
+    assert linears(byol.predictor) == [(256, 4096), (4096, 256)]
     moco = create_method("mocov3", enc)
     assert linears(moco.projector) == [(256, 4096), (4096, 4096), (4096, 256)]
     assert linears(moco.predictor) == [(256, 4096), (4096, 256)]

@@ -43,7 +43,8 @@ class TerminalProgress:
         pct = f"{100 * frac:5.1f}%" if frac is not None else "  ?  "
         loss = event.metrics.get("batch_loss")
         extra = f" loss {loss:.4f}" if isinstance(loss, float) else ""
-        text = f"{event.stage:<10} [{bar}] {pct} {event.step}/{event.total or '?'} ETA {format_duration(event.eta_s)} {event.message}{extra}"
+        eta = format_duration(event.eta_s)
+        text = f"{event.stage:<10} [{bar}] {pct} {event.step}/{event.total or '?'} ETA {eta} {event.message}{extra}"
         if self.tty:
             self.stream.write("\r" + text[:150].ljust(150))
             self._open_line = True

@@ -56,7 +56,8 @@ def default_out_dir(model: str | os.PathLike, folder: str | os.PathLike) -> Path
     """A new, not yet existing ``outputs/<YYYYmmdd-HHMMSS>-<model>-<folder>`` folder."""
     from engine.paths import outputs_dir
 
-    model_name = re.sub(r"^\d{8}-\d{6}-", "", Path(model).name.removesuffix(PACKAGE_SUFFIX))  # run ids start with a time
+    # Run ids start with a time: the model's name is what follows it.
+    model_name = re.sub(r"^\d{8}-\d{6}-", "", Path(model).name.removesuffix(PACKAGE_SUFFIX))
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(model_name)}-{_slug(Path(os.path.realpath(folder)).name)}"
     root, n = outputs_dir(), 1
     candidate = root / base

@@ -89,8 +89,9 @@ def compute_metrics(
     if bootstrap is not None:
         out.update(bootstrap_intervals(y, p, y_pred, patients, bootstrap, pos))
         snap_to_points(out["ci"], {"accuracy": out["accuracy"], "balanced_accuracy": out["balanced_accuracy"],
-                                   "roc_auc": out.get("roc_auc"), "f1": out.get("f1"), "precision": out.get("precision"),
-                                   "sensitivity": out.get("recall"), "f1_macro": out["macro"]["f1"]})
+                                   "roc_auc": out.get("roc_auc"), "f1": out.get("f1"),
+                                   "precision": out.get("precision"), "sensitivity": out.get("recall"),
+                                   "f1_macro": out["macro"]["f1"]})
     if patients is not None:
         out["patient"] = patient_level_metrics(y, p, names, patients, threshold=threshold, bootstrap=bootstrap,
                                                positive_class=names[pos] if pos is not None else None)

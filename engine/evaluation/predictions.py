@@ -169,6 +169,7 @@ def rows_to_arrays(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.nd
     try:
         y = np.array([index[r["true_label"]] for r in rows], dtype=int)
     except KeyError as exc:
-        raise DataError(f"A prediction row has a missing or unknown true label ({exc}); cannot compute metrics.") from exc
+        raise DataError(f"A prediction row has a missing or unknown true label ({exc}); "
+                        "cannot compute metrics.") from exc
     probs = np.array([[r[PROB_PREFIX + c] for c in classes] for r in rows], dtype=float)
     return y, probs, classes, [r.get("patient") for r in rows]

@@ -20,7 +20,8 @@ from engine.io_utils import safe_name, write_csv
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
 
-def misclassified_rows(run_dir: str | os.PathLike, split: str = "test", predictions: str = "predictions.csv") -> list[dict]:
+def misclassified_rows(run_dir: str | os.PathLike, split: str = "test",
+                       predictions: str = "predictions.csv") -> list[dict]:
     """Rows of the run's ``predictions`` file for ``split`` whose prediction is wrong."""
     from engine.evaluation.predictions import read_predictions_csv
 
@@ -66,7 +67,7 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
         for row in rows[start:start + batch_size]:
             try:
                 image, x = ex.prepare(row["path"])
-            except Exception as exc:  # unreadable or moved image: report, keep going
+            except Exception as exc:  # noqa: BLE001 - unreadable or moved image: report, keep going
                 failed.append({"path": row["path"], "reason": str(exc)})
                 continue
             chunk.append(row)

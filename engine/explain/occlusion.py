@@ -48,7 +48,7 @@ def occlusion_map(model: torch.nn.Module, x: torch.Tensor, *, target: int | None
     _, _, h, w = x.shape
     patch = int(patch or max(4, min(h, w) // 8))
     stride = int(stride or max(1, patch // 2))
-    boxes = [(t, l) for t in patch_positions(h, patch, stride) for l in patch_positions(w, patch, stride)]
+    boxes = [(top, left) for top in patch_positions(h, patch, stride) for left in patch_positions(w, patch, stride)]
     was_training = model.training
     model.eval()
     drop = np.zeros((h, w), np.float64)
@@ -66,12 +66,12 @@ def occlusion_map(model: torch.nn.Module, x: torch.Tensor, *, target: int | None
                     cancel.raise_if_cancelled()
                 chunk = boxes[i:i + batch_size]
                 batch = x.repeat(len(chunk), 1, 1, 1)
-                for j, (t, l) in enumerate(chunk):
-                    batch[j, :, t:t + patch, l:l + patch] = fill
+                for j, (top, left) in enumerate(chunk):
+                    batch[j, :, top:top + patch, left:left + patch] = fill
                 probs = class_probs(model(batch))[:, cls]
-                for (t, l), p in zip(chunk, probs):
-                    drop[t:t + patch, l:l + patch] += float(base[cls]) - float(p)
-                    count[t:t + patch, l:l + patch] += 1
+                for (top, left), p in zip(chunk, probs):
+                    drop[top:top + patch, left:left + patch] += float(base[cls]) - float(p)
+                    count[top:top + patch, left:left + patch] += 1
                 done = i + len(chunk)
                 progress(Progress(stage="occlusion", step=done, total=len(boxes), eta_s=eta.eta(done)))
     finally:

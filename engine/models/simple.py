@@ -34,7 +34,8 @@ def flat_size(channels: int, image_size: int, num_pools: int) -> int:
     for _ in range(num_pools):
         side //= 2
     if side < 1:
-        raise ConfigError(f"image_size {image_size} is too small for {num_pools} pooling steps; use >= {2 ** num_pools}.")
+        raise ConfigError(f"image_size {image_size} is too small for {num_pools} pooling steps; "
+                          f"use >= {2 ** num_pools}.")
     return channels * side * side
 
 

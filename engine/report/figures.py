@@ -50,7 +50,8 @@ def _series(rows: Sequence[dict], key: str) -> tuple[list, list]:
 
 def training_curves(rows: Sequence[dict]) -> bytes | None:
     """Loss, accuracy/AUC/F1 and learning rate per epoch (phase changes dashed); None without epochs."""
-    panels = [("loss", ("train_loss", "val_loss")), ("accuracy / AUC", ("train_acc", "val_acc", "val_auc", "val_f1", "knn_acc")),
+    panels = [("loss", ("train_loss", "val_loss")),
+              ("accuracy / AUC", ("train_acc", "val_acc", "val_auc", "val_f1", "knn_acc")),
               ("learning rate", ("lr",))]
     copied = all(r.get("val_acc") == r.get("knn_acc") for r in rows)  # SSL rows copy kNN accuracy into val_acc
     panels = [(t, [k for k in keys if _series(rows, k)[0] and not (copied and k == "val_acc")]) for t, keys in panels]

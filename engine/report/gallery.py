@@ -58,7 +58,7 @@ def explain_errors(run_dir: str | Path, rows: list[dict], method: str = "gradcam
         return [], []
     try:
         explainer = RunExplainer(run_dir, device=device)
-    except Exception as exc:  # any reason the model cannot be rebuilt: the report goes on without pictures
+    except Exception as exc:  # noqa: BLE001 - any reason the model cannot be rebuilt: the report goes on
         return [], [f"The run could not be explained ({_first_line(exc)}); the gallery lists the images only."]
     items, notes = [], []
     for row in rows:
@@ -67,7 +67,7 @@ def explain_errors(run_dir: str | Path, rows: list[dict], method: str = "gradcam
         try:
             image, cam = explainer.heatmap(row["path"], method=method, target=row.get("predicted_label"))
             items.append((pair_png(image, overlay_heatmap(image, cam, alpha=0.45)), row))
-        except Exception as exc:  # a moved or unreadable image: note it, keep going
+        except Exception as exc:  # noqa: BLE001 - a moved or unreadable image: note it, keep going
             notes.append(f"{display_path(row.get('path', '?'))}: not explained ({_first_line(exc)})")
     return items, notes
 

@@ -50,7 +50,8 @@ class ExportDialog(QDialog):
         if run_dir:
             self.set_run(run_dir)
         self.out_field = PathFieldWidget("Folder for the model package", placeholder="(inside the run folder)")
-        self.int8_check = QCheckBox("Also write an int8 model (smaller and faster on CPU; its accuracy change is measured)")
+        self.int8_check = QCheckBox(
+            "Also write an int8 model (smaller and faster on CPU; its accuracy change is measured)")
         form = QFormLayout()
         form.addRow("Run:", self.run_combo)
         form.addRow("Save package in:", self.out_field)

@@ -75,5 +75,5 @@ class DownstreamDialog(ConfigDialogBase):
         if self.runs_dir:
             overrides["runs_dir"] = str(self.runs_dir)
         frozen = self.frozen_spin.value() if self.mode() == FINETUNE else 0
-        return downstream_config(self.run_combo.path(), self.dataset_edit.text(), mode=self.mode(), frozen_epochs=frozen,
-                                 epochs=self.epochs_spin.value(), **overrides)
+        return downstream_config(self.run_combo.path(), self.dataset_edit.text(), mode=self.mode(),
+                                 frozen_epochs=frozen, epochs=self.epochs_spin.value(), **overrides)

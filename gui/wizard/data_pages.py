@@ -205,6 +205,7 @@ class SplitPage(QWizardPage):
         k = self.kfold_spin.value()
         d["split"].update(mode=SPLIT_MODES[self.mode_combo.currentIndex()][0],
                           group_by=GROUP_BY[self.group_combo.currentIndex()][0],
-                          ratios=[v / 100 for v in self.ratios()], k_folds=k, fold=self.fold_spin.value() if k > 1 else 0,
+                          ratios=[v / 100 for v in self.ratios()], k_folds=k,
+                          fold=self.fold_spin.value() if k > 1 else 0,
                           seed=self.seed_spin.value(), allow_no_test=self.no_test_check.isChecked())
         d["seed"] = self.init_seed_spin.value()

@@ -242,7 +242,7 @@ def test_destination_inside_the_source_or_holding_results_is_asked_about(qtbot, 
         answer(d, "Write there")
         answer(d, choice)
         assert {k: v for k, v in d.options().items() if k in ("resume", "overwrite")} == expected
-        qtbot.waitUntil(lambda: len(window.deploy.results) > count, timeout=60000)
+        qtbot.waitUntil(lambda before=count: len(window.extension(DeployActions).results) > before, timeout=60000)
         rows = _read_csv(inside / "predictions.csv")
         assert len(rows) == 5 and len({r["path"] for r in rows}) == 5
         if choice == "Continue":

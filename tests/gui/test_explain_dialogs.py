@@ -135,7 +135,7 @@ def test_explain_menu_opens_closable_tabs(qtbot, tiny_run):
 
 def test_closing_robustness_tab_while_its_job_runs(qtbot, tiny_run):
     """Closing the tab mid-job: the job is cancelled (or ends) without touching deleted widgets."""
-    from shiboken6 import isValid as shiboken_valid
+    import shiboken6
 
     from gui.main_window import MainWindow
     from gui.workers import CANCELLED, FAILED
@@ -151,7 +151,7 @@ def test_closing_robustness_tab_while_its_job_runs(qtbot, tiny_run):
     assert job.state != FAILED, job.error
     assert job.state in (CANCELLED, DONE)
     qtbot.wait(50)  # late queued signals reach no deleted widget
-    qtbot.waitUntil(lambda: not shiboken_valid(view), timeout=5000)  # the tab's widgets are gone
+    qtbot.waitUntil(lambda: not shiboken6.isValid(view), timeout=5000)  # the tab's widgets are gone
     job.on_finished({"noise": [], "blur": []})  # a late result is ignored, not drawn on deleted widgets
     window.close()
 

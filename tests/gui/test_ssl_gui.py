@@ -296,7 +296,8 @@ def test_view_pairs_dialog_debounces_typing_in_the_folder_field(qtbot, tiny_data
     qtbot.addWidget(dialog)
     walked = []
     real = view_pairs.sample_image_paths
-    monkeypatch.setattr(view_pairs, "sample_image_paths", lambda path, limit=40: walked.append(path) or real(path, limit))
+    monkeypatch.setattr(view_pairs, "sample_image_paths",
+                        lambda path, limit=40: walked.append(path) or real(path, limit))
     folder = str(tiny_data)
     dialog.folder_edit.edit.clear()
     for i in range(1, len(folder) + 1):

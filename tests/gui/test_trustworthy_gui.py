@@ -145,8 +145,6 @@ def test_runs_list_ranks_by_val_shows_test_apart_and_groups_studies(qtbot, tmp_p
 
 
 def test_compare_marks_the_best_and_shows_the_paired_test(qtbot, two_runs):
-    from PySide6.QtCore import Qt
-
     from engine.evaluation.compare import compare_runs
     from gui.results import CompareRunsWidget
 

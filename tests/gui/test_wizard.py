@@ -78,7 +78,7 @@ def test_wizard_pages_validate_and_build_config(wizard, tmp_path):
     assert w.currentPage() is recipe
     recipe.lr_edit.setText("0")
     w.next()
-    assert w.currentPage() is recipe and "above 0" in recipe.error.text()
+    assert w.currentPage() is recipe and "optim.lr: got 0.0; input should be greater than 0" in recipe.error.text()
     recipe.lr_edit.setText("5e-4")
     recipe.epochs_spin.setValue(3)
     recipe.schedule_combo.setCurrentText("step")
@@ -102,7 +102,8 @@ def test_wizard_pages_validate_and_build_config(wizard, tmp_path):
     assert cfg.data.max_images == 500
     assert cfg.split.ratios == [0.6, 0.2, 0.2] and cfg.split.mode == "auto" and cfg.split.group_by == "slide"
     assert cfg.split.seed == 7 and cfg.seed == 3  # the split seed is not the initialisation seed
-    assert (cfg.model.name, cfg.model.pretrained, cfg.model.head_hidden, cfg.model.dropout) == ("basic_cnn", "none", 64, 0.3)
+    model = cfg.model
+    assert (model.name, model.pretrained, model.head_hidden, model.dropout) == ("basic_cnn", "none", 64, 0.3)
     assert cfg.optim.lr == 5e-4 and cfg.epochs == 3 and cfg.schedule.name == "step"
     assert cfg.augment.hflip and cfg.augment.rotation == 20 and cfg.loss.class_weights == "balanced"
     assert cfg.preset is None

@@ -169,8 +169,10 @@ EDITS = [  # (id, damage, what refuses it once package.sha256 is recomputed)
      "package.json differs from the description stamped into model.onnx"),
     ("changed-mean", _set_input("mean", [0.5, 0.0, 0.0]),
      r"input.mean \[0.5, 0.0, 0.0\] does not match normalize 'unit'"),
-    ("resize-true", _edit(lambda m: m.__setitem__("resize", True)), "resize: got True; input should be a valid integer"),
-    ("resize-15000", _edit(lambda m: m.__setitem__("resize", 15000)), "resize: got 15000; .*less than or equal to 8192"),
+    ("resize-true", _edit(lambda m: m.__setitem__("resize", True)),
+     "resize: got True; input should be a valid integer"),
+    ("resize-15000", _edit(lambda m: m.__setitem__("resize", 15000)),
+     "resize: got 15000; .*less than or equal to 8192"),
     ("size-15000", _set_input("size", 15000), "input.size: got 15000; .*less than or equal to 4096"),
     ("duplicate-classes", _edit(lambda m: m.__setitem__("classes", ["benign", "benign"])),
      r"classes: \['benign'\] appear more than once"),
@@ -204,14 +206,17 @@ CASES += [
                  r"tensor 'sparse_w' \(graph sparse initializer \(values\)\) stores its data in the external file "
                  "'weights.bin'", id="external-sparse-values"),
     pytest.param(_with_model(SPARSE_INDICES), True, "model.onnx",
-                 r"tensor 'sparse_idx' \(graph sparse initializer \(indices\)\) stores its data", id="external-sparse-indices"),
+                 r"tensor 'sparse_idx' \(graph sparse initializer \(indices\)\) stores its data",
+                 id="external-sparse-indices"),
     pytest.param(_with_model(ATTRIBUTE), True, "model.onnx",
-                 r"tensor 'attr_w' \(graph node const_attr_w attribute value\) stores its data", id="external-attribute"),
+                 r"tensor 'attr_w' \(graph node const_attr_w attribute value\) stores its data",
+                 id="external-attribute"),
     pytest.param(_with_model(SUBGRAPH), True, "model.onnx",
                  r"tensor '(then|else)_w' \(graph node .* attribute (then|else)_branch subgraph node const_\1_w "
                  r"attribute value\) stores its data", id="external-in-if-subgraph"),
     pytest.param(_with_model(FUNCTION), True, "model.onnx",
-                 r"tensor 'fn_w' \(function F node const_fn_w attribute value\) stores its data", id="external-in-function"),
+                 r"tensor 'fn_w' \(function F node const_fn_w attribute value\) stores its data",
+                 id="external-in-function"),
 ]
 
 

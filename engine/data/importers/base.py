@@ -93,7 +93,7 @@ def walk_candidates(root: Path, describe: Callable[[Path], dict],
     for path in walk_files(root, cancel, errors):
         try:
             meta = describe(path) if is_image_file(path) else {}
-        except Exception as exc:  # one odd name never aborts a scan
+        except Exception as exc:  # noqa: BLE001 - one odd name never aborts a scan
             meta = {"skip": f"cannot interpret the file name: {exc}"}
         yield path, meta
     for folder, reason in errors:
@@ -165,7 +165,7 @@ class Importer:
         for path in images:
             try:
                 label = self.describe(path, Path(root)).get("label")
-            except Exception:
+            except Exception:  # noqa: BLE001 - a sample this importer cannot read counts as unlabelled
                 label = None
             if label:
                 labels.append(label)

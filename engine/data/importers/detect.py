@@ -34,7 +34,7 @@ def importer_confidences(root: str | Path) -> dict[str, float]:
     for name in names("importer"):
         try:
             scores[name] = float(create("importer", name).detect(root))
-        except Exception:  # a detector never blocks the others
+        except Exception:  # noqa: BLE001 - a detector never blocks the others
             scores[name] = 0.0
     return scores
 

@@ -26,7 +26,7 @@ _META_FIELDS = ("label", "patient", "magnification", "subtype", "split")
 _PROGRESS_EVERY_S = 0.1
 
 
-class _Skip(Exception):
+class _SkipFileError(Exception):
     """Internal: the current file is unusable, for the reason given."""
 
 
@@ -40,24 +40,24 @@ def file_sha1(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[ImageRecord]:
-    """Records for one candidate file (one per TIFF page); raises ``_Skip`` with a reason."""
+    """Records for one candidate file (one per TIFF page); raises ``_SkipFileError`` with a reason."""
     if "skip" in meta:
-        raise _Skip(meta["skip"])
+        raise _SkipFileError(meta["skip"])
     try:
         size = check_regular_file(path).st_size  # a FIFO, socket, device or folder: named, never opened
     except ImageReadError as exc:
-        raise _Skip(getattr(exc, "reason", str(exc))) from exc
+        raise _SkipFileError(getattr(exc, "reason", str(exc))) from exc
     if size == 0:
-        raise _Skip("empty file (0 bytes)")
+        raise _SkipFileError("empty file (0 bytes)")
     if not is_image_file(path):
-        raise _Skip(f"not an image file ({path.suffix.lower() or 'no extension'})")
+        raise _SkipFileError(f"not an image file ({path.suffix.lower() or 'no extension'})")
     if not meta.get("label"):
-        raise _Skip("no label could be determined for this file")
+        raise _SkipFileError("no label could be determined for this file")
     try:
         info = verify_image(path, max_pixels)
         digest = file_sha1(path)
     except ImageReadError as exc:
-        raise _Skip(getattr(exc, "reason", str(exc))) from exc
+        raise _SkipFileError(getattr(exc, "reason", str(exc))) from exc
     fields = {key: (str(meta[key]) if meta.get(key) is not None else None) for key in _META_FIELDS}
     sizes = info.page_sizes or ((info.width, info.height),)
     return [ImageRecord(path=os.path.abspath(path), width=w, height=h, sha1=digest, page=page, **fields)
@@ -108,9 +108,9 @@ def scan(root: str | os.PathLike, importer: str = "auto", *, max_pixels: int = D
             cancel.raise_if_cancelled()
         try:
             records.extend(_inspect_file(path, meta, max_pixels))
-        except _Skip as exc:
+        except _SkipFileError as exc:
             skipped.append(SkippedFile(os.path.abspath(path), str(exc)))
-        except Exception as exc:  # PermissionError mid-read, decoder bugs...: skip, go on
+        except Exception as exc:  # noqa: BLE001 - PermissionError mid-read, decoder bugs...: skip, go on
             skipped.append(SkippedFile(os.path.abspath(path), f"cannot read: {type(exc).__name__}: {exc}"))
         now = time.monotonic()
         if step in (1, total) or now - last_report >= _PROGRESS_EVERY_S:  # first file: immediate feedback
