@@ -10,8 +10,10 @@
 
 Entering takes the run's lock (:mod:`engine.run_lock`): a second process
 gets :class:`~engine.errors.RunLockedError` naming the owner; the stale lock
-of a dead process is taken over with a line in ``train.log``. Leaving the
-block with
+of a dead process is taken over with a line in ``train.log``. Inside the
+block, what engine modules log for this job (a damaged cache entry, the
+report of loaded weights) goes to ``train.log`` too, after what they logged
+earlier in the job (:func:`engine.logs.run_log`). Leaving the block with
 
 * no exception: nothing more (:meth:`finish` wrote the final status and
   cleared the ``error`` of an earlier failed attempt);
@@ -38,6 +40,7 @@ from typing import Callable
 from engine.errors import CancelledError, RunVanishedError
 from engine.failures import describe_error, format_trace, mark_logged
 from engine.jobs import Progress, ProgressFn, null_progress
+from engine.logs import run_log
 from engine.run_lock import RunLock
 from engine.runs import Run
 
@@ -71,8 +74,14 @@ class RunLifecycle:
     def __enter__(self) -> "RunLifecycle":
         self.run.check_present()
         note = self.lock.acquire()
+        self._records = run_log(self.run.file("train.log"))  # engine warnings of this job: into train.log
+        self._records.__enter__()
         if note:
-            self.log(note)
+            try:
+                self.log(note)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
         return self
 
     # --- during the job ----------------------------------------------------
@@ -131,6 +140,7 @@ class RunLifecycle:
             return False  # KeyboardInterrupt, SystemExit: the run shows as interrupted
         finally:
             self.lock.release()
+            self._records.__exit__(None, None, None)
 
     def _fail(self, exc: Exception) -> None:
         message = describe_error(exc)

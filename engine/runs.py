@@ -32,6 +32,7 @@ from typing import Any
 from engine.errors import HistoDeskError, RunVanishedError
 from engine.io_utils import (PATH_ERRORS, append_jsonl, atomic_write_text, read_json, read_jsonl, to_jsonable,
                              write_json)
+from engine.logs import dispatch, format_line, run_record
 from engine.paths import runs_dir as default_runs_dir
 from engine.run_lock import lock_held
 
@@ -168,9 +169,15 @@ class Run:
                       "".join(json.dumps(to_jsonable(r)) + "\n" for r in rows), parents=False)
 
     def log(self, message: str) -> None:
-        """Append a timestamped line to train.log."""
-        stamp = _dt.datetime.now().strftime("%H:%M:%S")
-        self._guarded(_append_text, self.file("train.log"), f"[{stamp}] {message}\n")
+        """Append a timestamped line (``[HH:MM:SS] message``) to train.log.
+
+        The line is a record of the ``engine.run`` logger, formatted and then handed to the logging handlers
+        by :mod:`engine.logs`; it is written here, so a full disk or a deleted run folder raises as any other
+        write of the run does.
+        """
+        record = run_record(message, self.path)
+        self._guarded(_append_text, self.file("train.log"), format_line(record) + "\n")
+        dispatch(record)
 
 
 def _append_text(path: Path, text: str) -> None:

@@ -45,6 +45,11 @@ def create_application(argv: list[str] | None = None):
 
 def run_app(argv: list[str] | None = None) -> int:
     """Open HistoDesk's main window and run the event loop; returns the exit code."""
+    import logging
+
+    from engine.logs import configure_logging
+
+    configure_logging(logging.WARNING)  # engine warnings outside a job on stderr; a job's go to its log
     app = create_application(argv)
     from gui.main_window import MainWindow
 

@@ -6,7 +6,9 @@
 exactly one of ``finished``, ``failed`` or ``cancelled``. Exceptions never
 escape the thread: ``failed`` carries the one line the CLI prints
 (:func:`engine.failures.describe_error`) and, except for a HistoDeskError,
-the trace for the error dialog's "Show Details". Signals cross to the GUI thread as queued connections, so
+the trace for the error dialog's "Show Details". What the engine logs while
+the job runs (:func:`engine.logs.job_scope`) arrives as ``"log"`` progress
+events, the lines the run's ``train.log`` gets. Signals cross to the GUI thread as queued connections, so
 no worker thread ever touches a widget. :class:`JobQueue` runs
 :class:`Job` objects in order and keeps their state, log and metric history.
 """
@@ -24,6 +26,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from engine.errors import CancelledError, HistoDeskError
 from engine.failures import describe_error, format_trace, record_trace
 from engine.jobs import CancelToken, Progress
+from engine.logs import job_scope
 from gui.main_thread_gc import freeze_heap
 
 #: Stages whose events are never coalesced (each one carries data the GUI keeps).
@@ -79,7 +82,8 @@ class JobWorker(QObject):
     def run(self) -> None:
         """Call the job; emit exactly one of finished, failed or cancelled."""
         try:
-            result = self.fn(*self.args, progress=self._emit_progress, cancel=self.token, **self.kwargs)
+            with job_scope(self._emit_progress):  # what the engine logs for the job: its log, as train.log gets it
+                result = self.fn(*self.args, progress=self._emit_progress, cancel=self.token, **self.kwargs)
         except CancelledError:
             self._flush()
             self.cancelled.emit()

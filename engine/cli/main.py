@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        return run_command(args)
     except HistoDeskError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a disk or a bug: one line here, the trace in a log
         print(f"error: {failure_line(exc)}", file=sys.stderr)
         return 2
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command as one job: logging configured once (engine warnings on stderr, warnings only
+    with --quiet), and what the engine logs before a run folder exists goes to that run's train.log."""
+    import logging
+
+    from engine.logs import configure_logging, job_scope
+
+    configure_logging(logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    with job_scope():
+        return int(args.func(args) or 0)
 
 
 def failure_line(exc: BaseException) -> str:

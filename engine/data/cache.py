@@ -12,6 +12,7 @@ benchmark baseline and the ``data.cache: false`` path).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -56,7 +57,8 @@ def map_with_progress(fn: Callable[[Any], Any], items: Sequence[Any], *, stage: 
     An exception raised by ``fn`` is returned in place of its result, so one
     bad file does not stop the batch. Progress events (with an ETA) are sent
     from the calling thread, at most ten a second; ``cancel`` is checked as
-    results come in and raises :class:`CancelledError`.
+    results come in and raises :class:`CancelledError`. ``fn`` runs in a copy
+    of the caller's context, so what it logs reaches the caller's job log.
     """
     total = len(items)
     results: list[Any] = [None] * total
@@ -71,7 +73,8 @@ def map_with_progress(fn: Callable[[Any], Any], items: Sequence[Any], *, stage: 
                     fut.cancel()
                 raise CancelledError("The job was cancelled.")
             while next_item < total and len(pending) < 4 * max(1, workers):
-                pending[pool.submit(fn, items[next_item])] = next_item
+                # in a copy of the caller's context: what fn logs belongs to the caller's job (engine.logs)
+                pending[pool.submit(contextvars.copy_context().run, fn, items[next_item])] = next_item
                 next_item += 1
             finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in finished:
