@@ -22,11 +22,13 @@ before a run folder exists.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing
 from typing import Annotated, Any, TypeVar
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import dataclass_transform
 
 from engine.errors import ConfigError
 
@@ -45,6 +47,7 @@ HalfOpenUnitFloat = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # 
 T = TypeVar("T")
 
 
+@dataclass_transform(field_specifiers=(dataclasses.field, Field))  # type checkers see the generated __init__
 def schema(cls: type[T]) -> type[T]:
     """Make ``cls`` a validated pydantic dataclass whose errors are :class:`ConfigError`.
 
@@ -57,13 +60,13 @@ def schema(cls: type[T]) -> type[T]:
     init, setattr_ = made.__init__, made.__setattr__
     where = made.__name__
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: N807 - installed as the class's __init__
         try:
             init(self, *args, **kwargs)
         except ValidationError as exc:
             raise ConfigError(describe_errors(exc, where)) from None
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: Any) -> None:  # noqa: N807 - installed as the class's __setattr__
         try:
             setattr_(self, name, value)
         except ValidationError as exc:
@@ -71,7 +74,7 @@ def schema(cls: type[T]) -> type[T]:
 
     __init__.__doc__, __init__.__wrapped__ = init.__doc__, init  # type: ignore[attr-defined]
     made.__init__, made.__setattr__ = __init__, __setattr__  # type: ignore[method-assign]
-    return made
+    return typing.cast("type[T]", made)
 
 _ADAPTERS: dict[Any, TypeAdapter] = {}
 
@@ -135,8 +138,8 @@ def validate(cls: type[T], data: Any, where: str = "") -> T:
 
 def _with_valid_keys(cls: Any, message: str, exc: ValidationError) -> str:
     """Append the valid keys of the top-level schema when an unknown key was given there."""
-    unknown_top = [e for e in exc.errors(include_url=False)
-                   if e.get("type") in ("unexpected_keyword_argument", "extra_forbidden") and len(e.get("loc", ())) == 1]
+    unknown = ("unexpected_keyword_argument", "extra_forbidden")
+    unknown_top = [e for e in exc.errors(include_url=False) if e.get("type") in unknown and len(e.get("loc", ())) == 1]
     if unknown_top and hasattr(cls, "__dataclass_fields__"):
         message += f" (valid settings: {', '.join(sorted(cls.__dataclass_fields__))})"
     return message
