@@ -118,6 +118,9 @@ def describe_errors(exc: ValidationError, where: str = "") -> str:
         ctx = err.get("ctx") or {}
         if kind == "literal_error" and "expected" in ctx:
             msg = f"allowed values are {ctx['expected']}"
+        if isinstance(err.get("input"), dict) and kind == "value_error":  # a rule over several settings
+            lines.append(f"{loc}: {msg[0].lower() + msg[1:] if msg else msg}")
+            continue
         lines.append(f"{loc}: got {_short(err.get('input'))}; {msg[0].lower() + msg[1:] if msg else msg}")
     return " | ".join(dict.fromkeys(lines))
 

@@ -157,7 +157,7 @@ def test_imagenet_constants_match_timm():
 
 
 def test_bad_settings_raise():
-    with pytest.raises(ConfigError, match="normalisation"):
+    with pytest.raises(ConfigError, match="data.normalize: got 'zscore'; allowed values are 'imagenet' or 'unit'"):
         build_transform(None, train=False, image_size=64, normalize="zscore")
     for bad in ({"hue": 0.9}, {"blur": 2.0}, {"rotation": -5}, {"random_resized_crop": True, "crop_scale": [0.9, 0.5]}):
         with pytest.raises(ConfigError):

@@ -9,10 +9,9 @@ import pytest
 from engine.cli.main import main
 from engine.errors import ConfigError
 from engine.schema import choices, number_list
-from engine.ssl.config import SSLConfig, build_ssl_config, ssl_preset_names
-from engine.training.config import (
-    OptimConfig, SplitConfig, TrainConfig, build_config, preset_dict, preset_names, scale_phases,
-)
+from engine.presets import preset_dict, preset_names
+from engine.ssl.config import SSLConfig, build_ssl_config
+from engine.training.config import OptimConfig, SplitConfig, TrainConfig, build_config, scale_phases
 
 BAD_TRAIN_VALUES = [
     ({"epochs": 0}, "config.epochs: got 0"),
@@ -57,11 +56,11 @@ def test_direct_construction_and_assignment_raise_config_error():
 def test_config_round_trips_through_json_and_every_preset_validates():
     import json
 
-    for name in preset_names():
+    for name in preset_names("train"):
         cfg = build_config(name)
         assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-        assert cfg.preset == name and preset_dict(name)["preset"] == name
-    for name in ssl_preset_names():
+        assert cfg.preset == name and preset_dict("train", name)["preset"] == name
+    for name in preset_names("ssl"):
         assert isinstance(build_ssl_config(name), SSLConfig)
 
 

@@ -12,8 +12,9 @@ from PIL import Image
 from engine.data.importers import detect_importer
 from engine.errors import ConfigError
 from engine.jobs import CancelToken
+from engine.presets import preset_names
 from engine.registry import names
-from engine.ssl.config import SSLConfig, build_ssl_config, ssl_preset_names
+from engine.ssl.config import SSLConfig, build_ssl_config
 from engine.ssl.job import pretrain, resume_pretrain
 from engine.ssl.knn import knn_accuracy
 from tests.helpers import tiny_demo
@@ -152,7 +153,7 @@ def test_config_round_trip_presets_and_errors(data):
         SSLConfig.from_dict({"nope": 1})
     with pytest.raises(ConfigError):
         SSLConfig.from_dict({"val_fraction": 0.95})
-    for name in ssl_preset_names():
+    for name in preset_names("ssl"):
         preset = build_ssl_config(name, {"data": {"path": str(data)}})
         assert preset.method in names("ssl") and preset.preset == name
         assert set(preset.hparams) <= set(preset.method_defaults()), name  # the method accepts every key

@@ -171,9 +171,9 @@ def _print_run_result(run) -> None:
 
 
 def _add_train(sub) -> None:
-    from engine.training.config import preset_names
+    from engine.presets import preset_names
 
-    p = sub.add_parser("train", help="train a model (presets: " + ", ".join(preset_names()) + ")")
+    p = sub.add_parser("train", help="train a model (presets: " + ", ".join(preset_names("train")) + ")")
     p.add_argument("--preset", help="recipe preset name (see `python main.py presets`)")
     p.add_argument("--config", help="JSON or YAML config file (applied after the preset)")
     p.add_argument("--data", help="dataset folder or CSV, or 'demo'")
@@ -210,9 +210,11 @@ def cmd_evaluate(args) -> int:
     """Evaluate a finished run (optionally with TTA or on an external dataset)."""
     from engine.evaluation.evaluate import evaluate_run
     from engine.evaluation.tables import format_metrics_table
+    from engine.options import EvaluateOptions
+    from engine.schema import validate
 
-    splits = tuple(args.split.split(","))
-    results = evaluate_run(args.run, splits=splits, tta=args.tta, dataset=args.data, device=args.device,
+    opts = validate(EvaluateOptions, {"splits": args.split, "tta": args.tta, "device": args.device}, "evaluate")
+    results = evaluate_run(args.run, splits=tuple(opts.splits), tta=opts.tta, dataset=args.data, device=opts.device,
                            compare=bool(args.tta), progress=_progress(args), cancel=_cancel_on_sigint(),
                            label_map=args.label_map, name=args.name)
     plain = results.pop("without_tta", {})
@@ -263,16 +265,18 @@ def _add_compare(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    from engine.data.tta import TTA_MODES
+    from engine.options import EvaluateOptions
+    from engine.schema import choices
 
     p = sub.add_parser("evaluate", help="evaluate a run's model on its test split or another dataset")
     p.add_argument("run", help="run folder")
-    p.add_argument("--split", default="test", help="comma-separated splits (train,val,test)")
+    p.add_argument("--split", default="test",
+                   help="comma-separated splits (" + ",".join(choices(EvaluateOptions, "splits")) + ")")
     p.add_argument("--data", help="external labelled dataset: every image becomes the test set")
     p.add_argument("--label-map", help='with --data: source labels per run class, e.g. '
                                        '"benign=Benign,Normal;malignant=InSitu,Invasive" (or a JSON/YAML file)')
     p.add_argument("--name", help="with --data: name of the stored evaluation (default: the dataset's folder name)")
-    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=TTA_MODES,
+    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=choices(EvaluateOptions, "tta"),
                    help="test-time augmentation: s3 (7 flip/rotation views, the default) or d4 (8 views); "
                         "prints metrics without and with TTA side by side")
     p.add_argument("--device", default="auto")
@@ -344,18 +348,18 @@ def _add_predict(sub) -> None:
 
 
 # --- listings ---------------------------------------------------------------
-def print_presets(names, describe) -> int:
-    """Print each preset name with its description ``describe(name)`` below it (the ``*presets`` listings)."""
-    for name in names:
-        print(f"{name}\n    {describe(name)}\n")
+def print_presets(kind: str) -> int:
+    """Print each preset of ``kind`` (train, ssl, study) with its description below it (the ``*presets`` listings)."""
+    from engine.presets import preset_description, preset_names
+
+    for name in preset_names(kind):
+        print(f"{name}\n    {preset_description(kind, name)}\n")
     return 0
 
 
 def cmd_presets(_args) -> int:
     """List the recipe presets."""
-    from engine.training.config import preset_description, preset_names
-
-    return print_presets(preset_names(), preset_description)
+    return print_presets("train")
 
 
 def cmd_models(_args) -> int:

@@ -53,11 +53,14 @@ def cmd_package_info(args) -> int:
 
 
 def _add_export(sub) -> None:
+    from engine.options import ExportOptions
+    from engine.schema import choices
+
     p = sub.add_parser("export", help="export a run to an ONNX model package (.hdpkg) with a parity check")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", help="folder for <run id>.hdpkg (default: the run folder)")
     p.add_argument("--int8", action="store_true", help="also write an int8 model and measure its accuracy")
-    p.add_argument("--int8-method", default="auto", choices=["auto", "static", "dynamic"],
+    p.add_argument("--int8-method", default="auto", choices=choices(ExportOptions, "int8_method"),
                    help="static (calibrated on training images; fastest for CNNs) or dynamic")
     p.add_argument("--parity-images", type=int, default=16, help="test images compared (default 16)")
     p.set_defaults(func=cmd_export)

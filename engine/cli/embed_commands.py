@@ -17,21 +17,35 @@ from engine.io_utils import display_path
 
 
 def _source_args(p) -> None:
+    from engine.options import EmbedOptions
+    from engine.schema import choices
+
     p.add_argument("source", help="run folder (supervised or SSL) or model name, e.g. resnet18")
     p.add_argument("--dataset", help="dataset folder or CSV (default: the run's own images)")
-    p.add_argument("--split", choices=("train", "val", "test"), help="only this split of the run's own images")
+    p.add_argument("--split", choices=choices(EmbedOptions, "split"), help="only this split of the run's own images")
     p.add_argument("--pretrained", default="none", help="for a model name: none or imagenet (default none)")
     p.add_argument("--image-size", type=int, default=224, help="for a model name: input size (default 224)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--batch-size", type=int, default=64)
 
 
+def _options(args):
+    """The embedding options given on the command line, validated (ConfigError naming the option)."""
+    from engine.options import EmbedOptions
+    from engine.schema import validate
+
+    given = {"split": args.split, "pretrained": args.pretrained, "image_size": args.image_size,
+             "device": args.device, "batch_size": args.batch_size, "k": getattr(args, "k", 8)}
+    return validate(EmbedOptions, given, args.command)
+
+
 def cmd_embed(args) -> int:
     """Compute the embeddings of a run or model on a dataset and save them as .npz."""
     from engine.embed.extract import extract_embeddings
 
-    emb = extract_embeddings(args.source, args.dataset, split=args.split, batch_size=args.batch_size,
-                             device=args.device, pretrained=args.pretrained, image_size=args.image_size,
+    opts = _options(args)
+    emb = extract_embeddings(args.source, args.dataset, split=opts.split, batch_size=opts.batch_size,
+                             device=opts.device, pretrained=opts.pretrained, image_size=opts.image_size,
                              progress=_progress(args), cancel=_cancel_on_sigint())
     emb.save(args.out)
     print(f"{len(emb)} embeddings of dimension {emb.dim} written to {display_path(args.out)}", file=sys.stderr)
@@ -60,8 +74,9 @@ def cmd_retrieve(args) -> int:
     """Print the k images most similar to IMAGE (similarity, label, path), best first."""
     from engine.embed.retrieval import retrieve
 
-    matches = retrieve(args.source, args.dataset, args.image, args.k, split=args.split, device=args.device,
-                       pretrained=args.pretrained, image_size=args.image_size, progress=_progress(args),
+    opts = _options(args)
+    matches = retrieve(args.source, args.dataset, args.image, opts.k, split=opts.split, device=opts.device,
+                       pretrained=opts.pretrained, image_size=opts.image_size, progress=_progress(args),
                        cancel=_cancel_on_sigint())
     for m in matches:
         print(f"{m.similarity:.4f}\t{m.label}\t{display_path(m.path)}")

@@ -17,8 +17,19 @@ def _print_probs(classes: list[str], probs) -> None:
         print(f"  p({name}) = {p:.4f}")
 
 
-def _levels(text: str | None, default) -> tuple[float, ...]:
-    return default if text is None else tuple(float(v) for v in text.split(",") if v.strip())
+def _levels(text: str | None, default, name: str) -> tuple[float, ...]:
+    from engine.schema import number_list
+
+    return default if text is None else tuple(number_list(text, float, name))
+
+
+def _options(args, **values):
+    """The explain options given on the command line, validated (ConfigError naming the option)."""
+    from engine.options import ExplainOptions
+    from engine.schema import validate
+
+    given = {"alpha": args.alpha, "colormap": args.colormap, "device": args.device, **values}
+    return validate(ExplainOptions, given, args.command)
 
 
 def cmd_explain(args) -> int:
@@ -28,9 +39,9 @@ def cmd_explain(args) -> int:
     if args.misclassified:
         from engine.explain.errors_gallery import explain_misclassified
 
-        result = explain_misclassified(args.run, args.out or "misclassified", split=args.split,
-                                       methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-                                       alpha=args.alpha, colormap=args.colormap, device=args.device,
+        opts = _options(args, split=args.split, methods=args.methods)
+        result = explain_misclassified(args.run, args.out or "misclassified", split=opts.split, methods=opts.methods,
+                                       alpha=opts.alpha, colormap=opts.colormap, device=opts.device,
                                        progress=_progress(args), cancel=_cancel_on_sigint())
         print(f"{len(result['files'])} of {result['n']} misclassified '{args.split}' images explained "
               f"({', '.join(result['methods'])}) -> {display_path(result['out_dir'])}")
@@ -42,8 +53,9 @@ def cmd_explain(args) -> int:
     from engine.explain.explainer import explain_image
     from engine.explain.overlay import save_png
 
-    result = explain_image(args.run, args.image, method=args.method, target=args.target, tta=args.tta,
-                           device=args.device, alpha=args.alpha, colormap=args.colormap)
+    opts = _options(args, method=args.method, tta=args.tta)
+    result = explain_image(args.run, args.image, method=opts.method, target=args.target, tta=opts.tta,
+                           device=opts.device, alpha=opts.alpha, colormap=opts.colormap)
     _print_probs(result["classes"], result["probs"])
     out = args.out or f"{Path(args.image).stem}_{args.method}.png"
     save_png(out, result["overlay"])
@@ -57,13 +69,14 @@ def cmd_occlusion(args) -> int:
     from engine.explain.explainer import RunExplainer
     from engine.explain.overlay import overlay_heatmap, save_png
 
-    ex = RunExplainer(args.run, device=args.device)
+    opts = _options(args, patch=args.patch, stride=args.stride)
+    ex = RunExplainer(args.run, device=opts.device)
     probs = ex.predict(args.image)
     _print_probs(ex.classes, probs)
-    cam = ex.occlusion(args.image, target=args.target, patch=args.patch, stride=args.stride,
+    cam = ex.occlusion(args.image, target=args.target, patch=opts.patch, stride=opts.stride,
                        progress=_progress(args), cancel=_cancel_on_sigint())
     out = args.out or f"{Path(args.image).stem}_occlusion.png"
-    save_png(out, overlay_heatmap(ex.input_image(args.image), cam, alpha=args.alpha, colormap=args.colormap))
+    save_png(out, overlay_heatmap(ex.input_image(args.image), cam, alpha=opts.alpha, colormap=opts.colormap))
     print(f"occlusion map -> {display_path(out)}")
     return 0
 
@@ -72,8 +85,8 @@ def cmd_robustness(args) -> int:
     """Accuracy/AUC of a run under Gaussian noise and blur; writes robustness.json in the run."""
     from engine.explain.robustness import BLUR_LEVELS, NOISE_LEVELS, robustness_run
 
-    result = robustness_run(args.run, split=args.split, noise=_levels(args.noise, NOISE_LEVELS),
-                            blur=_levels(args.blur, BLUR_LEVELS), device=args.device,
+    result = robustness_run(args.run, split=args.split, noise=_levels(args.noise, NOISE_LEVELS, "--noise"),
+                            blur=_levels(args.blur, BLUR_LEVELS, "--blur"), device=args.device,
                             progress=_progress(args), cancel=_cancel_on_sigint())
     print(f"{result['n']} '{result['split']}' images")
     print(f"{'perturbation':<14} {'level':>6} {'accuracy':>9} {'ROC AUC':>8}")
@@ -89,12 +102,18 @@ def cmd_robustness(args) -> int:
 
 
 def _overlay_args(p) -> None:
-    from engine.explain.overlay import COLORMAPS
-
     p.add_argument("--target", help="class name or index to explain (default: the predicted class)")
     p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity 0..1")
-    p.add_argument("--colormap", default="jet", choices=COLORMAPS)
+    p.add_argument("--colormap", default="jet", choices=_choices("colormap"))
     p.add_argument("--device", default="auto")
+
+
+def _choices(field: str) -> list:
+    """Allowed values of an explain option, from the schema (argparse ``choices``)."""
+    from engine.options import ExplainOptions
+    from engine.schema import choices
+
+    return choices(ExplainOptions, field)
 
 
 def _run_parser(sub, name: str, help_text: str, func):
@@ -109,13 +128,13 @@ def _add_explain(sub) -> None:
     p = _run_parser(sub, "explain", "CAM heatmap of an image, or of every misclassified image of a run",
                     cmd_explain)
     p.add_argument("image", nargs="?", help="image file to explain")
-    p.add_argument("--method", default="gradcam", help="gradcam, gradcam++, eigencam, scorecam or layercam")
-    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=["s3", "d4"],
+    p.add_argument("--method", default="gradcam", choices=_choices("method"), help="CAM method")
+    p.add_argument("--tta", nargs="?", const="s3", default=None, choices=_choices("tta"),
                    help="predict with test-time augmentation (s3: 7 views, d4: 8 views)")
     p.add_argument("--out", help="overlay PNG (one image) or output folder (--misclassified)")
     p.add_argument("--misclassified", action="store_true",
                    help="overlays of every wrongly classified image in the run's predictions.csv")
-    p.add_argument("--split", default="test", help="split for --misclassified")
+    p.add_argument("--split", default="test", choices=_choices("split"), help="split for --misclassified")
     p.add_argument("--methods", default="gradcam,gradcam++,eigencam", help="CAM methods for --misclassified")
     _overlay_args(p)
 
@@ -132,7 +151,7 @@ def _add_occlusion(sub) -> None:
 def _add_robustness(sub) -> None:
     p = _run_parser(sub, "robustness", "accuracy under Gaussian noise and blur on a split of a run",
                     cmd_robustness)
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", choices=_choices("split"))
     p.add_argument("--noise", help="noise sigmas on [0, 1] pixels, e.g. 0,0.05,0.1,0.2")
     p.add_argument("--blur", help="blur sigmas in pixels, e.g. 0,1,2,4")
     p.add_argument("--json", action="store_true", help="also print the result as JSON")

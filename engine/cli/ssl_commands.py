@@ -99,9 +99,7 @@ def cmd_label_efficiency(args) -> int:
 
 def cmd_ssl_presets(_args) -> int:
     """List the SSL recipe presets."""
-    from engine.ssl.config import ssl_preset_description, ssl_preset_names
-
-    return print_presets(ssl_preset_names(), ssl_preset_description)
+    return print_presets("ssl")
 
 
 def _add_pretrain(sub) -> None:
@@ -121,7 +119,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--scope", choices=choices(SSLConfig, "scope"),
                    help="images of the downstream split the encoder sees: train (default), train+val, or all "
                         "(transductive: probes testing on them are refused unless --allow-transductive)")
-    p.add_argument("--device")
+    p.add_argument("--device", choices=choices(SSLConfig, "device"))
     p.add_argument("--runs-dir")
     p.add_argument("--name")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -138,6 +136,9 @@ def _add_allow_transductive(p) -> None:
 
 
 def _add_downstream(sub) -> None:
+    from engine.schema import choices
+    from engine.training.config import TrainConfig
+
     for name, func, text in (("probe", cmd_probe, "linear probe of an SSL encoder (frozen) on a labelled dataset"),
                              ("finetune", cmd_finetune, "fine-tune an SSL encoder on a labelled dataset")):
         p = sub.add_parser(name, help=text)
@@ -148,7 +149,7 @@ def _add_downstream(sub) -> None:
             p.add_argument("--frozen-epochs", type=int, default=0, help="epochs training the head alone first")
         p.add_argument("--batch-size", type=int)
         p.add_argument("--seed", type=int)
-        p.add_argument("--device")
+        p.add_argument("--device", choices=choices(TrainConfig, "device"))
         p.add_argument("--runs-dir")
         p.add_argument("--name")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any training setting")

@@ -81,16 +81,16 @@ def cmd_studies(args) -> int:
 
 def cmd_study_presets(_args) -> int:
     """List the study presets."""
-    from engine.studies import study_preset_description, study_preset_names
-
-    return print_presets(study_preset_names(), study_preset_description)
+    return print_presets("study")
 
 
 def _add_study(sub) -> None:
-    from engine.studies import study_preset_names
+    from engine.presets import preset_names
+    from engine.schema import choices
+    from engine.studies.config import StudyConfig
 
     p = sub.add_parser("study", help="a grid of runs as one job: k-fold CV, repeated seeds or label efficiency "
-                                     "(presets: " + ", ".join(study_preset_names()) + ")")
+                                     "(presets: " + ", ".join(preset_names("study")) + ")")
     p.add_argument("--preset", help="study preset (see `python main.py study-presets`)")
     p.add_argument("--config", help="study file, JSON or YAML (applied after the preset)")
     p.add_argument("--resume", metavar="STUDY_DIR", help="go on with a study: completed runs are kept")
@@ -104,7 +104,7 @@ def _add_study(sub) -> None:
     for flag, text in (("--epochs", "epochs of every run (tiny trials)"), ("--image-size", "input size of every run"),
                        ("--max-images", "use at most N images"), ("--batch-size", "batch size of every run")):
         p.add_argument(flag, type=int, help=text)
-    p.add_argument("--device")
+    p.add_argument("--device", choices=choices(StudyConfig, "device"))
     p.add_argument("--name", help="study name")
     p.add_argument("--runs-dir", help="runs folder (the study goes to <runs-dir>/studies/)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -28,9 +28,11 @@ from typing import Any
 from engine.data.catalog import Catalog, ImageRecord
 from engine.errors import ConfigError, DataError
 from engine.io_utils import read_json, write_json
-from engine.training.config import SplitConfig
+from engine.options import SplitName, literal_values
+from engine.schema import check_value
+from engine.training.config import SplitConfig, SplitRatios
 
-SPLITS = ("train", "val", "test")
+SPLITS = literal_values(SplitName)
 _ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
             "validation": "val", "dev": "val", "test": "test", "testing": "test"}
 
@@ -112,19 +114,9 @@ class Split:
 
 
 def validate_ratios(ratios: Any) -> list[float]:
-    """Check train/val/test ratios (3 numbers >= 0 summing to 1, train > 0)."""
-    try:
-        values = [float(x) for x in ratios]
-    except (TypeError, ValueError):
-        values = []
-    if len(values) != 3:
-        raise ConfigError(f"Split ratios must be three numbers (train, val, test), got {ratios!r}.")
-    if any(v < 0 for v in values) or values[0] <= 0:
-        raise ConfigError(f"Split ratios {values} must be >= 0, with a train ratio above 0.")
-    if abs(sum(values) - 1.0) > 1e-6:
-        raise ConfigError(f"Split ratios {values} sum to {sum(values):.4f}; they must sum to 1 "
-                          "(e.g. 0.7, 0.15, 0.15).")
-    return values
+    """Train/val/test ratios checked by the schema's rule (:data:`~engine.training.config.SplitRatios`:
+    3 numbers >= 0 summing to 1, train > 0); ConfigError naming ``split.ratios``."""
+    return check_value(SplitRatios, ratios, "split.ratios")
 
 
 def _checked_ratios(catalog: Catalog, config: SplitConfig) -> list[float]:

@@ -23,13 +23,13 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from engine.errors import ConfigError
-from engine.training.config import AugmentConfig
+from engine.options import TTAMode
+from engine.schema import check_value, validate
+from engine.training.config import AugmentConfig, DataConfig
 
 # timm.data.constants.IMAGENET_DEFAULT_MEAN / IMAGENET_DEFAULT_STD
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-NORMALIZATIONS = ("imagenet", "unit")
 
 
 class FitSquare(nn.Module):
@@ -94,22 +94,10 @@ class ReflectAffine(nn.Module):
         return F.center_crop(out, [h, w])
 
 
-def _check(aug: AugmentConfig, image_size: int, normalize: str) -> None:
-    if normalize not in NORMALIZATIONS:
-        raise ConfigError(f"Unknown normalisation '{normalize}'. Use 'imagenet' (ImageNet mean/std, "
-                          "for pretrained models) or 'unit' (pixels / 255).")
-    if not isinstance(image_size, int) or image_size < 8:
-        raise ConfigError(f"Image size must be a whole number of pixels >= 8, got {image_size!r}.")
-    limits = {"rotation": (0, 180), "shift": (0, 0.99), "zoom": (0, 0.99), "color_jitter": (0, 1),
-              "hue": (0, 0.5), "random_erasing": (0, 1), "blur": (0, 1)}
-    for name, (lo, hi) in limits.items():
-        value = getattr(aug, name)
-        if not lo <= value <= hi:
-            raise ConfigError(f"augment.{name} = {value} is out of range; use {lo} to {hi} (0 = off).")
-    lo, hi = (list(aug.crop_scale) + [None, None])[:2]
-    if aug.random_resized_crop and not (lo is not None and hi is not None and 0 < lo <= hi <= 1):
-        raise ConfigError(f"augment.crop_scale = {aug.crop_scale} must be [min, max] with "
-                          "0 < min <= max <= 1, e.g. [0.6, 1.0].")
+def check_input(image_size: int, normalize: str, where: str = "data") -> None:
+    """``image_size`` and ``normalize`` checked by the data schema (:class:`DataConfig`'s rules);
+    ConfigError naming the field, the value and what is allowed."""
+    validate(DataConfig, {"image_size": image_size, "normalize": normalize}, where)
 
 
 def _augmentations(aug: AugmentConfig, size: int) -> list[tuple[str, Callable]]:
@@ -140,7 +128,7 @@ def _steps(aug: AugmentConfig | None, train: bool, image_size: int,
            normalize: str) -> list[tuple[str, Callable]]:
     """(description, transform) pairs of the whole pipeline; "" = not worth listing."""
     aug = aug or AugmentConfig()
-    _check(aug, image_size, normalize)
+    check_input(image_size, normalize)  # the augmentations were checked by AugmentConfig's schema
     s = image_size
     steps: list[tuple[str, Callable]] = [("", v2.ToImage())]
     if train and aug.random_resized_crop:
@@ -187,10 +175,9 @@ def tta_views(x: torch.Tensor, mode: str = "s3") -> list[torch.Tensor]:
     the same image, so S3's average counts that view twice. ``"d4"``: the 8
     distinct flips and rotations of the square (dihedral group).
     """
+    mode = check_value(TTAMode, mode, "tta")
     rot = [torch.rot90(x, k, dims=(-2, -1)) for k in (1, 2, 3)]
     if mode == "s3":
         return [x, x.flip(-1), x.flip(-2), x.flip(-2, -1), *rot]
-    if mode == "d4":
-        t = x.transpose(-2, -1)
-        return [x, x.flip(-1), x.flip(-2), *rot, t, t.flip(-2, -1)]
-    raise ConfigError(f"Unknown TTA mode '{mode}'; use 's3' (7 views) or 'd4' (8 views).")
+    t = x.transpose(-2, -1)
+    return [x, x.flip(-1), x.flip(-2), *rot, t, t.flip(-2, -1)]

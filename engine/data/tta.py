@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from engine.errors import ConfigError
+from engine.options import TTAMode, literal_values
+from engine.schema import check_value
 
-TTA_MODES = ("s3", "d4")
+TTA_MODES = literal_values(TTAMode)
 
 
 def tta_mode(tta) -> str | None:
@@ -13,6 +14,4 @@ def tta_mode(tta) -> str | None:
         return None
     if tta is True or str(tta).lower() in ("true", "on"):
         return "s3"
-    if str(tta).lower() not in TTA_MODES:
-        raise ConfigError(f"Unknown TTA mode '{tta}'; use 's3' (7 views) or 'd4' (8 views).")
-    return str(tta).lower()
+    return check_value(TTAMode, str(tta).lower(), "tta")

@@ -27,6 +27,7 @@ from engine.deploy.swap import build_folder, publish
 from engine.errors import HistoDeskError
 from engine.evaluation.calibration import package_calibration
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
+from engine.schema import validate
 
 PARITY_TOLERANCE = 1e-4
 
@@ -95,8 +96,12 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, int8: bool
     blur the comparison). Raises HistoDeskError when the difference exceeds 1e-4.
     """
     from engine.evaluation.run_model import load_run_model
+    from engine.options import ExportOptions
     from engine.runs import Run
 
+    opts = validate(ExportOptions, {"int8": int8, "int8_method": int8_method, "parity_images": parity_images},
+                    "export")  # refused before anything is read or written
+    int8, int8_method, parity_images = opts.int8, opts.int8_method, opts.parity_images
     cancel = cancel or CancelToken()
     run = Run.open(run_dir)
     model, classes, config = load_run_model(run, "cpu")

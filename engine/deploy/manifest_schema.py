@@ -15,10 +15,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from engine.data.tta import TTA_MODES
 from engine.deploy.spec import InputSpec
 from engine.errors import ConfigError
-from engine.evaluation.thresholds import METHODS as THRESHOLD_METHODS
+from engine.options import Normalization, ThresholdMethod, TTAMode
 from engine.schema import SCHEMA_CONFIG, validate
 
 STAINS = ("reinhard", "macenko", "vahadane")  # stain normalisation methods a package may declare
@@ -47,7 +46,7 @@ class InputBlock:
     channels: Literal[3]
     dtype: Literal["float32"]
     layout: Literal["NCHW"]
-    normalize: Literal["imagenet", "unit"]
+    normalize: Normalization
     mean: Triple
     std: Annotated[list[Positive], Field(min_length=3, max_length=3)]
 
@@ -57,7 +56,7 @@ class TtaChoice:
     """``tta_choice``: how the recommended TTA was chosen (always on the validation split)."""
 
     split: Literal["val"]
-    mode: Literal[TTA_MODES]  # type: ignore[valid-type]
+    mode: TTAMode
     metric: Literal["roc_auc", "accuracy"] | None = None
     plain: Unit | None = None
     tta: Unit | None = None
@@ -97,7 +96,7 @@ class Int8Info:
 class Threshold:
     """``calibration.threshold``: the decision rule fitted on val."""
 
-    method: Literal[THRESHOLD_METHODS]  # type: ignore[valid-type]
+    method: ThresholdMethod
     value: Unit | None = None
     positive_class: Name | None = None
     target_sensitivity: Unit | None = None
@@ -124,7 +123,7 @@ class Manifest:
     files: Annotated[dict[FileName, Sha256], Field(min_length=1, max_length=16)]
     resize: Annotated[int, Field(strict=True, ge=16, le=8192)] | None = None
     keep_aspect: Annotated[bool, Field(strict=True)] = False
-    tta: Literal[TTA_MODES] | None = None  # type: ignore[valid-type]
+    tta: TTAMode | None = None
     tta_choice: TtaChoice | None = None
     stain: Literal[STAINS] | None = None  # type: ignore[valid-type]
     magnification: Text | Annotated[list[Text], Field(max_length=100)] | None = None

@@ -25,12 +25,13 @@ import numpy as np
 from engine.deploy.manifest import FP32_FILE, INT8_FILE
 from engine.deploy.samples import random_samples, run_records, split_batches, split_samples
 from engine.deploy.spec import InputSpec
-from engine.errors import ConfigError
 from engine.jobs import CancelToken
+from engine.options import Int8Method, literal_values
+from engine.schema import check_value
 
 CALIBRATION_IMAGES = 64
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm", "Add", "Relu", "Clip", "MaxPool", "GlobalAveragePool", "Mul"]
-METHODS = ("auto", "static", "dynamic")
+METHODS = literal_values(Int8Method)
 
 
 class _Calibration:
@@ -99,8 +100,7 @@ def compare(fp32: Path, int8: Path, batches) -> dict:
 def quantize_package(folder: Path, run, spec: InputSpec, classes: list[str], single: bool, *,
                      method: str = "auto", cancel: CancelToken | None = None) -> dict:
     """Write ``folder/model.int8.onnx`` from ``folder/model.onnx``; returns package.json["int8"]."""
-    if method not in METHODS:
-        raise ConfigError(f"Unknown int8 method '{method}'; use one of {', '.join(METHODS)}.")
+    method = check_value(Int8Method, method, "export.int8_method")
     src, dst = folder / FP32_FILE, folder / INT8_FILE
     calib = split_samples(run, spec, classes, "train", CALIBRATION_IMAGES, cancel) if method != "dynamic" else None
     if method == "static" and calib is None:

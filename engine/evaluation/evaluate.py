@@ -199,8 +199,12 @@ def evaluate_run(run_dir: str | Path, *, splits=("test",), tta=False, dataset: s
     from engine.data.splits import Split
     from engine.evaluation.run_model import load_run_model
     from engine.training.data_setup import build_run_data
+    from engine.options import EvaluateOptions
+    from engine.schema import validate
     from engine.training.devices import select_device
 
+    opts = validate(EvaluateOptions, {"splits": list(splits), "tta": tta_mode(tta), "device": device}, "evaluate")
+    splits, device = tuple(opts.splits), opts.device
     if dataset or label_map or name:  # external validation: another dataset, labels mapped onto the run's classes
         from engine.evaluation.external import evaluate_external
 

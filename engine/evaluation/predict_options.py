@@ -9,37 +9,25 @@ The CLI's choice lists come from this schema (:func:`engine.schema.choices`).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, WrapValidator, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
+from engine.options import CamMethod, Device, TTAMode
 from engine.schema import SCHEMA_CONFIG, validate
 
 #: Largest batch accepted (images decoded and stacked at once).
 MAX_BATCH_SIZE = 4096
-
-_CUDA_INDEX = re.compile(r"^cuda:\d+$")
-
-
-def _device(value: Any, handler) -> Any:
-    """``cuda:N`` passes as is; anything else must be one of the Literal's names."""
-    if isinstance(value, str) and _CUDA_INDEX.match(value):
-        return value
-    return handler(value)
-
-
-Device = Annotated[Literal["auto", "cpu", "cuda", "mps"], WrapValidator(_device)]
 
 
 @dataclass(config=SCHEMA_CONFIG)
 class PredictOptions:
     """How to classify a folder; every field is checked before any file is read or written."""
 
-    tta: Literal["none", "s3", "d4"] = "none"  # test-time augmentation: none, 7 views (s3) or 8 (d4)
+    tta: Literal["none", TTAMode] = "none"  # test-time augmentation: none, 7 views (s3) or 8 (d4)
     heatmaps: bool = False
-    cam_method: Literal["gradcam", "gradcam++", "eigencam", "scorecam", "layercam"] = "gradcam"
+    cam_method: CamMethod = "gradcam"
     backend: Literal["auto", "onnx", "torch"] = "auto"
     variant: Literal["fp32", "int8"] = "fp32"
     device: Device = "auto"  # also cuda:N

@@ -16,21 +16,22 @@ the threshold. Multi-class problems always use the arg-max.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 from pydantic.dataclasses import dataclass
 
+from engine.options import ThresholdMethod, literal_values
 from engine.schema import SCHEMA_CONFIG, Probability
 
-METHODS = ("argmax", "youden", "sensitivity")
+METHODS = literal_values(ThresholdMethod)
 
 
 @dataclass(config=SCHEMA_CONFIG)
 class ThresholdRule:
     """A decision rule as stored in calibration.json and package.json's ``calibration.threshold``."""
 
-    method: Literal["argmax", "youden", "sensitivity"] = "argmax"
+    method: ThresholdMethod = "argmax"
     value: Optional[Probability] = None
     positive_class: Optional[str] = None
     target_sensitivity: Optional[Probability] = None

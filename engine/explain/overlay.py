@@ -12,9 +12,10 @@ import numpy as np
 
 from engine.errors import ConfigError
 from engine.io_utils import atomic_write_bytes
+from engine.options import Colormap, literal_values
+from engine.schema import Probability, check_value
 
-_CV2_MAPS = {name: f"COLORMAP_{name.upper()}" for name in  # OpenCV's constant for each map
-             ("jet", "turbo", "viridis", "inferno", "magma", "plasma", "hot", "bone")}
+_CV2_MAPS = {name: f"COLORMAP_{name.upper()}" for name in literal_values(Colormap)}  # OpenCV's constant per map
 
 COLORMAPS: list[str] = list(_CV2_MAPS)
 """Names accepted by :func:`colorize` and :func:`overlay_heatmap`."""
@@ -22,8 +23,7 @@ COLORMAPS: list[str] = list(_CV2_MAPS)
 
 def colormap_lut(colormap: str = "jet") -> np.ndarray:
     """The 256 x 3 uint8 RGB lookup table of ``colormap`` (value 0 -> row 0)."""
-    if colormap not in _CV2_MAPS:
-        raise ConfigError(f"Unknown colour map '{colormap}'. Choose one of: {', '.join(COLORMAPS)}.")
+    colormap = check_value(Colormap, colormap, "colormap")
     import cv2
 
     ramp = np.arange(256, dtype=np.uint8)[:, None]
@@ -59,8 +59,7 @@ def overlay_heatmap(image_rgb_uint8: np.ndarray, cam: np.ndarray, *, alpha: floa
         image = np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ConfigError(f"Expected an RGB image (H x W x 3), got shape {image.shape}.")
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ConfigError(f"Overlay opacity must be between 0 and 1, got {alpha}.")
+    alpha = check_value(Probability, alpha, "alpha")  # the heatmap's opacity
     heat = colorize(resize_cam(cam, image.shape[0], image.shape[1]), colormap).astype(np.float32)
     out = (1.0 - alpha) * image.astype(np.float32) + alpha * heat
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

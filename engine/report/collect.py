@@ -15,9 +15,10 @@ from typing import Any
 
 from engine.errors import DataError, HistoDeskError
 from engine.io_utils import display_path, read_jsonl
+from engine.options import SplitName, literal_values
 
 #: Splits in the order a report shows them.
-SPLITS = ("train", "val", "test")
+SPLITS = literal_values(SplitName)
 
 
 def read_json_file(path: Path) -> tuple[Any, str | None]:

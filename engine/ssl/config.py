@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import Field
 
 from engine.errors import ConfigError
+from engine.options import DeviceName
 from engine.schema import (
     NonNegativeFiniteFloat, NonNegativeInt, PositiveFiniteFloat, PositiveInt, schema, validate,
 )
@@ -59,7 +60,7 @@ class SSLConfig:
     warmup_epochs: NonNegativeInt = 0
     min_lr: NonNegativeFiniteFloat = 0.0
     amp: Literal["auto", "on", "off"] = "auto"  # fp16 mixed precision on CUDA
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: DeviceName = "auto"
     deterministic: bool = True
     val_fraction: Annotated[float, Field(ge=0, lt=0.9, allow_inf_nan=False)] = 0.1  # held out for the val SSL loss
     patience: NonNegativeInt = 15  # early stopping on the validation SSL loss (S1); 0 = off
@@ -106,40 +107,13 @@ def method_defaults(name: str) -> dict[str, Any]:
     return dict(defaults)
 
 
-def ssl_presets_dir():
-    """Folder of the SSL recipe presets (YAML), kept apart from the training presets."""
-    from engine.paths import resources_dir
-
-    return resources_dir() / "ssl_presets"
-
-
-def ssl_preset_names() -> list[str]:
-    """Names of the SSL presets, e.g. ``s1-simclr``."""
-    return sorted(p.stem for p in ssl_presets_dir().glob("*.yaml"))
-
-
-def ssl_preset_dict(name: str) -> dict[str, Any]:
-    """Settings of SSL preset ``name`` (``description`` dropped, ``preset`` set)."""
-    from engine.io_utils import load_config_file
-
-    if name not in ssl_preset_names():
-        raise ConfigError(f"Unknown SSL preset '{name}'. Available: {', '.join(ssl_preset_names())}.")
-    settings = load_config_file(ssl_presets_dir() / f"{name}.yaml")
-    return {**{k: v for k, v in settings.items() if k != "description"}, "preset": name}
-
-
-def ssl_preset_description(name: str) -> str:
-    """One-paragraph description of SSL preset ``name``, for menus and listings."""
-    from engine.io_utils import load_config_file
-
-    return str(load_config_file(ssl_presets_dir() / f"{name}.yaml").get("description", "")).strip()
-
-
 def build_ssl_config(preset: str | None = None, *overrides: dict[str, Any]) -> SSLConfig:
-    """Defaults, then an SSL preset, then each override dict merged in order."""
+    """Defaults, then an SSL preset (:func:`engine.presets.preset_dict`, kind ``"ssl"``), then each override
+    dict merged in order, validated once."""
+    from engine.presets import preset_dict
     from engine.training.config import deep_merge
 
-    data: dict[str, Any] = ssl_preset_dict(preset) if preset else {}
+    data: dict[str, Any] = preset_dict("ssl", preset) if preset else {}
     for ov in overrides:
         data = deep_merge(data, ov)
     return SSLConfig.from_dict(data)

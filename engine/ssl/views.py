@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
-from engine.data.transforms import IMAGENET_MEAN, IMAGENET_STD, NORMALIZATIONS, ReflectAffine
+from engine.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ReflectAffine, check_input
 from engine.errors import ConfigError
 
 
@@ -89,11 +89,8 @@ def _check_scale(scale: Any, what: str) -> tuple[float, float]:
 def view_pipeline(size: int, aug: ViewAugment, *, scale: tuple[float, float] | None = None,
                   normalize: str = "imagenet", in_chans: int = 3) -> v2.Compose:
     """One random view: uint8 image -> float tensor ``in_chans x size x size``."""
-    if normalize not in NORMALIZATIONS:
-        raise ConfigError(f"Unknown normalisation '{normalize}'; use 'imagenet' or 'unit'.")
-    if int(size) < 8:
-        raise ConfigError(f"SSL view size must be >= 8 pixels, got {size}.")
     size = int(size)
+    check_input(size, normalize, "ssl view")
     steps: list[Callable] = [v2.ToImage(), v2.RandomResizedCrop(
         size, scale=_check_scale(scale or aug.crop_scale, "crop_scale"), antialias=True)]
     if aug.hflip:

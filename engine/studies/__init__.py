@@ -3,7 +3,8 @@
 The functions the CLI and the GUI call::
 
     from engine.studies import (build_study_config, run_study, resume_study, list_studies, load_study,
-                                format_study_table, study_preset_names)
+                                format_study_table)
+    from engine.presets import preset_names        # preset_names("study")
 
     cfg = build_study_config("s1", {"dataset": "demo", "folds": 5, "epochs": 1})
     results = run_study(cfg, progress=..., cancel=...)     # a job: progress "run i/N", study-wide ETA
@@ -16,12 +17,11 @@ label-efficiency study (:mod:`engine.ssl.label_efficiency`) is one kind.
 
 import importlib
 
-# Imported on first use (PEP 562): the CLI's parser lists the study presets at start-up without loading the
-# runner, the grid and the aggregates.
+# Imported on first use (PEP 562): the CLI's parser (which lists the study presets through engine.presets)
+# starts without loading the runner, the grid and the aggregates.
 _LAZY = {"error_bars": "aggregate", "plot_data": "aggregate", "RecipeConfig": "config", "StudyConfig": "config",
-         "Cell": "grid", "expand": "grid", "build_study_config": "presets", "study_preset_description": "presets",
-         "study_preset_names": "presets", "resume_study": "runner", "run_study": "runner",
-         "list_studies": "store", "load_study": "store", "format_study_table": "tables"}
+         "Cell": "grid", "expand": "grid", "build_study_config": "presets", "resume_study": "runner",
+         "run_study": "runner", "list_studies": "store", "load_study": "store", "format_study_table": "tables"}
 
 __all__ = sorted(_LAZY)
 

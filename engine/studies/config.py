@@ -30,8 +30,9 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import Field, field_validator, model_validator
 
 from engine.errors import ConfigError
+from engine.options import DeviceName
 from engine.schema import NonNegativeInt, OpenUnitFloat, PositiveInt, schema, validate
-from engine.training.config import split_ratios
+from engine.training.config import SplitRatios
 
 KINDS = ("kfold", "seeds", "label_efficiency")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,47}")
@@ -80,12 +81,10 @@ class StudySplit:
     """The study's split: made once (one per fold), shared by every run."""
 
     mode: Literal["auto", "patient", "image"] = "auto"  # auto: patient-level when ids are known
-    ratios: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # k-fold: val share of the rest
+    ratios: SplitRatios = field(default_factory=lambda: [0.7, 0.15, 0.15])  # k-fold: val share of the rest
     seed: NonNegativeInt = 0              # the split's own seed (runs' init seeds are ``seeds``)
     group_by: Literal["case", "slide"] = "case"
     file: Optional[str] = None            # reuse this split.json (not with folds); an ssl_run recipe's by default
-
-    _ratios = field_validator("ratios")(split_ratios)
 
 
 @schema
@@ -109,7 +108,7 @@ class StudyConfig:
     image_size: Optional[Annotated[int, Field(ge=8, le=4096)]] = None
     max_images: Optional[PositiveInt] = None
     batch_size: Optional[PositiveInt] = None
-    device: Optional[Literal["auto", "cpu", "cuda", "mps"]] = None
+    device: Optional[DeviceName] = None
     overrides: dict[str, Any] = field(default_factory=dict)      # every training / downstream config
     ssl_overrides: dict[str, Any] = field(default_factory=dict)  # every SSL pretraining config
     runs_dir: Optional[str] = None

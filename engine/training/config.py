@@ -6,22 +6,20 @@ ranges and allowed values live here once: a wrong value is refused by
 naming the field, the value and what is allowed, before any run folder
 exists. argparse choices and GUI lists read the allowed values with
 :func:`engine.schema.choices`. Presets for the reference recipes (S1, S2, S3)
-are YAML files in ``resources/presets``, loaded by :func:`preset_dict` and
-validated like any other config (:func:`build_config`).
+are YAML files in ``resources/presets``, loaded by :func:`engine.presets.preset_dict`
+(``kind="train"``) and validated like any other config (:func:`build_config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import field
-from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from engine.errors import ConfigError
-from engine.io_utils import load_config_file
-from engine.paths import resources_dir
+from engine.options import DeviceName, Normalization, ThresholdMethod
 from engine.schema import (
     NonNegativeFiniteFloat, NonNegativeInt, OpenUnitFloat, PositiveFiniteFloat, PositiveInt, Probability, schema,
     validate,
@@ -37,14 +35,21 @@ def _range(lo: float, hi: float, *, open_high: bool = False) -> Any:
     return Annotated[float, Field(ge=lo, allow_inf_nan=False, **bound)]
 
 
-def split_ratios(cls: Any, value: list[float]) -> list[float]:
-    """Field validator of train/val/test ratios: one rule for configs, studies, the CLI, the GUI and split files."""
-    from engine.data.splits import validate_ratios
+def _ratios_rule(values: list[float]) -> list[float]:
+    """Three numbers >= 0 summing to 1, with a train share above 0."""
+    if len(values) != 3:
+        raise ValueError("give three ratios (train, val, test), e.g. [0.7, 0.15, 0.15]")
+    if any(v < 0 for v in values) or values[0] <= 0:
+        raise ValueError("ratios must be >= 0, with a train ratio above 0")
+    if abs(sum(values) - 1.0) > 1e-6:
+        total = sum(values)
+        raise ValueError(f"the ratios sum to {total:.4f} ({total * 100:.0f} %); they must sum to 1 (100 %), "
+                         "e.g. 0.7, 0.15, 0.15")
+    return values
 
-    try:
-        return validate_ratios(value)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
+
+#: Train/val/test ratios: one rule for configs, studies, the CLI, the GUI and split files.
+SplitRatios = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], AfterValidator(_ratios_rule)]
 
 
 def _pixels(value: Any, allow_none: bool) -> Any:
@@ -65,7 +70,7 @@ class DataConfig:
     image_size: int = 224          # network input size (8-4096 px)
     resize: Optional[int] = None   # cache/resize size before cropping (None = image_size)
     keep_aspect: bool = False      # resize the shorter side instead of squashing
-    normalize: Literal["imagenet", "unit"] = "imagenet"  # ImageNet mean/std, or pixels / 255
+    normalize: Normalization = "imagenet"  # ImageNet mean/std, or pixels / 255
     cache: bool = True             # decode once, cache at training resolution
     max_images: Optional[PositiveInt] = None  # cap for quick trials
     num_workers: NonNegativeInt = 0  # DataLoader workers
@@ -90,7 +95,7 @@ class SplitConfig:
     """How images are divided into train / val / test."""
 
     mode: Literal["auto", "patient", "image", "dataset"] = "auto"  # auto: patient-level when ids are known
-    ratios: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
+    ratios: SplitRatios = field(default_factory=lambda: [0.7, 0.15, 0.15])
     k_folds: NonNegativeInt = 0     # >1: k-fold cross-validation, use fold `fold`
     fold: NonNegativeInt = 0
     file: Optional[str] = None      # reuse an existing split.json
@@ -98,8 +103,6 @@ class SplitConfig:
     group_by: Literal["case", "slide"] = "case"  # BreaKHis: group a patient's slides (case) or each slide
     allow_no_test: bool = False     # an empty test split is an error unless allowed
     allow_transductive: bool = False  # evaluate on test images a pretrained SSL encoder saw (run is marked)
-
-    _ratios = field_validator("ratios")(split_ratios)
 
     @model_validator(mode="after")
     def _fold(self) -> "SplitConfig":
@@ -201,7 +204,7 @@ class EvaluationConfig:
     ci_level: Annotated[float, Field(gt=0.5, lt=1, allow_inf_nan=False)] = 0.95
     bootstrap_seed: NonNegativeInt = 0
     temperature_scaling: bool = True        # fit a temperature on val (Guo et al. 2017)
-    threshold: Literal["argmax", "youden", "sensitivity"] = "argmax"  # binary decision rule fitted on val
+    threshold: ThresholdMethod = "argmax"  # binary decision rule fitted on val
     target_sensitivity: Probability = 0.9   # for threshold = "sensitivity"
 
 
@@ -228,7 +231,7 @@ class TrainConfig:
     amp: Literal["auto", "on", "off"] = "auto"     # mixed precision: auto = on CUDA
     grad_clip: Optional[PositiveFiniteFloat] = None
     precise_bn: Literal["auto", "on", "off"] = "auto"  # recompute BatchNorm stats after each epoch (auto: < 100 batches)
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: DeviceName = "auto"
     deterministic: bool = True
     runs_dir: Optional[str] = None
     preset: Optional[str] = None
@@ -302,39 +305,15 @@ def scale_phases(phases: list[dict[str, Any]], epochs: int) -> list[dict[str, An
     return phases
 
 
-def presets_dir() -> Path:
-    """Folder holding the recipe presets (YAML)."""
-    return resources_dir() / "presets"
-
-
-def preset_names() -> list[str]:
-    """Names of the available presets, e.g. ``s1-basic-cnn``."""
-    return sorted(p.stem for p in presets_dir().glob("*.yaml"))
-
-
-def preset_dict(name: str) -> dict[str, Any]:
-    """The raw settings of preset ``name`` (without its description)."""
-    path = presets_dir() / f"{name}.yaml"
-    if name not in preset_names():
-        raise ConfigError(f"Unknown preset '{name}'. Available: {', '.join(preset_names())}.")
-    data = load_config_file(path)
-    data.pop("description", None)
-    data["preset"] = name
-    return data
-
-
-def preset_description(name: str) -> str:
-    """One-paragraph description of a preset, for menus and --help."""
-    return str(load_config_file(presets_dir() / f"{name}.yaml").get("description", "")).strip()
-
-
 def build_config(preset: str | None = None, *overrides: dict[str, Any], epochs: int | None = None) -> TrainConfig:
     """Defaults, then a preset, then each override dict merged in order, validated once.
 
     ``epochs`` (the CLI's ``--epochs``) sets the total: on a phased recipe it is shared
     among the phases so that exactly that many epochs run.
     """
-    data: dict[str, Any] = preset_dict(preset) if preset else {}
+    from engine.presets import preset_dict
+
+    data: dict[str, Any] = preset_dict("train", preset) if preset else {}
     for ov in overrides:
         data = deep_merge(data, ov)
     if epochs is not None:

@@ -11,10 +11,11 @@ from torch.utils.data import DataLoader
 from engine.data.catalog import Catalog
 from engine.errors import ConfigError, DataError
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
+from engine.options import SplitName, literal_values
 from engine.training.config import DataConfig, TrainConfig
 from engine.training.seeding import epoch_seed
 
-SPLITS = ("train", "val", "test")
+SPLITS = literal_values(SplitName)
 
 
 def resolve_dataset_path(path: str, progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> Path:

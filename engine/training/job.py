@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.data.catalog import Catalog
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
 from engine.lifecycle import RunLifecycle, now
+from engine.options import SplitName, literal_values
 from engine.runs import Run
 from engine.training import checkpoint as ckpt
 from engine.training.config import TrainConfig
@@ -23,7 +24,7 @@ from engine.training.devices import describe_device, select_device
 from engine.training.seeding import seed_everything
 
 #: The splits evaluated at the end of training, in the order they are written.
-SPLITS = ("train", "val", "test")
+SPLITS = literal_values(SplitName)
 
 
 def train(config: TrainConfig | dict, *, progress: ProgressFn = null_progress, cancel: CancelToken | None = None,
