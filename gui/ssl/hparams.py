@@ -19,11 +19,17 @@ LABELS = {"lr": "Learning rate", "weight_decay": "Weight decay", "temperature": 
 
 
 def choices(key: str) -> list[str] | None:
-    """The values offered for string hyper-parameter ``key`` (None: free text)."""
-    if key == "optimizer":
-        return ["adamw", "adam", "sgd"]
+    """The values offered for string hyper-parameter ``key`` (None: free text), from the schemas."""
+    from engine.schema import choices as schema_choices
+
+    if key == "optimizer":  # the SSL loop builds an OptimConfig from it
+        from engine.training.config import OptimConfig
+
+        return schema_choices(OptimConfig, "name")
     if key == "kmeans_device":
-        return ["auto", "cpu"]
+        from engine.ssl.config import DeepClusterConfig
+
+        return schema_choices(DeepClusterConfig, "kmeans_device")
     if key == "augment":
         from engine.ssl.views import PRESETS
 

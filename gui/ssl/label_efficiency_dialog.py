@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from engine.errors import HistoDeskError
 from engine.runs import Run
+from engine.schema import choices
+from engine.ssl.label_efficiency import LabelEfficiencyConfig
 from gui.ssl.widgets import (ConfigDialogBase, PathEditWidget, SSLRunComboWidget, check_dataset, check_ssl_run,
                              form_layout)
 from gui.wizard.fields import combo, show_error, spin
@@ -56,7 +58,7 @@ class LabelEfficiencyDialog(ConfigDialogBase):
         self.imagenet_note = QLabel()
         self.imagenet_note.setWordWrap(True)
         encoders.addWidget(self.imagenet_note)
-        self.mode_combo = combo(["finetune", "probe"], "finetune")
+        self.mode_combo = combo(choices(LabelEfficiencyConfig, "mode"), "finetune")
         self.epochs_spin = spin(1, 10_000, 20)
         self.frozen_spin = spin(0, 10_000, 0, " epochs")
         self.frozen_spin.setSpecialValueText("none")
@@ -112,7 +114,5 @@ class LabelEfficiencyDialog(ConfigDialogBase):
                "frozen_epochs": self.frozen_spin.value() if self.mode_combo.currentText() == "finetune" else 0}
         if self.runs_dir:
             cfg["runs_dir"] = str(self.runs_dir)
-        from engine.ssl.label_efficiency import LabelEfficiencyConfig
-
         LabelEfficiencyConfig.from_dict(cfg)  # validates
         return cfg

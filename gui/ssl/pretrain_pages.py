@@ -11,8 +11,9 @@ from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLab
                                QWizardPage)
 
 from engine import registry
+from engine.errors import ConfigError
 from engine.schema import choices
-from engine.ssl.config import DeepClusterConfig
+from engine.ssl.config import DeepClusterConfig, SSLConfig
 from engine.training.config import DataConfig
 from gui.ssl.hparams import HParamsFormWidget
 from gui.ssl.widgets import PathEditWidget, form_layout
@@ -219,11 +220,13 @@ class SSLMethodPage(QWizardPage):
         self.method_changed.emit(name)
 
     def validatePage(self) -> bool:
-        """Every hyper-parameter must be readable."""
+        """Every hyper-parameter readable, and the page's settings checked by the SSL schema (:class:`SSLConfig`)."""
+        settings: dict[str, Any] = {}
         try:
-            self.hparams.values()
             self.deepcluster.values()
-        except ValueError as exc:
+            self.apply(settings)
+            SSLConfig.from_dict(settings)
+        except (ConfigError, ValueError) as exc:
             return show_error(self.error, str(exc))
         return show_error(self.error, "")
 

@@ -30,12 +30,13 @@ class NewStudyDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None, *, dataset: str = "", runs_dir: str | None = None):
         super().__init__(parent)
-        from engine.studies import StudyConfig, study_preset_names
+        from engine.presets import preset_names
+        from engine.studies import StudyConfig
 
         self.setWindowTitle("New study")
         self.runs_dir = runs_dir
         self.preset_combo = QComboBox()
-        self.preset_combo.addItems(study_preset_names() + [CUSTOM])
+        self.preset_combo.addItems(preset_names("study") + [CUSTOM])
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: #444;")
@@ -139,13 +140,12 @@ class NewStudyDialog(QDialog):
                 if self.recipe_list.item(i).checkState() == Qt.CheckState.Checked]
 
     def _on_preset_changed(self, name: str) -> None:
-        from engine.studies.presets import study_preset_dict
-        from engine.training.config import preset_names
+        from engine.presets import preset_dict, preset_names
 
-        data = study_preset_dict(name) if name != CUSTOM else {}
+        data = preset_dict("study", name) if name != CUSTOM else {}
         self.description.setText(data.get("description") or "Custom study: tick the training presets to compare; "
                                  "seeds, folds or label fractions make the grid.")
-        recipes = data.get("recipes") or [{"name": p, "preset": p} for p in preset_names()]
+        recipes = data.get("recipes") or [{"name": p, "preset": p} for p in preset_names("train")]
         self.recipe_list.blockSignals(True)
         self.recipe_list.clear()
         for recipe in recipes:

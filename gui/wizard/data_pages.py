@@ -11,15 +11,20 @@ from PySide6.QtWidgets import (
 )
 
 from engine import registry
-from engine.schema import choices
-from engine.training.config import DataConfig, TrainConfig
+from engine.errors import ConfigError
+from engine.options import SplitName, literal_values
+from engine.schema import choices, validate
+from engine.training.config import DataConfig, SplitConfig, TrainConfig
 from gui.wizard.fields import combo, error_label, set_combo, show_error, spin
 
-SPLIT_MODES = [("auto", "auto (patient-level when patient ids are known)"), ("patient", "patient-level"),
-               ("image", "image-level (may leak patients between splits)"),
-               ("dataset", "the dataset's own train/val/test (folders or CSV split column)")]
-GROUP_BY = [("case", "case: a patient's slides stay together (BreaKHis, safe)"),
-            ("slide", "slide id (slides of one patient may straddle splits)")]
+_MODE_LABELS = {"auto": "auto (patient-level when patient ids are known)", "patient": "patient-level",
+                "image": "image-level (may leak patients between splits)",
+                "dataset": "the dataset's own train/val/test (folders or CSV split column)"}
+_GROUP_LABELS = {"case": "case: a patient's slides stay together (BreaKHis, safe)",
+                 "slide": "slide id (slides of one patient may straddle splits)"}
+#: (value, label) of each split mode and grouping, the values from the split schema.
+SPLIT_MODES = [(m, _MODE_LABELS.get(m, m)) for m in choices(SplitConfig, "mode")]
+GROUP_BY = [(g, _GROUP_LABELS.get(g, g)) for g in choices(SplitConfig, "group_by")]
 
 
 class DatasetPage(QWizardPage):
@@ -111,7 +116,7 @@ class SplitPage(QWizardPage):
         self.mode_note.setWordWrap(True)
         self.ratio_spins = [spin(0, 100, v, " %") for v in (70, 15, 15)]
         ratio_row = QHBoxLayout()
-        for name, box in zip(("train", "val", "test"), self.ratio_spins):
+        for name, box in zip(literal_values(SplitName), self.ratio_spins):
             ratio_row.addWidget(QLabel(name))
             ratio_row.addWidget(box)
             box.valueChanged.connect(self._on_ratio_changed)
@@ -177,14 +182,14 @@ class SplitPage(QWizardPage):
         self.fold_spin.setMaximum(max(k - 1, 0))
 
     def validatePage(self) -> bool:
-        """Ratios must sum to 100 with a non-empty train set; k-fold needs k >= 2."""
-        r = self.ratios()
-        if sum(r) != 100:
-            return show_error(self.error, f"Train + val + test must sum to 100 % (now {sum(r)} %).")
-        if r[0] == 0:
-            return show_error(self.error, "The train share must be above 0 %.")
-        if self.kfold_spin.value() == 1:
-            return show_error(self.error, "k-fold needs at least 2 folds (or 'off').")
+        """The split checked by the split schema (:class:`SplitConfig`): ratios summing to 100 % with a train
+        share, k-fold with at least 2 folds."""
+        settings: dict[str, Any] = {"split": {}}
+        self.apply(settings)
+        try:
+            validate(SplitConfig, settings["split"], "split")
+        except ConfigError as exc:
+            return show_error(self.error, str(exc))
         return show_error(self.error, "")
 
     def load(self, cfg: TrainConfig) -> None:

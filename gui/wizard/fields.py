@@ -29,6 +29,12 @@ class FloatEditWidget(QLineEdit):
         except ValueError:
             return None
 
+    def entry(self) -> float | str | None:
+        """The number typed, or the text itself when it is not one (for the schema to refuse by name);
+        ``None`` when empty."""
+        value = self.value()
+        return self.text().strip() or None if value is None else value
+
     def set_value(self, value: float | None) -> None:
         """Show ``value`` compactly (``None`` clears the field)."""
         self.setText("" if value is None else f"{float(value):g}")

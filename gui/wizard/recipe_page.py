@@ -9,9 +9,10 @@ from PySide6.QtWidgets import (
     QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
 )
 
+from engine.errors import ConfigError
+from engine.presets import preset_description, preset_names
 from engine.schema import choices
-from engine.training.config import (EarlyStoppingConfig, OptimConfig, ScheduleConfig, TrainConfig, preset_description,
-                                    preset_names)
+from engine.training.config import EarlyStoppingConfig, OptimConfig, ScheduleConfig, TrainConfig
 from gui.wizard.fields import FloatEditWidget, combo, dspin, error_label, set_combo, show_error, spin
 from gui.wizard.recipe_widgets import AugmentWidget, PhasesTableWidget
 
@@ -30,7 +31,7 @@ class RecipePage(QWizardPage):
         super().__init__(parent)
         self.setTitle("Recipe")
         self.setSubTitle("Start from a study's preset or set everything yourself.")
-        self.preset_combo = combo(preset_names() + [CUSTOM], CUSTOM)
+        self.preset_combo = combo(preset_names("train") + [CUSTOM], CUSTOM)
         self.preset_note = QLabel()
         self.preset_note.setWordWrap(True)
         self.preset_note.setStyleSheet("color: #444;")
@@ -116,7 +117,7 @@ class RecipePage(QWizardPage):
         if name == CUSTOM:
             self.preset_note.setText("Custom recipe: every field is yours to set.")
             return
-        self.preset_note.setText(preset_description(name) + "\n(Choosing a preset also sets the model, image "
+        self.preset_note.setText(preset_description("train", name) + "\n(Choosing a preset also sets the model, image "
                                  "size, normalisation and split mode on the earlier pages.)")
         self.preset_chosen.emit(name)
 
@@ -139,22 +140,18 @@ class RecipePage(QWizardPage):
         return None if name == CUSTOM else name
 
     def validatePage(self) -> bool:
-        """Learning rates above 0, non-negative weight decay, valid phases."""
-        lr = self.lr_edit.value()
-        if lr is None or lr <= 0:
-            return show_error(self.error, "The learning rate must be a number above 0 (e.g. 1e-3).")
-        blr = self.backbone_lr_edit.value()
-        if self.backbone_lr_edit.text().strip() and (blr is None or blr < 0):
-            return show_error(self.error, "The backbone lr must be 0 or more, or empty (same as lr).")
-        wd = self.wd_edit.value()
-        if wd is None or wd < 0:
-            return show_error(self.error, "Weight decay must be 0 or more.")
-        if self.schedule_combo.currentText() in ("plateau", "cosine") and (self.sched["min_lr"].value() or 0) < 0:
-            return show_error(self.error, "The minimum lr must be 0 or more.")
+        """The recipe checked by the training schema (:class:`TrainConfig`): learning rates, weight decay,
+        schedule, stopping, loss, augmentation and every phase; the message names the field and the value."""
         try:
             self.phases.phases()
-        except ValueError as exc:
+        except ConfigError as exc:
             self.tabs.setCurrentWidget(self.phases)
+            return show_error(self.error, str(exc))
+        recipe: dict[str, Any] = {key: {} for key in ("optim", "schedule", "early_stopping", "loss", "augment")}
+        self.apply(recipe)
+        try:
+            TrainConfig.from_dict(recipe)
+        except ConfigError as exc:
             return show_error(self.error, str(exc))
         return show_error(self.error, "")
 
@@ -187,13 +184,13 @@ class RecipePage(QWizardPage):
 
     def apply(self, d: dict[str, Any]) -> None:
         """Write the fields into the config dict ``d`` (call after :meth:`validatePage`)."""
-        d["optim"].update(name=self.optim_combo.currentText(), lr=self.lr_edit.value(),
-                          backbone_lr=self.backbone_lr_edit.value(), weight_decay=self.wd_edit.value() or 0.0)
+        d["optim"].update(name=self.optim_combo.currentText(), lr=self.lr_edit.entry(),
+                          backbone_lr=self.backbone_lr_edit.entry(), weight_decay=self.wd_edit.entry() or 0.0)
         d.update(epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(),
                  sampler=self.sampler_combo.currentText())
         d["schedule"].update(name=self.schedule_combo.currentText(), monitor=self.sched["monitor"].currentText(),
                              factor=round(self.sched["factor"].value(), 4), patience=self.sched["patience"].value(),
-                             min_lr=self.sched["min_lr"].value() or 0.0, step_size=self.sched["step_size"].value(),
+                             min_lr=self.sched["min_lr"].entry() or 0.0, step_size=self.sched["step_size"].value(),
                              gamma=round(self.sched["gamma"].value(), 4))
         d["early_stopping"].update(monitor=self.es_monitor.currentText(), patience=self.es_patience.value(),
                                    min_epochs=self.es_min_epochs.value(), restore_best=self.es_restore.isChecked())
@@ -202,6 +199,6 @@ class RecipePage(QWizardPage):
         d["augment"].update(self.augment.values())
         try:
             d["phases"] = self.phases.phases()
-        except ValueError:
+        except ConfigError:
             pass  # reported by validatePage; keep the preset's phases
         d["preset"] = self.preset()

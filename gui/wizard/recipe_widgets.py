@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -10,6 +11,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from engine.errors import ConfigError
+from engine.schema import validate
 from engine.training.config import AugmentConfig, PhaseConfig
 from gui.wizard.fields import dspin
 
@@ -107,33 +110,19 @@ class PhasesTableWidget(QWidget):
             self._append(phase)
 
     def phases(self) -> list[dict[str, Any]]:
-        """The phases as dicts; ValueError with a readable message for a bad cell."""
+        """The phases as dicts, each checked by the phase schema (:class:`PhaseConfig`); ConfigError naming the
+        phase and the field (``phases[0].epochs: got '0'; ...``) for a bad cell."""
         out = []
         for row in range(self.table.rowCount()):
             cell = {k: (self.table.item(row, c).text().strip() if self.table.item(row, c) else "")
                     for c, k in enumerate(PHASE_COLUMNS)}
-            where = f"Phase {row + 1}"
-            try:
-                epochs = int(cell["epochs"])
-            except ValueError:
-                raise ValueError(f"{where}: epochs must be a whole number.") from None
-            if epochs < 1:
-                raise ValueError(f"{where}: epochs must be at least 1.")
             trainable: Any = cell["trainable"] or "all"
             if trainable not in ("head", "all"):
                 try:
                     trainable = json.loads(trainable)
                 except json.JSONDecodeError:
-                    raise ValueError(f"{where}: trainable must be head, all or JSON like {{\"last\": 3}}.") from None
-            lrs = {}
-            for key in ("lr", "backbone_lr"):
-                try:
-                    lrs[key] = float(cell[key]) if cell[key] else None
-                except ValueError:
-                    raise ValueError(f"{where}: {key} must be a number such as 1e-4.") from None
-                if lrs[key] is not None and lrs[key] < 0:
-                    raise ValueError(f"{where}: {key} must not be negative.")
-            if lrs["lr"] is not None and lrs["lr"] <= 0:
-                raise ValueError(f"{where}: lr must be above 0.")
-            out.append({"epochs": epochs, "trainable": trainable, "name": cell["name"], **lrs})
+                    raise ConfigError(f"phases[{row}].trainable: got {trainable!r}; use head, all or JSON like "
+                                      '{"last": 3}.') from None
+            given = {**cell, "trainable": trainable, **{k: cell[k] or None for k in ("lr", "backbone_lr")}}
+            out.append(dataclasses.asdict(validate(PhaseConfig, given, f"phases[{row}]")))
         return out
