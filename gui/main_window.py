@@ -1,4 +1,7 @@
-"""The main window: Dataset, Jobs and Runs tabs, menus, and the job queue they share."""
+"""The main window: Dataset, Jobs and Runs tabs, menus, and the job queue they share.
+
+It is the :class:`~gui.extensions.ExtensionHost` of the feature areas in :mod:`gui.extensions`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,16 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QTabBar, QTabWidget,
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMessageBox, QProgressBar, QTabBar, QTabWidget,
                                QToolButton, QWidget)
 
 from engine.jobs import Progress
-from gui import errors, settings
+from gui import settings
+from gui.dataset.browser import DatasetBrowserWidget
+from gui.extensions import ExtensionHost, install_all
 from gui.jobs_panel import JobsPanelWidget, progress_text
-from gui.runs_tab import RunsTabWidget, optional_class, placeholder
+from gui.runs_tab import RunsTabWidget
+from gui.tasks import wait_for_retired
 from gui.workers import CANCELLED, DONE, Job, JobQueue
 
 DATASET_KINDS = ("demo", "scan", "split")
@@ -36,15 +42,15 @@ def _split_job(catalog, *, progress, cancel):
     return split_with_audit(catalog, SplitConfig(allow_no_test=True), progress=progress, cancel=cancel)
 
 
-class MainWindow(QMainWindow):
-    """HistoDesk's main window. ``autoload``: open the demo (first launch) or the last dataset."""
+class MainWindow(ExtensionHost):
+    """HistoDesk's main window (the extensions' host). ``autoload``: open the demo (first launch) or the last
+    dataset."""
 
     def __init__(self, parent: QWidget | None = None, *, autoload: bool = True, runs_dir: str | None = None):
         super().__init__(parent)
         self.setWindowTitle("HistoDesk")
         self.resize(1200, 800)
         self.runs_dir = runs_dir
-        self.quit_hooks: list = []  # callables run when the window closes (extensions add theirs)
         self.dataset_path: str | None = None
         self.catalog = None
         self.split = None
@@ -56,18 +62,15 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
-        browser_cls = optional_class("gui.dataset.browser", "DatasetBrowserWidget")
-        self.browser = browser_cls(self) if browser_cls else None
-        self.tabs.addTab(self.browser or placeholder("Dataset browser not available yet."), "Dataset")
+        self.browser = DatasetBrowserWidget(self)
+        self.tabs.addTab(self.browser, "Dataset")
         self.jobs_panel = JobsPanelWidget(self.queue)
         self.tabs.addTab(self.jobs_panel, "Jobs")
         self.runs_tab = RunsTabWidget(runs_dir)
         self.runs_list, self.run_view = self.runs_tab.runs_list, self.runs_tab.run_view
         self.tabs.addTab(self.runs_tab, "Runs")
         self._build_menus()
-        from gui.extensions import install_all
-
-        self.extensions = install_all(self)
+        self.extensions = install_all(self)  # names of the installed extension modules
         self._build_status_bar()
         self._restore_window()
         if autoload:
@@ -230,15 +233,13 @@ class MainWindow(QMainWindow):
 
     def _on_catalog_ready(self, catalog) -> None:
         self.catalog = catalog
-        if self.browser is not None:
-            self.browser.set_catalog(catalog)
+        self.browser.set_catalog(catalog)
         self.queue.submit(f"Split {Path(self.dataset_path or '').name}", _split_job, catalog, kind="split",
                           on_finished=self._on_split_ready)
 
     def _on_split_ready(self, split) -> None:
         self.split = split
-        if self.browser is not None:
-            self.browser.set_split(split)
+        self.browser.set_split(split)
 
     @Slot(object, object)
     def _on_job_progress(self, job: Job, event: Progress) -> None:
@@ -283,11 +284,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_new_training(self) -> None:
-        wizard_cls = optional_class("gui.wizard.train_wizard", "TrainWizard")
-        if wizard_cls is None:
-            errors.show_error(self, "Training wizard unavailable", "The training wizard could not be loaded.")
-            return
-        wizard = wizard_cls(self.dataset_path or "", self, catalog=self.catalog)
+        from gui.wizard.train_wizard import TrainWizard
+
+        wizard = TrainWizard(self.dataset_path or "", self, catalog=self.catalog)
         wizard.accepted.connect(lambda: self.start_training(wizard.config()))
         self.wizard = wizard
         wizard.open()  # window-modal, non-blocking: the event loop keeps running
@@ -306,7 +305,7 @@ class MainWindow(QMainWindow):
 
         QMessageBox.about(self, "About HistoDesk", about_html())
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:
         """Ask before quitting while a job runs, then cancel it cleanly and save the window state."""
         if self.queue.running() is not None and not self.confirm_close():
             event.ignore()
@@ -316,8 +315,7 @@ class MainWindow(QMainWindow):
             self.queue.cancel_all_and_wait(60000)
         settings.save_window(self.saveGeometry(), self.saveState())
         self.runs_tab.close_compare_windows()
-        if hasattr(self.browser, "shutdown"):
-            self.browser.shutdown()  # stop its background thumbnail decoding
-        for hook in self.quit_hooks:
-            hook()
+        self.browser.shutdown()  # stop its background thumbnail decoding
+        self.run_quit_hooks()
+        wait_for_retired(10000)  # the one blocking wait: short tasks of closed views still running
         event.accept()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from gui.extensions import ExtensionHost
 from gui.path_field import PathFieldWidget
 from gui.results.intervals import html_escape
 from gui.workers import CANCELLED, DONE, Job
@@ -30,7 +31,7 @@ def _export_job(path: str, out_dir: str, formats: list[str], explain: bool, *, p
 class ReportDialog(QDialog):
     """Formats, folder, Export (a job with progress and Cancel), then Open report / Open folder."""
 
-    def __init__(self, window, path: str | Path, parent: QWidget | None = None):
+    def __init__(self, window: ExtensionHost, path: str | Path, parent: QWidget | None = None):
         super().__init__(parent or window)
         from engine.report.export import default_out_dir
         from engine.studies.store import is_study
@@ -172,9 +173,8 @@ class ReportDialog(QDialog):
         self.close()
 
 
-def open_report_dialog(window, path: str | Path) -> ReportDialog:
+def open_report_dialog(window: ExtensionHost, path: str | Path) -> ReportDialog:
     """Open the report dialog for the run or study folder ``path`` over ``window`` (non-blocking)."""
     dialog = ReportDialog(window, path)
-    window.report_dialog = dialog
     dialog.show()
     return dialog

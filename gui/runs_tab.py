@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QGridLayout, QLabel, QMenu, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QMenu, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from gui import errors
-
-
-def optional_class(module: str, name: str):
-    """``module.name`` if importable, else None (sibling views may not exist yet)."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except Exception:  # noqa: BLE001 - a broken sibling must not stop the app
-        return None
-
-
-def placeholder(text: str) -> QLabel:
-    """A centred grey label standing in for a view that is not available."""
-    label = QLabel(text)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setStyleSheet("color: gray;")
-    return label
+from gui.results.run_view import RunResultsWidget
+from gui.results.runs_list import RunsListWidget
 
 
 class RunsTabWidget(QSplitter):
@@ -39,14 +23,12 @@ class RunsTabWidget(QSplitter):
         self.runs_dir = runs_dir
         self.compare_windows: list[QWidget] = []
         self.run_actions: list[tuple[QPushButton, QAction]] = []
-        list_cls = optional_class("gui.results.runs_list", "RunsListWidget")
-        view_cls = optional_class("gui.results.run_view", "RunResultsWidget")
-        self.runs_list = list_cls(self) if list_cls else None
-        self.run_view = view_cls(self) if view_cls else None
+        self.runs_list = RunsListWidget(self)
+        self.run_view = RunResultsWidget(self)
         left = QWidget()
         lay = QVBoxLayout(left)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.runs_list or placeholder("Runs list not available yet."), 1)
+        lay.addWidget(self.runs_list, 1)
         self.compare_button = QPushButton("Compare selected runs")
         self.compare_button.setToolTip("Intervals, the best value per figure, and a paired test for two runs "
                                        "evaluated on the same test images")
@@ -58,13 +40,12 @@ class RunsTabWidget(QSplitter):
         compare = self.context_menu.addAction("Compare selected runs")
         compare.triggered.connect(self.compare_selected)
         self.addWidget(left)
-        self.addWidget(self.run_view or placeholder("Run results view not available yet."))
+        self.addWidget(self.run_view)
         self.setSizes([540, 740])
-        if self.runs_list is not None:
-            self.runs_list.run_selected.connect(self._on_run_selected)
-            self.runs_list.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            self.runs_list.table.customContextMenuRequested.connect(self._on_context_menu)
-            self.refresh()
+        self.runs_list.run_selected.connect(self._on_run_selected)
+        self.runs_list.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.runs_list.table.customContextMenuRequested.connect(self._on_context_menu)
+        self.refresh()
 
     def add_run_action(self, text: str, slot, tooltip: str = "") -> QPushButton:
         """A button under the runs list and an entry of its context menu, both calling ``slot()``."""
@@ -81,22 +62,19 @@ class RunsTabWidget(QSplitter):
 
     def show_study(self, name: str) -> None:
         """Show the runs of study ``name`` in the list."""
-        if self.runs_list is not None:
-            self.runs_list.show_study(name)
+        self.runs_list.show_study(name)
 
     def refresh(self) -> None:
         """Re-read the runs folder."""
-        if self.runs_list is not None:
-            self.runs_list.refresh(self.runs_dir)
+        self.runs_list.refresh(self.runs_dir)
 
     def select_run(self, path) -> None:
         """Select (and show) the run at ``path``."""
-        if self.runs_list is not None:
-            self.runs_list.select_run(path)
+        self.runs_list.select_run(path)
 
     def selected_runs(self) -> list:
         """The runs selected in the list."""
-        return self.runs_list.selected_runs() if self.runs_list is not None else []
+        return self.runs_list.selected_runs()
 
     def close_compare_windows(self) -> None:
         """Close every comparison window opened from here."""
@@ -110,18 +88,18 @@ class RunsTabWidget(QSplitter):
 
     @Slot(object)
     def _on_run_selected(self, run) -> None:
-        if self.run_view is not None:
-            self.run_view.set_run(run)
+        self.run_view.set_run(run)
 
     @Slot()
     def compare_selected(self) -> None:
         """Open a comparison window of the selected runs (two or more)."""
-        compare_cls = optional_class("gui.results.compare", "CompareRunsWidget")
+        from gui.results.compare import CompareRunsWidget
+
         runs = self.selected_runs()
-        if compare_cls is None or len(runs) < 2:
+        if len(runs) < 2:
             errors.show_info(self.window(), "Compare runs", "Select two or more runs (Ctrl+click) to compare them.")
             return
-        window = compare_cls(runs, self.window())
+        window = CompareRunsWidget(runs, self.window())
         window.setWindowFlag(Qt.WindowType.Window, True)
         window.setWindowTitle(f"Compare {len(runs)} runs")
         window.resize(1000, 700)

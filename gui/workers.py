@@ -11,6 +11,8 @@ the job runs (:func:`engine.logs.job_scope`) arrives as ``"log"`` progress
 events, the lines the run's ``train.log`` gets. Signals cross to the GUI thread as queued connections, so
 no worker thread ever touches a widget. :class:`JobQueue` runs
 :class:`Job` objects in order and keeps their state, log and metric history.
+Short calls without progress (decode an image, one heatmap) use the other
+pattern, :class:`gui.tasks.TaskRunner`.
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     app, out, tmp = start(args.out)
 
-    from gui.main_window import MainWindow, optional_class
+    from gui.main_window import MainWindow
+    from gui.results.compare import CompareRunsWidget
+    from gui.wizard.train_wizard import TrainWizard
 
     window = MainWindow()  # first launch: generates and opens the demo dataset
     window.resize(1280, 820)
@@ -82,21 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: window.split is not None)
     window.tabs.setCurrentIndex(0)
     settle(app, 1.5)
-    if window.browser is not None and hasattr(window.browser, "select_record"):
-        window.browser.select_record(0)
-        settle(app, 1.0)
+    window.browser.select_record(0)
+    settle(app, 1.0)
     save(window, out, "01-dataset-browser")
 
-    wizard_cls = optional_class("gui.wizard.train_wizard", "TrainWizard")
-    if wizard_cls is not None:
-        wizard = wizard_cls(window.dataset_path, window, catalog=window.catalog)
-        wizard.resize(900, 680)
-        wizard.show()
-        for i in range(len(wizard.pageIds())):
-            settle(app, 0.3)
-            save(wizard, out, f"02-wizard-page{i + 1}")
-            wizard.next()
-        wizard.reject()
+    wizard = TrainWizard(window.dataset_path, window, catalog=window.catalog)
+    wizard.resize(900, 680)
+    wizard.show()
+    for i in range(len(wizard.pageIds())):
+        settle(app, 0.3)
+        save(wizard, out, f"02-wizard-page{i + 1}")
+        wizard.next()
+    wizard.reject()
 
     from engine.training.config import build_config
 
@@ -116,19 +115,16 @@ def main(argv: list[str] | None = None) -> int:
 
     window.tabs.setCurrentIndex(2)
     window.refresh_runs()
-    if window.runs_list is not None:
-        window.runs_list.select_run(job.result.path)
+    window.runs_list.select_run(job.result.path)
     settle(app, 1.0)
     save(window, out, "05-run-results")
 
-    compare_cls = optional_class("gui.results.compare", "CompareRunsWidget")
-    if compare_cls is not None:
-        compare = compare_cls([job.result, second.result])
-        compare.resize(1100, 720)
-        compare.show()
-        settle(app, 1.0)
-        save(compare, out, "06-compare-runs")
-        compare.close()
+    compare = CompareRunsWidget([job.result, second.result])
+    compare.resize(1100, 720)
+    compare.show()
+    settle(app, 1.0)
+    save(compare, out, "06-compare-runs")
+    compare.close()
     window.close()
     return 0
 

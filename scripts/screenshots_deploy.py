@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "screenshots"), help="folder for the PNGs")
     app, window, out, tmp = _window(parser.parse_args(argv))
     run_dir = window.runs_tab.selected_runs()[0].path
+    from gui.deploy.actions import DeployActions
 
-    export = window.deploy.open_export_dialog()
+    deploy = window.extension(DeployActions)
+    export = deploy.open_export_dialog()
     export.int8_check.setChecked(True)
     export.out_field.set_path(str(tmp / "packages"))
     export.export_button.click()
@@ -66,13 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     export.accept()
 
     folder = _incoming(run_dir, tmp / "incoming")
-    dialog = window.deploy.open_classify_dialog(model=export.result["package"], folder=str(folder))
+    dialog = deploy.open_classify_dialog(model=export.result["package"], folder=str(folder))
     dialog.tta_combo.setCurrentIndex(1)
     settle(app)
     save(dialog, out, "deploy-classify-dialog")
     dialog.accept()
-    wait_until(app, lambda: bool(window.deploy.results), 600)
-    results = window.deploy.results[-1]
+    wait_until(app, lambda: bool(deploy.results), 600)
+    results = deploy.results[-1]
     results.select_row(next(i for i, r in enumerate(results.rows) if r["status"] == "ok"))
     settle(app, 0.6)
     save(window, out, "deploy-classifications")

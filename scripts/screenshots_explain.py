@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     app, out, tmp = start(args.out, "histodesk-explain-shots-")
     run_dir = args.run or _train_demo(args.epochs, tmp / "runs")
     from gui.main_window import MainWindow
+    from gui.explain.actions import ExplainActions
 
     window = MainWindow(autoload=False, runs_dir=str(Path(run_dir).parent))
     window.resize(1400, 820)
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     window.refresh_runs()
     window.runs_tab.select_run(run_dir)
 
-    browser = window.explain_actions.open_browser(run_dir)
+    browser = window.extension(ExplainActions).open_browser(run_dir)
     browser.set_filters(misclassified_only=True)
     browser.panel.set_method("gradcam")
     wait_until(app, lambda: not browser.panel.is_busy() and browser.panel.overlay is not None, 120)
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     save(window, out, "explain-browser")
 
     image = browser.current_prediction()["path"]
-    dialog = window.explain_actions.open_image_dialog(run_dir)
+    dialog = window.extension(ExplainActions).open_image_dialog(run_dir)
     dialog.resize(960, 720)
     dialog.set_tta(True)
     dialog.set_image_path(image)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     save(dialog, out, "explain-image-dialog")
     dialog.reject()
 
-    view = window.explain_actions.open_robustness(run_dir)
+    view = window.extension(ExplainActions).open_robustness(run_dir)
     if view.results is None:
         job = view.start()
         wait_until(app, lambda: job.state not in ("queued", "running"), 600)

@@ -78,7 +78,9 @@ def study_shots(app, window, out: Path, data: Path, epochs: int) -> None:
     """New study dialog, an S1 study and a label-efficiency study, their views and the report dialog."""
     from PySide6.QtCore import Qt
 
-    actions = window.study_actions
+    from gui.studies.actions import StudyActions
+
+    actions = window.extension(StudyActions)
     dialog = actions._on_new()
     dialog.set_preset("s1")
     dialog.dataset_edit.set_path(str(data))
@@ -128,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     app, out, tmp = start(args.out, "histodesk-results-shots-")
 
     from gui.main_window import MainWindow
+    from gui.results.actions import ResultsActions
     from gui.results import CompareRunsWidget
 
     data = tmp / "breakhis-sample"
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window.tabs.setCurrentWidget(window.runs_tab)
     window.runs_tab.select_run(runs[0].path)
-    dialog = window.results_actions.open_external_dialog()
+    dialog = window.extension(ResultsActions).open_external_dialog()
     dialog.dataset_edit.set_path(str(idc))
     dialog.set_labels({"benign": "0", "malignant": "1"})
     dialog.name_edit.setText("idc")
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     save(dialog, out, "trust-08-external-dialog")
     request = dialog.request()
     dialog.reject()
-    wait_job(app, window.results_actions.evaluate_external(**request))
+    wait_job(app, window.extension(ResultsActions).evaluate_external(**request))
     run_view_shots(app, window, out, runs[0])
 
     compare = CompareRunsWidget(runs)

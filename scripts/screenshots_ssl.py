@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     app, out, tmp = start(args.out, "histodesk-ssl-shots-")
 
     from gui.main_window import MainWindow
-    from gui.ssl.actions import open_pretrain_wizard
+    from gui.ssl.actions import SSLActions, open_pretrain_wizard
 
     unlabelled = flat_copy(LABELLED, tmp / "unlabelled-tiles")
     window = MainWindow(autoload=False, runs_dir=str(tmp / "runs"))
     window.confirm_close = lambda: True
     window.resize(1280, 820)
     window.show()
-    actions = window.ssl_actions
+    actions = window.extension(SSLActions)
 
     wizard = open_pretrain_wizard(window, str(unlabelled))
     wizard.resize(900, 760)

@@ -16,7 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 #: Cycles through imports deferred into functions, known when this test was written (issue 14 named the
 #: audit/splits and export/quantize ones, now broken). Remove an entry when its cycle is broken.
 KNOWN_DEFERRED_CYCLES = {
-    frozenset({"engine.data.splits", "engine.training.config"}),           # validate_ratios / SplitConfig
     frozenset({"engine.evaluation.evaluate", "engine.evaluation.external"}),  # evaluate_external / evaluate_splits
 }
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QThreadPool
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFontDatabase, QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.data.catalog import ImageRecord
-from gui.dataset.thumbnails import ImageLoadSignals, ImageLoadTask, record_key
+from gui.dataset.thumbnails import load_qimage
+from gui.tasks import Task, TaskRunner
 
 PREVIEW_MAX = 1024  # decoded size cap; the label scales further to fit
 FIELDS = ("path", "label", "patient", "magnification", "subtype", "size", "sha1", "split")
@@ -22,11 +23,8 @@ class ImagePreviewWidget(QWidget):
         super().__init__(parent)
         self._record: ImageRecord | None = None
         self._pixmap: QPixmap | None = None
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = ImageLoadSignals()
-        self._signals.loaded.connect(self._on_image_loaded, Qt.ConnectionType.QueuedConnection)
-        self._signals.failed.connect(self._on_image_failed, Qt.ConnectionType.QueuedConnection)
+        self._runner = TaskRunner(self, threads=1, name="histodesk-preview")
+        self._task: Task | None = None  # the decode of the record shown
 
         self.image_label = QLabel("Select an image")
         self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -55,6 +53,8 @@ class ImagePreviewWidget(QWidget):
         """Show ``record`` (None clears) with the split it belongs to, if known."""
         self._record = record
         self._pixmap = None
+        if self._task is not None:
+            self._task.cancel()  # a decode for the record shown before
         if record is None:
             self.image_label.setPixmap(QPixmap())
             self.image_label.setText("Select an image")
@@ -73,9 +73,8 @@ class ImagePreviewWidget(QWidget):
             self.fields[name].setText(text)
         self.fields["path"].setToolTip(record.path)
         self.fields["path"].setText(f"{Path(record.path).name}  ({Path(record.path).parent})")
-        self._pool.clear()
         size = min(max(record.width, record.height) or PREVIEW_MAX, PREVIEW_MAX)  # native, capped
-        self._pool.start(ImageLoadTask(record_key(record), record.path, record.page, size, self._signals))
+        self._decode(record.path, record.page, size)
 
     def set_split_name(self, split_name: str | None) -> None:
         """Update only the split field (after a new split is set)."""
@@ -90,19 +89,20 @@ class ImagePreviewWidget(QWidget):
         return self._pixmap is not None
 
     def shutdown(self, wait_ms: int = 2000) -> None:
-        """Drop queued decodes and wait for the running one."""
-        self._pool.clear()
-        self._pool.waitForDone(wait_ms)
+        """Drop queued decodes and wait up to ``wait_ms`` for the running one."""
+        self._runner.shutdown(wait_ms)
 
-    def _on_image_loaded(self, key: str, image: QImage) -> None:
-        if self._record is None or key != record_key(self._record):
-            return  # a stale decode for a record no longer shown
+    def _decode(self, path: str, page: int, size: int) -> None:
+        """Decode off the GUI thread; the decode of a record no longer shown is dropped."""
+        self._task = self._runner.submit(load_qimage, path, page, size, on_done=self._on_image_loaded,
+                                         on_error=self._on_image_failed)
+
+    def _on_image_loaded(self, image: QImage) -> None:
         self._pixmap = QPixmap.fromImage(image)
         self._rescale()
 
-    def _on_image_failed(self, key: str, reason: str) -> None:
-        if self._record is not None and key == record_key(self._record):
-            self.image_label.setText(f"Cannot show this image:\n{reason}")
+    def _on_image_failed(self, reason: str) -> None:
+        self.image_label.setText(f"Cannot show this image:\n{reason}")
 
     def _rescale(self) -> None:
         if self._pixmap is None:

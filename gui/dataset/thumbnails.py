@@ -3,24 +3,25 @@
 Only the rows the view paints ask for a thumbnail (``data()`` with
 ``DecorationRole``), each key once. Requests go on a bounded stack served
 newest first, so after a fast scroll the rows now on screen load before the
-ones scrolled past. Decoding runs in a :class:`QThreadPool`; a task makes a
-:class:`QImage` (never a widget or pixmap) and hands it back through a
-queued signal; the model turns it into a :class:`QPixmap` in the GUI thread,
-keeps it in a bounded LRU cache and emits ``dataChanged``.
+ones scrolled past. Decoding runs in a :class:`~gui.tasks.TaskRunner`; a task
+makes a :class:`QImage` (never a widget or pixmap) and the runner hands it to
+the GUI thread, where the model turns it into a :class:`QPixmap`, keeps it in
+a bounded LRU cache and emits ``dataChanged``.
 """
 
 from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from functools import partial
 
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QRunnable,
-                            QSize, Qt, QThreadPool, Signal)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QWidget
 
 from engine.data.catalog import ImageRecord
 from gui.images import numpy_to_qimage
+from gui.tasks import TaskRunner
 
 THUMB_SIZE = 128
 CACHE_LIMIT = 2000      # pixmaps kept in the LRU cache
@@ -45,37 +46,6 @@ def load_qimage(path: str, page: int, size: int) -> QImage:
     return image
 
 
-class ImageLoadSignals(QObject):
-    """Carries a decoded image (or an error) from a pool thread to the GUI thread."""
-
-    loaded = Signal(str, QImage)
-    failed = Signal(str, str)
-
-
-class ImageLoadTask(QRunnable):
-    """Decodes one image to a QImage in a pool thread; touches no widget."""
-
-    def __init__(self, key: str, path: str, page: int, size: int, signals: ImageLoadSignals):
-        super().__init__()
-        self.key, self.path, self.page, self.size = key, path, page, size
-        self.signals = signals  # a Python reference keeps the emitter alive
-
-    def run(self) -> None:
-        """Decode, then emit ``loaded`` or ``failed`` (queued to the receiver's thread)."""
-        try:
-            image = load_qimage(self.path, self.page, self.size)
-        except Exception as exc:  # noqa: BLE001 - any decode error becomes a "broken" tile
-            try:
-                self.signals.failed.emit(self.key, str(exc))
-            except RuntimeError:  # receiver gone while we decoded
-                pass
-            return
-        try:
-            self.signals.loaded.emit(self.key, image)
-        except RuntimeError:
-            pass
-
-
 def _tile(text: str, fill: str, size: int = THUMB_SIZE, height: int | None = None) -> QPixmap:
     """A flat placeholder tile with centred text."""
     pix = QPixmap(size, height or size)
@@ -88,7 +58,7 @@ def _tile(text: str, fill: str, size: int = THUMB_SIZE, height: int | None = Non
 
 
 class ThumbnailModel(QAbstractListModel):
-    """List model of image records; thumbnails load lazily in a thread pool."""
+    """List model of image records; thumbnails load lazily in ``threads`` background threads."""
 
     thumbnail_loaded = Signal(str)  # key; mostly for tests and status displays
 
@@ -104,11 +74,7 @@ class ThumbnailModel(QAbstractListModel):
         self._in_flight = 0
         self._failed: dict[str, str] = {}
         self.thumb_size = thumb_size
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max(1, threads))
-        self._signals = ImageLoadSignals()
-        self._signals.loaded.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
-        self._signals.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
+        self._runner = TaskRunner(self, threads=threads, name="histodesk-thumbnails")
         self.set_tile_height(thumb_size)
 
     def set_tile_height(self, height: int) -> None:
@@ -177,10 +143,11 @@ class ThumbnailModel(QAbstractListModel):
         return len(self._cache)
 
     def shutdown(self, wait_ms: int = 2000) -> None:
-        """Drop queued work and wait for running decodes (call before deletion)."""
+        """Drop queued work and wait up to ``wait_ms`` for running decodes (call before deletion)."""
         self._pending.clear()
-        self._pool.clear()
-        self._pool.waitForDone(wait_ms)
+        self._runner.shutdown(wait_ms)
+        self._in_flight = 0
+        self._requested = set(self._cache) | set(self._failed)  # dropped requests are asked again if painted
 
     # --- internals ------------------------------------------------------------
     def _thumbnail(self, record: ImageRecord) -> QIcon:
@@ -202,10 +169,11 @@ class ThumbnailModel(QAbstractListModel):
 
     def _dispatch(self) -> None:
         """Start the newest pending requests while threads are free."""
-        while self._pending and self._in_flight < 2 * self._pool.maxThreadCount():
+        while self._pending and self._in_flight < 2 * self._runner.threads:
             key, rec = self._pending.popitem(last=True)
             self._in_flight += 1
-            self._pool.start(ImageLoadTask(key, rec.path, rec.page, self.thumb_size, self._signals))
+            self._runner.submit(load_qimage, rec.path, rec.page, self.thumb_size,
+                                on_done=partial(self._on_loaded, key), on_error=partial(self._on_failed, key))
 
     def _on_loaded(self, key: str, image: QImage) -> None:
         self._in_flight = max(0, self._in_flight - 1)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QWidget
 
+from gui.extensions import Extension, ExtensionHost
 from gui.workers import CANCELLED, Job
 
 
@@ -28,12 +29,11 @@ def _export_job(run_dir, out, *, int8, progress, cancel):
     return export_run(run_dir, out, int8=int8, progress=progress, cancel=cancel)
 
 
-class DeployActions(QObject):
+class DeployActions(Extension):
     """Opens the deploy dialogs for ``window`` and turns their choices into jobs."""
 
-    def __init__(self, window):
+    def __init__(self, window: ExtensionHost):
         super().__init__(window)
-        self.window = window
         self.dialogs: list[QWidget] = []
         self.results: list[QWidget] = []  # results views shown in the Classifications tab, oldest first
         self.classifications: QWidget | None = None  # the Classifications tab, while open
@@ -150,14 +150,13 @@ class DeployActions(QObject):
             on_cancelled()
 
 
-def deploy_actions(window) -> DeployActions:
-    """The window's :class:`DeployActions` (created on first use)."""
-    if getattr(window, "deploy", None) is None:
-        window.deploy = DeployActions(window)
-    return window.deploy
+def deploy_actions(window: ExtensionHost) -> DeployActions:
+    """The window's :class:`DeployActions` (created and registered on first use)."""
+    actions = window.find_extension(DeployActions)
+    return actions if actions is not None else window.register(DeployActions(window))
 
 
-def install(window) -> None:
+def install(window: ExtensionHost) -> None:
     """Add "Classify folder...", "Classifications" and "Export model to ONNX..." to the File menu (above Quit)."""
     actions = deploy_actions(window)
     file_menu = window.menu("&File")

@@ -2,21 +2,23 @@
 
 The table is a model over the result rows (cells are formatted when painted,
 so a batch of 20,000 images opens as fast as one of 20), and the preview is
-decoded in a pool thread (:class:`gui.dataset.thumbnails.ImageLoadTask`),
+decoded by a :class:`~gui.tasks.TaskRunner` (:func:`gui.dataset.thumbnails.load_qimage`),
 never in the GUI thread.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QThreadPool, QUrl, Slot
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QUrl, Slot
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from gui.dataset.thumbnails import ImageLoadSignals, ImageLoadTask
+from gui.dataset.thumbnails import load_qimage
+from gui.tasks import TaskRunner
 
 PREVIEW_PX = 260
 ERRORS_ONLY = "__errors__"
@@ -117,12 +119,7 @@ class ClassifyResultsWidget(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = ImageLoadSignals()
-        self._signals.loaded.connect(self._on_image_loaded, Qt.ConnectionType.QueuedConnection)
-        self._signals.failed.connect(self._on_image_failed, Qt.ConnectionType.QueuedConnection)
-        self._shown = -1  # the row whose preview is (being) shown
+        self._runner = TaskRunner(self, threads=1, name="histodesk-results-preview")
         self.image_label = _preview_label("Select a row to preview its image.")
         self.heatmap_label = _preview_label("")
         self.detail_label = QLabel()
@@ -198,14 +195,15 @@ class ClassifyResultsWidget(QWidget):
         selected = self.table.selectionModel().selectedRows()
         if not selected:
             return
-        self._shown = index = selected[0].row()
+        index = selected[0].row()
         row = self.rows[index]
-        self._pool.clear()  # a preview still queued for a row no longer selected
+        self._runner.clear()  # previews of a row no longer selected: not started, or dropped
         if row["status"] == "ok":
             self.image_label.setPixmap(QPixmap())
             self.image_label.setText("Loading...")
-            self._pool.start(ImageLoadTask(f"{index}:image", row["path"], row.get("page") or 0, PREVIEW_PX,
-                                           self._signals))
+            self._runner.submit(load_qimage, row["path"], row.get("page") or 0, PREVIEW_PX,
+                                on_done=partial(self._on_image_loaded, self.image_label),
+                                on_error=lambda _reason: _show(self.image_label, None, "Cannot display this file."))
         else:
             _show(self.image_label, None, "Cannot display this file.")
         heatmap = row.get("heatmap")
@@ -213,7 +211,8 @@ class ClassifyResultsWidget(QWidget):
         self.heatmap_label.setText("")
         self.heatmap_label.setVisible(bool(heatmap))
         if heatmap:
-            self._pool.start(ImageLoadTask(f"{index}:heatmap", heatmap, 0, PREVIEW_PX, self._signals))
+            self._runner.submit(load_qimage, heatmap, 0, PREVIEW_PX,
+                                on_done=partial(self._on_image_loaded, self.heatmap_label))
         from html import escape
 
         from engine.io_utils import display_path
@@ -224,20 +223,13 @@ class ClassifyResultsWidget(QWidget):
         else:
             self.detail_label.setText(f"<b>Error</b>: {escape(str(row.get('reason')))}<br>{where}")
 
-    def _on_image_loaded(self, key: str, image: QImage) -> None:
-        index, which = key.split(":")
-        if int(index) == self._shown:  # else a stale decode for a row no longer selected
-            _show(self.image_label if which == "image" else self.heatmap_label, QPixmap.fromImage(image), "")
-
-    def _on_image_failed(self, key: str, _reason: str) -> None:
-        index, which = key.split(":")
-        if int(index) == self._shown and which == "image":  # unreadable: the row's reason says why
-            _show(self.image_label, None, "Cannot display this file.")
+    @staticmethod
+    def _on_image_loaded(label: QLabel, image: QImage) -> None:
+        _show(label, QPixmap.fromImage(image), "")
 
     def shutdown(self, wait_ms: int = 2000) -> None:
-        """Drop queued previews and wait for the one being decoded."""
-        self._pool.clear()
-        self._pool.waitForDone(wait_ms)
+        """Drop queued previews and wait up to ``wait_ms`` for the one being decoded."""
+        self._runner.shutdown(wait_ms)
 
     @Slot()
     def _on_open_csv(self) -> None:
@@ -265,4 +257,4 @@ def _show(label: QLabel, pixmap: QPixmap | None, fallback: str) -> None:
         label.setPixmap(QPixmap())
         label.setText(fallback)
         return
-    label.setPixmap(pixmap)  # decoded at PREVIEW_PX (ImageLoadTask scales in its thread)
+    label.setPixmap(pixmap)  # decoded at PREVIEW_PX (load_qimage scales in its thread)

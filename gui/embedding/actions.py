@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from gui import errors
+from gui.extensions import Extension, ExtensionHost
 
 
-class EmbeddingActions(QObject):
+class EmbeddingActions(Extension):
     """Opens :class:`~gui.embedding.embedding_view.EmbeddingViewWidget` tabs for the main window ``window``."""
 
-    def __init__(self, window):
+    def __init__(self, window: ExtensionHost):
         super().__init__(window)
-        self.window = window
         self.views: dict[str, QWidget] = {}
 
     def open_view(self, source: str, dataset: str | None = None) -> QWidget:
@@ -64,10 +63,9 @@ class EmbeddingActions(QObject):
             self.open_view(run).query_image(path)
 
 
-def install(window) -> EmbeddingActions:
-    """Add the Analyze menu to ``window`` (called by :mod:`gui.extensions`)."""
-    actions = EmbeddingActions(window)
-    window.embedding_actions = actions
+def install(window: ExtensionHost) -> EmbeddingActions:
+    """Add the Analyze menu to ``window``; registers the :class:`EmbeddingActions` (called by gui.extensions)."""
+    actions = window.register(EmbeddingActions(window))
     menu = window.menu("&Analyze")
     window.add_action(menu, "Embeddings of selected run...", actions._on_embeddings)
     window.add_action(menu, "Find similar images...", actions._on_find_similar)

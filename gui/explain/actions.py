@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QInputDialog, QWidget
 
 from gui import errors
+from gui.extensions import Extension, ExtensionHost
 
 
-class ExplainActions(QObject):
+class ExplainActions(Extension):
     """Opens the explanation views of :mod:`gui.explain` for the main window ``window``."""
 
-    def __init__(self, window):
+    def __init__(self, window: ExtensionHost):
         super().__init__(window)
-        self.window = window
         self.dialogs: list[QWidget] = []
 
     # --- public API ---------------------------------------------------------
@@ -101,22 +101,11 @@ class ExplainActions(QObject):
         self.open_image_dialog()
 
 
-def install(window) -> ExplainActions:
-    """Add the "&Explain" menu to the main window; ``window.explain_actions`` opens the views."""
-    actions = ExplainActions(window)
+def install(window: ExtensionHost) -> ExplainActions:
+    """Add the "&Explain" menu to the main window; the registered :class:`ExplainActions` opens the views."""
+    actions = window.register(ExplainActions(window))
     menu = window.menu("&Explain")
     window.add_action(menu, "Prediction browser", actions._on_browser)
     window.add_action(menu, "Explain an image...", actions._on_image)
     window.add_action(menu, "Robustness of selected run...", actions._on_robustness)
-    window.explain_actions = actions
-    window.quit_hooks.append(_wait_for_background_explanations)
     return actions
-
-
-def _wait_for_background_explanations() -> None:
-    """At quit: let tasks of closed explanation views end (the one blocking wait), if any ran."""
-    import sys
-
-    worker = sys.modules.get("gui.explain.worker")  # not imported at all when no view was opened
-    if worker is not None:
-        worker.wait_for_retired_pools(10000)

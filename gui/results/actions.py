@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
-
 from gui import errors
+from gui.extensions import Extension, ExtensionHost
 from gui.workers import Job
 
 
@@ -21,12 +20,11 @@ def _evaluate_external_job(run: str, dataset: str, label_map: dict, name: str | 
     return evaluate_external(run, dataset, label_map=label_map, name=name, tta=tta, progress=progress, cancel=cancel)
 
 
-class ResultsActions(QObject):
+class ResultsActions(Extension):
     """Slots behind the run actions; ``dialog`` is the last dialog opened (tests drive it)."""
 
-    def __init__(self, window):
+    def __init__(self, window: ExtensionHost):
         super().__init__(window)
-        self.window = window
         self.dialog = None
 
     def _selected(self):
@@ -38,7 +36,7 @@ class ResultsActions(QObject):
         """Open "Evaluate on another dataset..." for the selected run; Evaluate queues the job."""
         from gui.results.external_dialog import ExternalEvaluationDialog
 
-        runs = self.window.runs_list.runs() if self.window.runs_list is not None else []
+        runs = self.window.runs_list.runs()
         dialog = ExternalEvaluationDialog(runs, self.window, current=self._selected())
         if not dialog.runs:
             errors.show_info(self.window, "Evaluate on another dataset", "No finished run with saved weights yet: "
@@ -61,13 +59,11 @@ class ResultsActions(QObject):
     def _show_external(self, run: str, result: dict) -> None:
         name = (result.get("meta") or {}).get("name", "")
         view = self.window.run_view
-        shown = view.run if view is not None else None
+        shown = view.run
         self.window.refresh_runs()
         self.window.runs_tab.select_run(run)  # shows the run (re-read) unless it was selected already
         self.window.statusBar().showMessage(f"External evaluation '{name}' of {Path(run).name} is ready: Runs tab, "
                                             f"split 'external: {name}'.", 15000)
-        if view is None:
-            return
         if view.run is shown:
             from engine.runs import Run
 
@@ -89,12 +85,11 @@ class ResultsActions(QObject):
         return self.dialog
 
 
-def install(window) -> ResultsActions:
-    """Add the run actions to the Runs tab and the Analyze menu of ``window``."""
+def install(window: ExtensionHost) -> ResultsActions:
+    """Add the run actions to the Runs tab and the Analyze menu of ``window``; registers the :class:`ResultsActions`."""
     from gui.results.compare import side_queue
 
-    actions = ResultsActions(window)
-    window.results_actions = actions
+    actions = window.register(ResultsActions(window))
     menu = window.menu("&Analyze")
     menu.addSeparator()
     window.add_action(menu, "Evaluate on another dataset...", lambda: actions.open_external_dialog())
@@ -104,5 +99,5 @@ def install(window) -> ResultsActions:
                                    "Evaluate the selected run on every image of another dataset (label map)")
     window.runs_tab.add_run_action("Export report…", lambda: actions.open_report_dialog(),
                                    "An HTML and PDF report of the selected run")
-    window.quit_hooks.append(lambda: side_queue().cancel_all_and_wait(5000))
+    window.add_quit_hook(lambda: side_queue().cancel_all_and_wait(5000))
     return actions

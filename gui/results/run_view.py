@@ -211,7 +211,11 @@ class RunResultsWidget(QWidget):
         self.header.setText(text)
 
     def _on_browse_clicked(self) -> None:
-        actions = getattr(self.window(), "explain_actions", None)  # installed by gui.explain.actions
+        from gui.explain.actions import ExplainActions
+        from gui.extensions import ExtensionHost
+
+        host = self.window()
+        actions = host.find_extension(ExplainActions) if isinstance(host, ExtensionHost) else None
         if actions is not None and self.run is not None:
             actions.open_browser(str(self.run.path))
 

@@ -4,39 +4,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from gui import errors
+from gui.extensions import Extension, ExtensionHost
 from gui.run_lists import is_ssl_run
 from gui.workers import Job
 
 
-def open_pretrain_wizard(window, dataset_path: str | None = None):
+def open_pretrain_wizard(window: ExtensionHost, dataset_path: str | None = None):
     """Open the pretraining wizard over ``window``; Finish queues the pretraining job. Returns the wizard."""
     from gui.ssl.pretrain_wizard import PretrainWizard
 
+    actions = ssl_actions(window)
     wizard = PretrainWizard(dataset_path if dataset_path is not None else (window.dataset_path or ""), window,
-                            runs_dir=getattr(window, "runs_dir", None))
-    wizard.accepted.connect(lambda: ssl_actions(window).start_pretrain(wizard.config()))
-    window.ssl_wizard = wizard
+                            runs_dir=window.runs_dir)
+    wizard.accepted.connect(lambda: actions.start_pretrain(wizard.config()))
+    actions.wizard = wizard
     wizard.open()  # window-modal, non-blocking
     return wizard
 
 
-def ssl_actions(window) -> "SSLActions":
+def ssl_actions(window: ExtensionHost) -> "SSLActions":
     """The :class:`SSLActions` installed on ``window`` (installed now if missing)."""
-    actions = getattr(window, "ssl_actions", None)
+    actions = window.find_extension(SSLActions)
     return actions if actions is not None else install(window)
 
 
-class SSLActions(QObject):
+class SSLActions(Extension):
     """Slots behind the Self-supervised menu; everything long runs on ``window.queue``."""
 
-    def __init__(self, window):
+    def __init__(self, window: ExtensionHost):
         super().__init__(window)
-        self.window = window
         self.dialog = None  # the last dialog opened (tests drive it)
+        self.wizard = None  # the last pretraining wizard opened
         self.study_tabs: list = []
 
     # --- jobs ---------------------------------------------------------------
@@ -146,11 +147,9 @@ class SSLActions(QObject):
         dialog.show()
 
 
-def install(window) -> SSLActions:
-    """Add the "&Self-supervised" menu to ``window``; returns the :class:`SSLActions` behind it."""
-    actions = SSLActions(window)
-    window.ssl_actions = actions
-    window.ssl_wizard = None
+def install(window: ExtensionHost) -> SSLActions:
+    """Add the "&Self-supervised" menu to ``window``; registers and returns the :class:`SSLActions` behind it."""
+    actions = window.register(SSLActions(window))
     menu = window.menu("&Self-supervised")
     window.add_action(menu, "Pretrain (self-supervised)...", actions._on_pretrain)
     window.add_action(menu, "Resume pretraining...", actions._on_resume)

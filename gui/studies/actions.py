@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from gui import errors
+from gui.extensions import Extension, ExtensionHost
 from gui.workers import CANCELLED, DONE, Job
 
 
-def study_actions(window) -> "StudyActions":
+def study_actions(window: ExtensionHost) -> "StudyActions":
     """The :class:`StudyActions` installed on ``window`` (installed now if missing)."""
-    actions = getattr(window, "study_actions", None)
+    actions = window.find_extension(StudyActions)
     return actions if actions is not None else install(window)
 
 
-class StudyActions(QObject):
+class StudyActions(Extension):
     """Slots behind the Study menu; ``dialog`` is the last dialog opened, ``views`` the open study tabs."""
 
-    def __init__(self, window):
+    def __init__(self, window: ExtensionHost):
         super().__init__(window)
-        self.window = window
         self.dialog = None
         self.views: list = []
 
@@ -135,10 +134,9 @@ class StudyActions(QObject):
             self.open_study(path)
 
 
-def install(window) -> StudyActions:
-    """Add the "&Study" menu to ``window``; returns the :class:`StudyActions` behind it."""
-    actions = StudyActions(window)
-    window.study_actions = actions
+def install(window: ExtensionHost) -> StudyActions:
+    """Add the "&Study" menu to ``window``; registers and returns the :class:`StudyActions` behind it."""
+    actions = window.register(StudyActions(window))
     menu = window.menu("&Study")
     window.add_action(menu, "New study...", lambda: actions._on_new())
     window.add_action(menu, "Resume study...", lambda: actions._on_resume())

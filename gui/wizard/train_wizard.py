@@ -46,17 +46,18 @@ class TrainWizard(QWizard):
 
     def _add_ssl_branch(self) -> None:
         """A "Self-supervised pretraining..." button on the first page handing over to gui.ssl's wizard."""
-        from gui.runs_tab import optional_class
+        from gui.extensions import ExtensionHost
+        from gui.ssl.actions import open_pretrain_wizard
 
-        opener = optional_class("gui.ssl.actions", "open_pretrain_wizard")
-        if opener is None or not hasattr(self.parentWidget(), "queue"):
+        host = self.parentWidget()
+        if not isinstance(host, ExtensionHost):  # e.g. a wizard opened on its own, in a test
             return
         self.setButtonText(QWizard.WizardButton.CustomButton1, "Self-supervised pretraining…")
         self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
         self.currentIdChanged.connect(lambda page_id: self.button(QWizard.WizardButton.CustomButton1).setVisible(
             page_id == self.startId()))
-        self.customButtonClicked.connect(lambda _which: (self.reject(), opener(self.parentWidget(),
-                                                                               self.dataset_page.path_edit.text())))
+        self.customButtonClicked.connect(lambda _which: (self.reject(), open_pretrain_wizard(
+            host, self.dataset_page.path_edit.text())))
 
     def _on_preset_chosen(self, name: str) -> None:
         """Fill every page from preset ``name``; the dataset path, importer, cache and cap are kept."""

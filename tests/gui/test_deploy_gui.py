@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QPushButton
 
 from tests.helpers import tiny_config, tiny_demo, tree_digest
+from gui.deploy.actions import DeployActions
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_p
 
     window.runs_tab.select_run(trained["run"])
     _menu_action(window, "Export model to ONNX...").trigger()
-    export = window.deploy.dialogs[-1]
+    export = window.extension(DeployActions).dialogs[-1]
     assert isinstance(export, ExportDialog) and export.run_dir() == trained["run"]
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "packages"))
     export.out_field.browse_button.click()
@@ -84,7 +85,7 @@ def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_p
     export.accept()
 
     _menu_action(window, "Classify folder...").trigger()
-    dialog = window.deploy.dialogs[-1]
+    dialog = window.extension(DeployActions).dialogs[-1]
     assert isinstance(dialog, ClassifyFolderDialog)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(package))
     dialog.findChild(QPushButton, "browseModel").click()
@@ -98,11 +99,11 @@ def test_new_user_exports_classifies_and_opens_csv(qtbot, window, trained, tmp_p
     assert dialog.destination.path() == str(out) and dialog.options()["out"] == str(out)
     assert _ok(dialog).isEnabled()
     _ok(dialog).click()
-    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=60000)
+    qtbot.waitUntil(lambda: bool(window.extension(DeployActions).results), timeout=60000)
 
-    tab = window.deploy.classifications
+    tab = window.extension(DeployActions).classifications
     assert isinstance(tab, ClassificationsWidget) and window.tabs.currentWidget() is tab
-    results = window.deploy.results[-1]
+    results = window.extension(DeployActions).results[-1]
     assert tab.results is results and tab.selected()["out"] == str(out)
     table = _table(results)
     assert len(table) == 5  # one row per image file, recursive, unreadable one included
@@ -134,8 +135,8 @@ def test_results_filter_and_preview(qtbot, window, trained, tmp_path):
     """Classify with the run itself (PyTorch, TTA) via window.classify_folder; filter and preview rows."""
     job = window.classify_folder(trained["run"], str(trained["images"]), out=str(tmp_path / "p"),
                                  tta="s3", recursive=False)
-    qtbot.waitUntil(lambda: job.state == "done" and bool(window.deploy.results), timeout=60000)
-    results = window.deploy.results[-1]
+    qtbot.waitUntil(lambda: job.state == "done" and bool(window.extension(DeployActions).results), timeout=60000)
+    results = window.extension(DeployActions).results[-1]
     assert results.result["backend"] == "torch"
     assert sorted(row[0] for row in _table(results)) == ["broken.png", "img0.png", "img2.png"]
     results.set_filter("__errors__")
@@ -153,8 +154,9 @@ def test_results_filter_and_preview(qtbot, window, trained, tmp_path):
     results.select_row(bad_index)
     assert "Error" in results.detail_label.text()
     tabs = window.tabs.count()
-    window.deploy.close_classifications()
-    assert window.tabs.count() == tabs - 1 and not window.deploy.results and window.deploy.classifications is None
+    deploy = window.extension(DeployActions)
+    deploy.close_classifications()
+    assert window.tabs.count() == tabs - 1 and not deploy.results and deploy.classifications is None
 
 
 def test_classify_dialog_options_follow_the_model(qtbot, window, trained):
@@ -162,7 +164,7 @@ def test_classify_dialog_options_follow_the_model(qtbot, window, trained):
     from engine.paths import outputs_dir
 
     window.runs_tab.select_run(trained["run"])
-    dialog = window.deploy.open_classify_dialog(folder=str(trained["images"]))
+    dialog = window.extension(DeployActions).open_classify_dialog(folder=str(trained["images"]))
     assert dialog.model() == trained["run"]
     assert dialog.heatmap_check.isEnabled() and not dialog.cam_combo.isEnabled()
     assert not dialog.backend_combo.model().item(dialog.backend_combo.findData("onnx")).isEnabled()
@@ -187,13 +189,13 @@ def test_done_when_classify_leaves_the_folder_byte_identical_and_rescans_true_la
     before = tree_digest(copy)
     window.runs_tab.select_run(trained["run"])
     _menu_action(window, "Classify folder...").trigger()
-    dialog = window.deploy.dialogs[-1]
+    dialog = window.extension(DeployActions).dialogs[-1]
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(copy))
     dialog.folder_field.browse_button.click()
     dialog.batch_spin.setValue(128)
     _ok(dialog).click()
-    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=120000)
-    results = window.deploy.results[-1]
+    qtbot.waitUntil(lambda: bool(window.extension(DeployActions).results), timeout=120000)
+    results = window.extension(DeployActions).results[-1]
     assert results.result["n_ok"] == 909 and Path(results.result["out"]).parent == outputs_dir()
     assert tree_digest(copy) == before  # byte-identical: nothing written, renamed or removed
     catalog = scan(copy)
@@ -210,7 +212,7 @@ def test_destination_inside_the_source_or_holding_results_is_asked_about(qtbot, 
     inside = folder / "results"
 
     def dialog_to(out):
-        d = window.deploy.open_classify_dialog(model=trained["run"], folder=str(folder))
+        d = window.extension(DeployActions).open_classify_dialog(model=trained["run"], folder=str(folder))
         d.destination.set_path(str(out))
         _ok(d).click()
         return d
@@ -228,7 +230,7 @@ def test_destination_inside_the_source_or_holding_results_is_asked_about(qtbot, 
     assert d.isVisible() and not inside.exists() and window.queue.is_idle()  # nothing queued, dialog still open
     _ok(d).click()
     answer(d, "Write there")
-    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=60000)
+    qtbot.waitUntil(lambda: bool(window.extension(DeployActions).results), timeout=60000)
     assert len(_read_csv(inside / "predictions.csv")) == 5
     first = (inside / "predictions.csv").read_bytes()
 
@@ -237,7 +239,7 @@ def test_destination_inside_the_source_or_holding_results_is_asked_about(qtbot, 
     box = answer(d, "Cancel")
     assert "already holds results" in box.text() and (inside / "predictions.csv").read_bytes() == first
     for choice, expected in (("Continue", {"resume": True}), ("Overwrite", {"overwrite": True})):
-        count = len(window.deploy.results)
+        count = len(window.extension(DeployActions).results)
         d = dialog_to(inside)
         answer(d, "Write there")
         answer(d, choice)
@@ -246,8 +248,8 @@ def test_destination_inside_the_source_or_holding_results_is_asked_about(qtbot, 
         rows = _read_csv(inside / "predictions.csv")
         assert len(rows) == 5 and len({r["path"] for r in rows}) == 5
         if choice == "Continue":
-            assert (inside / "predictions.csv").read_bytes() == first and window.deploy.results[-1].result[
-                "n_resumed"] == 5
+            results = window.extension(DeployActions).results
+            assert (inside / "predictions.csv").read_bytes() == first and results[-1].result["n_resumed"] == 5
     assert QMessageBox  # the questions are QMessageBoxes opened without a nested event loop
 
 
@@ -265,8 +267,8 @@ def test_a_fifo_and_a_non_utf8_name_are_listed_with_reasons(qtbot, window, train
     Path(os.fsdecode(raw + b"/caf\xe9.png")).write_bytes(b"not an image, and not a UTF-8 name")
     shutil.copy(folder / "img0.png", os.fsdecode(raw + b"/ok-\xff.png"))  # readable, odd name: classified
     job = window.classify_folder(trained["run"], str(folder))
-    qtbot.waitUntil(lambda: job.state == "done" and bool(window.deploy.results), timeout=60000)
-    results = window.deploy.results[-1]
+    qtbot.waitUntil(lambda: job.state == "done" and bool(window.extension(DeployActions).results), timeout=60000)
+    results = window.extension(DeployActions).results[-1]
     table = {row[0]: row for row in _table(results)}
     assert table["evil.png"][1] == "error" and "FIFO" in table["evil.png"][-1]
     assert table["caf\\xe9.png"][1] == "error" and table["caf\\xe9.png"][-1]  # shown escaped, with a reason
@@ -293,7 +295,7 @@ def test_classifications_tab_lists_cli_batches_and_continues_an_interrupted_one(
     batch = json.loads((out / "batch.json").read_text())
     (out / "batch.json").write_text(json.dumps({**batch, "status": "running", "pid": 2 ** 22 + 12345}))
     _menu_action(window, "Classifications").trigger()
-    tab = window.deploy.classifications
+    tab = window.extension(DeployActions).classifications
     index = next(i for i, b in enumerate(tab.batches) if b["out"] == str(out))
     assert tab.batches[index]["status"] == "interrupted"
     assert tab.table.item(index, 3).text() == "interrupted"
@@ -304,8 +306,8 @@ def test_classifications_tab_lists_cli_batches_and_continues_an_interrupted_one(
     tab.open_folder_button.click()
     assert [u.toLocalFile() for u in opened] == [str(out)]
     tab.continue_button.click()
-    qtbot.waitUntil(lambda: bool(window.deploy.results), timeout=60000)
-    result = window.deploy.results[-1].result
+    qtbot.waitUntil(lambda: bool(window.extension(DeployActions).results), timeout=60000)
+    result = window.extension(DeployActions).results[-1].result
     assert result["out"] == str(out) and result["n_resumed"] == 2 and len(result["rows"]) == 5
     assert json.loads((out / "batch.json").read_text())["status"] == "completed"
     assert tab.selected()["status"] == "completed"
@@ -315,7 +317,7 @@ def test_export_failure_is_reported(qtbot, window, tmp_path):
     """A folder that is not a run: the dialog shows the engine's message and the Jobs tab an error dialog."""
     from PySide6.QtWidgets import QMessageBox
 
-    dialog = window.deploy.open_export_dialog(run_dir=str(tmp_path))
+    dialog = window.extension(DeployActions).open_export_dialog(run_dir=str(tmp_path))
     dialog.export_button.click()
     qtbot.waitUntil(lambda: "Export failed" in dialog.report_label.text(), timeout=30000)
     assert dialog.export_button.isEnabled() and dialog.result is None
@@ -350,24 +352,24 @@ def test_cancelled_export_resets_the_dialog(qtbot, window, trained, monkeypatch)
         raise AssertionError("not cancelled")
 
     monkeypatch.setattr(deploy_actions_module, "_export_job", slow_export)
-    dialog = window.deploy.open_export_dialog(run_dir=trained["run"])
+    dialog = window.extension(DeployActions).open_export_dialog(run_dir=trained["run"])
     dialog.export_button.click()
     job = dialog.job
     assert job is not None and not dialog.export_button.isEnabled()
-    assert job.id in window.deploy._failure_handlers
+    assert job.id in window.extension(DeployActions)._failure_handlers
     qtbot.waitUntil(lambda: job.state == "running", timeout=10000)
     window.queue.cancel(job)
     qtbot.waitUntil(lambda: job.state == CANCELLED, timeout=10000)
     qtbot.waitUntil(lambda: dialog.export_button.isEnabled(), timeout=5000)
     assert "cancelled" in dialog.report_label.text().lower() and dialog.result is None
-    assert job.id not in window.deploy._failure_handlers
+    assert job.id not in window.extension(DeployActions)._failure_handlers
     dialog.reject()
 
 
 def test_deploy_dialogs_are_deleted_when_they_end(qtbot, window, trained):
-    dialog = window.deploy.open_export_dialog(run_dir=trained["run"])
+    dialog = window.extension(DeployActions).open_export_dialog(run_dir=trained["run"])
     destroyed = []
     dialog.destroyed.connect(lambda *_: destroyed.append(True))
     dialog.reject()
     qtbot.waitUntil(lambda: bool(destroyed), timeout=5000)
-    assert dialog not in window.deploy.dialogs
+    assert dialog not in window.extension(DeployActions).dialogs

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from gui.embedding.actions import EmbeddingActions
 
 
 @pytest.fixture
@@ -120,4 +121,4 @@ def test_analyze_menu_installed(qtbot, tmp_path):
     menu = window.menu("&Analyze")
     texts = [a.text() for a in menu.actions()]
     assert "Embeddings of selected run..." in texts and "Find similar images..." in texts
-    assert hasattr(window, "embedding_actions")
+    assert window.find_extension(EmbeddingActions) is not None

@@ -15,6 +15,7 @@ from PySide6.QtGui import QDropEvent
 from gui.explain.image_dialog import ImageExplainDialog
 from gui.explain.robustness_view import RobustnessViewWidget
 from gui.workers import DONE, JobQueue
+from gui.explain.actions import ExplainActions
 
 WAIT_MS = 30000
 
@@ -114,10 +115,10 @@ def test_explain_menu_opens_closable_tabs(qtbot, tiny_run):
     assert [a.text() for a in menu.actions()] == ["Prediction browser", "Explain an image...",
                                                   "Robustness of selected run..."]
     tabs_before = window.tabs.count()
-    browser = window.explain_actions.open_browser(tiny_run)
+    browser = window.extension(ExplainActions).open_browser(tiny_run)
     assert window.tabs.count() == tabs_before + 1 and window.tabs.currentWidget() is browser
-    assert window.explain_actions.open_browser(tiny_run) is browser  # no duplicate tab
-    window.explain_actions.close_tab(browser)
+    assert window.extension(ExplainActions).open_browser(tiny_run) is browser  # no duplicate tab
+    window.extension(ExplainActions).close_tab(browser)
     assert window.tabs.count() == tabs_before
     window.runs_tab.select_run(tiny_run)  # the run view's "Browse predictions" button opens the same tab
     button = getattr(window.run_view, "browse_button", None)
@@ -126,8 +127,8 @@ def test_explain_menu_opens_closable_tabs(qtbot, tiny_run):
         button.click()
         assert window.tabs.count() == tabs_before + 1
         assert window.tabs.currentWidget().run_dir == tiny_run
-        window.explain_actions.close_tab(window.tabs.currentWidget())
-    dialog = window.explain_actions.open_image_dialog(tiny_run)
+        window.extension(ExplainActions).close_tab(window.tabs.currentWidget())
+    dialog = window.extension(ExplainActions).open_image_dialog(tiny_run)
     assert dialog.run_dir() == tiny_run
     dialog.reject()
     window.close()
@@ -143,10 +144,10 @@ def test_closing_robustness_tab_while_its_job_runs(qtbot, tiny_run):
     window = MainWindow(autoload=False, runs_dir=str(Path(tiny_run).parent))
     window.confirm_close = lambda: True
     qtbot.addWidget(window)
-    view = window.explain_actions.open_robustness(tiny_run)
+    view = window.extension(ExplainActions).open_robustness(tiny_run)
     assert view is not None
     job = view.start()
-    window.explain_actions.close_tab(view)
+    window.extension(ExplainActions).close_tab(view)
     qtbot.waitUntil(lambda: job.state not in ("queued", "running"), timeout=WAIT_MS)
     assert job.state != FAILED, job.error
     assert job.state in (CANCELLED, DONE)
@@ -161,7 +162,7 @@ def test_explain_image_dialog_is_deleted_and_drops_its_model(qtbot, tiny_run, ti
 
     window = MainWindow(autoload=False, runs_dir=str(Path(tiny_run).parent))
     qtbot.addWidget(window)
-    dialog = window.explain_actions.open_image_dialog(tiny_run)
+    dialog = window.extension(ExplainActions).open_image_dialog(tiny_run)
     image = _an_image(tiny_data)
     dialog.set_image_path(image)
     _wait_prediction(qtbot, dialog, image, False)
@@ -172,7 +173,7 @@ def test_explain_image_dialog_is_deleted_and_drops_its_model(qtbot, tiny_run, ti
     dialog.reject()
     assert service._explainer is None and not service.model_ready()
     qtbot.waitUntil(lambda: bool(destroyed), timeout=5000)
-    assert dialog not in window.explain_actions.dialogs
+    assert dialog not in window.extension(ExplainActions).dialogs
     window.close()
 
 
@@ -181,6 +182,7 @@ def test_explain_service_shutdown_does_not_wait_for_the_running_task(qtbot):
     import time
 
     from gui.explain import worker
+    from gui.tasks import wait_for_retired
 
     service = worker.ExplainService("unused")
     release = threading.Event()
@@ -199,4 +201,4 @@ def test_explain_service_shutdown_does_not_wait_for_the_running_task(qtbot):
     assert time.perf_counter() - t0 < 1.0
     assert not service.is_busy()
     release.set()
-    assert worker.wait_for_retired_pools(5000)
+    assert wait_for_retired(5000)

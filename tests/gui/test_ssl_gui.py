@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
+from gui.embedding.actions import EmbeddingActions
+from gui.ssl.actions import SSLActions
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 TIMEOUT_MS = 60_000
@@ -156,8 +158,8 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
     folder = _flat_folder(tmp_path / "unlabelled", n=8)
     titles = [a.text() for a in window.menu("&Self-supervised").actions() if a.text()]
     assert "Pretrain (self-supervised)..." in titles and "Label efficiency study..." in titles
-    window.ssl_actions._on_pretrain()
-    wizard = window.ssl_wizard
+    window.extension(SSLActions)._on_pretrain()
+    wizard = window.extension(SSLActions).wizard
     _fill_wizard(wizard, folder)
     wizard.accept()
     job = window.queue.jobs[-1]
@@ -171,14 +173,14 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
 
     window.runs_tab.refresh()
     window.runs_tab.select_run(ssl_dir)
-    assert window.ssl_actions.selected_ssl_run() == str(ssl_dir)
-    window.ssl_actions._on_show_views()  # the views of the finished run's method, on its own images
-    views = window.ssl_actions.dialog
+    assert window.extension(SSLActions).selected_ssl_run() == str(ssl_dir)
+    window.extension(SSLActions)._on_show_views()  # the views of the finished run's method, on its own images
+    views = window.extension(SSLActions).dialog
     assert views.method_combo.currentText() == "simclr" and views.views.pair_count() == 4
     views.close()
 
-    window.ssl_actions._on_downstream()
-    dialog = window.ssl_actions.dialog
+    window.extension(SSLActions)._on_downstream()
+    dialog = window.extension(SSLActions).dialog
     assert dialog.run_combo.path() == str(ssl_dir)  # the selected SSL run is preselected
     dialog.dataset_edit.setText(str(tiny_data))
     dialog.radio_finetune.setChecked(True)
@@ -193,8 +195,8 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
     assert ft_run.summary["status"] == "completed" and ft_run.model_weights.is_file()
     assert ft_run.config["model"]["pretrained"].endswith("encoder.safetensors")
 
-    window.ssl_actions._on_label_efficiency()
-    le = window.ssl_actions.dialog
+    window.extension(SSLActions)._on_label_efficiency()
+    le = window.extension(SSLActions).dialog
     le.dataset_edit.setText(str(tiny_data))
     le.run_combo.set_path(str(ssl_dir))
     assert not le.encoder_checks["imagenet"].isEnabled()  # basic_cnn has no ImageNet weights
@@ -207,7 +209,7 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
     le.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
     study_job = window.queue.jobs[-1]
     _wait_job(qtbot, study_job, timeout=90_000)
-    plot = window.ssl_actions.study_tabs[-1]
+    plot = window.extension(SSLActions).study_tabs[-1]
     assert window.tabs.currentWidget() is plot
     assert sorted(plot.encoders("accuracy")) == ["random", "ssl"]
     for metric in ("accuracy", "roc_auc"):
@@ -218,9 +220,9 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
     plot.grab().save(os.path.join(GRAB_DIR, "histodesk_ssl_label_efficiency.png"))
     accuracy = plot.curve_data("accuracy", "ssl")
     n_tabs = window.tabs.count()
-    window.ssl_actions._close_tab(plot)
+    window.extension(SSLActions)._close_tab(plot)
     assert window.tabs.count() == n_tabs - 1
-    reopened = window.ssl_actions.show_study(study_job.result["path"])  # what "Open label-efficiency study" does
+    reopened = window.extension(SSLActions).show_study(study_job.result["path"])  # "Open label-efficiency study"
     assert reopened.curve_data("accuracy", "ssl") == accuracy and window.tabs.count() == n_tabs
 
     _check_embedding_view(qtbot, window, ft_run)
@@ -228,7 +230,7 @@ def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_d
 
 def _check_embedding_view(qtbot, window, run) -> None:
     """The t-SNE of the fine-tuned run's features (gui/embedding), its points coloured by class."""
-    view = window.embedding_actions.open_view(str(run.path))
+    view = window.extension(EmbeddingActions).open_view(str(run.path))
     qtbot.waitUntil(lambda: view.method == "t-SNE", timeout=TIMEOUT_MS)
     assert view.colour_combo.currentText() == "label"
     labels = view.emb.column("label")
@@ -248,7 +250,7 @@ def test_cancelled_pretraining_resumes_to_completion(qtbot, window, tmp_path):
     config = SSLConfig.from_dict({"method": "simclr", "backbone": "basic_cnn", "epochs": 3, "batch_size": 4,
                                   "val_fraction": 0.0, "runs_dir": window.runs_dir,
                                   "data": {"path": str(folder), "image_size": 32}})
-    job = window.ssl_actions.start_pretrain(config)
+    job = window.extension(SSLActions).start_pretrain(config)
 
     def cancel_after_first_epoch(event):  # runs in the worker thread, so the cancel lands deterministically
         if event.stage == "epoch":
@@ -263,7 +265,7 @@ def test_cancelled_pretraining_resumes_to_completion(qtbot, window, tmp_path):
 
     window.runs_tab.refresh()
     window.runs_tab.select_run(run_dir)
-    window.ssl_actions._on_resume()  # resumes the selected SSL run
+    window.extension(SSLActions)._on_resume()  # resumes the selected SSL run
     resumed = window.queue.jobs[-1]
     assert resumed is not job and resumed.title.startswith("Resume pretraining")
     _wait_job(qtbot, resumed)
@@ -282,9 +284,9 @@ def test_training_wizard_hands_over_to_pretraining(qtbot, window, tiny_data):
     assert button.isVisible() and "Self-supervised" in button.text()
     button.click()
     assert not train_wizard.isVisible()
-    assert window.ssl_wizard is not None and window.ssl_wizard.isVisible()
-    assert window.ssl_wizard.data_page.path() == str(tiny_data)
-    window.ssl_wizard.reject()
+    assert window.extension(SSLActions).wizard is not None and window.extension(SSLActions).wizard.isVisible()
+    assert window.extension(SSLActions).wizard.data_page.path() == str(tiny_data)
+    window.extension(SSLActions).wizard.reject()
 
 
 def test_view_pairs_dialog_debounces_typing_in_the_folder_field(qtbot, tiny_data, monkeypatch):

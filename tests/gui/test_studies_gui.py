@@ -13,6 +13,7 @@ pytest.importorskip("pytestqt")
 
 from tests.fake_runs import fake_study
 from tests.gui.stall_monitor import StallMonitor, warm_engine_imports
+from gui.studies.actions import StudyActions
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 
@@ -78,7 +79,7 @@ def test_s1_study_runs_from_the_app_to_an_exported_pdf_report(qtbot, tmp_path):
     warm_engine_imports()  # nor are the engine's first imports (see stall_monitor.warm_engine_imports)
     qtbot.wait(300)
     _menu_action(window, "&Study", "New study...").trigger()
-    dialog = window.study_actions.dialog
+    dialog = window.extension(StudyActions).dialog
     dialog.set_preset("s1")
     dialog.dataset_edit.set_path(str(data))
     dialog.seeds_edit.setText("0")
@@ -101,7 +102,7 @@ def test_s1_study_runs_from_the_app_to_an_exported_pdf_report(qtbot, tmp_path):
     assert set(skipped) == {"resnet50-transfer", "simclr-probe"}
     assert all("ImageNet weights" in reason for reason in skipped.values())
     # the results tab: per-run table, mean +- std, skipped recipes with their message
-    view = window.study_actions.views[0]
+    view = window.extension(StudyActions).views[0]
     assert window.tabs.currentWidget() is view
     assert view.runs_table.rowCount() == 1 and view.runs_table.item(0, 6).text() == "completed"
     metrics = results["rows"][0]["metrics"]
@@ -118,7 +119,7 @@ def test_s1_study_runs_from_the_app_to_an_exported_pdf_report(qtbot, tmp_path):
     # Export report... from the study view: a job with progress, then Open report / Open folder
     view.report_button.click()
     qtbot.wait(100)
-    report = window.study_actions.dialog
+    report = window.extension(StudyActions).dialog
     report.folder_edit.set_path(str(tmp_path / "reports"))
     assert not report.open_button.isEnabled()
     with qtbot.waitSignal(window.queue.job_finished, timeout=120000):
@@ -170,7 +171,7 @@ def test_open_study_lists_its_runs_grouped_and_double_click_opens_one(qtbot, tmp
                                                           ("cnn-s1", (0.9, 0.8), (0.7, 0.6))])
     window = MainWindow(autoload=False, runs_dir=str(runs))
     qtbot.addWidget(window)
-    view = window.study_actions.open_study(str(study))
+    view = window.extension(StudyActions).open_study(str(study))
     assert view.runs_table.rowCount() == 2 and "2 of 2 planned runs completed" in view.header.text()
     view.runs_table.cellDoubleClicked.emit(1, 0)
     assert window.tabs.currentWidget() is window.runs_tab
@@ -178,7 +179,7 @@ def test_open_study_lists_its_runs_grouped_and_double_click_opens_one(qtbot, tmp
     assert window.run_view.run.path == study / "runs" / "cnn-s1"
     view.runs_button.click()
     assert window.runs_list.visible_run_ids() == ["cnn-s1", "cnn-s0"]  # grouped, ranked by val AUC
-    assert window.study_actions.open_study(str(study)) is view  # opened once
+    assert window.extension(StudyActions).open_study(str(study)) is view  # opened once
     assert not view.tabs.isTabEnabled(view.tabs.indexOf(view.pooled))  # a seeds study has no pooled figures
 
 
@@ -219,12 +220,12 @@ def test_cancelled_study_shows_its_results_and_resumes_from_the_app(qtbot, tmp_p
     config = build_study_config(None, {"dataset": str(data), "runs_dir": str(tmp_path / "runs"), "seeds": [0, 1],
                                        "epochs": 1, "image_size": 32, "batch_size": 8,
                                        "recipes": [{"name": "cnn", "preset": "s1-basic-cnn"}]})
-    job = window.study_actions.start_study(config)
+    job = window.extension(StudyActions).start_study(config)
     qtbot.waitUntil(lambda: job.progress is not None and job.progress.message.startswith("run 2/2"), timeout=60000)
     with qtbot.waitSignal(window.queue.job_finished, timeout=60000):
         window.queue.cancel(job)
     assert job.state == CANCELLED
-    view = window.study_actions.views[0]  # the partial results open at once
+    view = window.extension(StudyActions).views[0]  # the partial results open at once
     assert view.study["status"] == "cancelled" and view.resume_button.isEnabled()
     with qtbot.waitSignal(window.queue.job_finished, timeout=60000):
         view.resume_button.click()
@@ -232,7 +233,7 @@ def test_cancelled_study_shows_its_results_and_resumes_from_the_app(qtbot, tmp_p
     assert resumed.title.startswith("Resume study") and resumed.state == DONE, resumed.error
     assert view.study["status"] == "completed" and view.runs_table.rowCount() == 2
     assert [view.runs_table.item(r, 6).text() for r in range(2)] == ["completed", "completed"]
-    assert not view.resume_button.isEnabled() and len(window.study_actions.views) == 1
+    assert not view.resume_button.isEnabled() and len(window.extension(StudyActions).views) == 1
 
 
 @pytest.mark.parametrize("module", ["gui.results.actions", "gui.studies.actions", "gui.report_action",

@@ -15,6 +15,7 @@ from engine.run_table import ci_text
 from engine.runs import Run
 from tests.fake_runs import fake_external, fake_run, fake_study
 from tests.gui.stall_monitor import StallMonitor, warm_engine_imports
+from gui.results.actions import ResultsActions
 
 GRAB_DIR = os.environ.get("HISTODESK_GRAB_DIR", "/tmp")
 
@@ -207,7 +208,7 @@ def test_external_evaluation_dialog_runs_and_its_result_appears_in_the_run_view(
     window.confirm_close = lambda: True
     window.show()
     window.runs_tab.select_run(runs[0].path)
-    dialog = window.results_actions.open_external_dialog()
+    dialog = window.extension(ResultsActions).open_external_dialog()
     assert dialog.run().path == runs[0].path
     assert [dialog.map_table.item(r, 1).text() for r in range(2)] == ["benign", "malignant"]  # identical names
     dialog.dataset_edit.set_path(str(crc))
@@ -266,7 +267,7 @@ def test_export_report_of_a_run_from_the_runs_tab(qtbot, two_runs, tmp_path):
     window.runs_tab.select_run(runs[1].path)
     button = next(b for b, _action in window.runs_tab.run_actions if b.text() == "Export report…")
     button.click()
-    dialog = window.results_actions.dialog
+    dialog = window.extension(ResultsActions).dialog
     from engine.report.export import default_out_dir
 
     assert dialog.path == runs[1].path and dialog.folder_edit.path() == str(default_out_dir())
