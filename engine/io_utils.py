@@ -120,21 +120,18 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict[str, str]]:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, paths and sets into JSON-friendly values."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        np = None
+    import numpy as np  # here, not at the top: importing io_utils stays light
+
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set)):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
-    if np is not None:
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-        if isinstance(obj, np.generic):
-            return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
     if isinstance(obj, float) and obj != obj:  # NaN is not valid JSON
         return None
     return obj
@@ -168,7 +165,7 @@ def append_jsonl(path: str | os.PathLike, obj: Any) -> None:
 
 def read_jsonl(path: str | os.PathLike) -> list[Any]:
     """Read every complete JSON line of ``path`` (a torn last line is ignored)."""
-    rows = []
+    rows: list[Any] = []
     if not os.path.exists(path):
         return rows
     with open(path, "r", encoding="utf-8") as fh:

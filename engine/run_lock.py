@@ -81,6 +81,8 @@ def _linux_alive(pid: int, since: float | None) -> bool:
 
 
 def _windows_pid_alive(pid: int) -> bool | None:
+    if sys.platform != "win32":  # only called on Windows; tells type checkers that ctypes.WinDLL exists below
+        return None
     try:
         import ctypes
         from ctypes import wintypes

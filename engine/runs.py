@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ class Run:
         return cls(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "Run":
+    def open(cls, path: str | os.PathLike) -> "Run":
         """Open an existing run folder; HistoDeskError if it is not one."""
         path = Path(path)
         if not (path / "config.json").exists():

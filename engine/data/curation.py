@@ -244,7 +244,7 @@ def curate(catalog, split=None, scope: str = "train"):
     excluded, relabel = _matching_keys(snapshot)
     root = Path(snapshot["root"])
     assignments = split.assignments if split is not None else {}
-    counts = {kind: {} for kind in ("excluded", "relabelled", "not_applied")}
+    counts: dict[str, dict] = {kind: {} for kind in ("excluded", "relabelled", "not_applied")}
     records = []
     for r in catalog.records:
         key = _key(root, r.path)

@@ -63,7 +63,7 @@ def make_weighted_sampler(targets: Sequence[int], seed: int,
     if len(targets) == 0:
         raise DataError("Cannot build a weighted sampler for an empty training set.")
     freq = Counter(int(t) for t in targets)
-    weights = torch.tensor([1.0 / freq[int(t)] for t in targets], dtype=torch.double)
+    weights = [1.0 / freq[int(t)] for t in targets]  # the sampler holds them as float64
     generator = torch.Generator().manual_seed(int(seed))
     return WeightedRandomSampler(weights, num_samples or len(targets), replacement=True,
                                  generator=generator)

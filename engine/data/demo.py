@@ -143,8 +143,8 @@ def render_image(label: str, magnification: str, size: tuple[int, int], stain: n
     w, h = size
     scale = (int(magnification.rstrip("Xx")) / 40.0) ** 0.5 * nucleus_scale
     angle = rng.uniform(0, np.pi)
-    hmap = np.zeros((h, w), np.float32)
-    lumen = np.zeros((h, w), np.float32)
+    hmap: np.ndarray = np.zeros((h, w), np.float32)
+    lumen: np.ndarray = np.zeros((h, w), np.float32)
     _stroma(rng, hmap, lumen, scale, angle)
     (_malignant if label == "malignant" else _benign)(rng, hmap, lumen, scale)
     hmap = cv2.GaussianBlur(hmap, (0, 0), 0.7 + 0.3 * scale) * (1 + 0.2 * _noise(rng, (h, w), 0.8))
@@ -167,7 +167,8 @@ def _patient_style(seed: int, patient_index: int) -> tuple[np.ndarray, float]:
 
 def _plan(patients_per_class: int, magnifications: tuple[str, ...], images: int) -> list[tuple]:
     """(label, code, subtype, patient index, magnification, image number) for every image."""
-    plan, index = [], 0
+    plan: list[tuple] = []
+    index = 0
     for label in ("benign", "malignant"):
         for p in range(patients_per_class):
             index += 1

@@ -11,6 +11,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,14 +73,15 @@ class Embeddings:
         def pick(values):
             return None if values is None else [values[i] for i in idx]
 
-        return Embeddings(self.features[idx], *(pick(getattr(self, n)) for n in _LISTS),
+        lists: dict[str, Any] = {n: pick(getattr(self, n)) for n in _LISTS}
+        return Embeddings(self.features[idx], **lists,
                           predictions=pick(self.predictions), source=self.source, dataset=self.dataset,
                           confidences=None if self.confidences is None else self.confidences[idx], meta=dict(self.meta))
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` atomically (no pickles; strings as unicode arrays, so any file name round-trips)."""
         path = Path(path)
-        arrays = {n: np.asarray(getattr(self, n), dtype=str) for n in _LISTS}
+        arrays: dict[str, Any] = {n: np.asarray(getattr(self, n), dtype=str) for n in _LISTS}
         if self.predictions is not None:
             arrays["predictions"] = np.asarray(self.predictions, dtype=str)
         if self.confidences is not None:
@@ -101,7 +103,8 @@ class Embeddings:
         extra = ["prediction"] if self.predictions is not None else []
         write_csv(path, ["path", "label", "x", "y", "patient", "magnification", "split"] + extra,
                   ([self.paths[i], self.labels[i], f"{coords[i][0]:.5f}", f"{coords[i][1]:.5f}", self.patients[i],
-                    self.magnifications[i], self.splits[i]] + ([self.predictions[i]] if extra else []) for i in rows))
+                    self.magnifications[i], self.splits[i]]
+                   + ([self.predictions[i]] if self.predictions is not None else []) for i in rows))
         return path
 
     @classmethod
@@ -110,8 +113,8 @@ class Embeddings:
         try:
             with np.load(Path(path), allow_pickle=False) as z:
                 info = json.loads(str(z["info"]))
-                lists = [z[n].tolist() for n in _LISTS]
-                return cls(z["features"], *lists,
+                lists = {n: z[n].tolist() for n in _LISTS}
+                return cls(z["features"], **lists,
                            predictions=z["predictions"].tolist() if "predictions" in z else None,
                            source=info.get("source", ""), dataset=info.get("dataset", ""),
                            confidences=z["confidences"] if "confidences" in z else None, meta=info.get("meta", {}))

@@ -152,7 +152,9 @@ def embed_records(encoder: Encoder, records: list, *, batch_size: int = 64, prog
     labels = sorted({r.label for r in records})
     ds = HistoDataset(records, labels, encoder.loader(), encoder.transform)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=encoder.data.num_workers)
-    feats, probs, done, eta = [], [], 0, EtaEstimator(len(records))
+    feats: list[np.ndarray] = []
+    probs: list[np.ndarray | None] = []
+    done, eta = 0, EtaEstimator(len(records))
     for x, _y, _i in loader:
         cancel.raise_if_cancelled()
         f, p = encoder.features(x)
@@ -162,10 +164,11 @@ def embed_records(encoder: Encoder, records: list, *, batch_size: int = 64, prog
         progress(Progress("embed", done, len(records), f"{done}/{len(records)} images", eta_s=eta.eta(done)))
     if not feats:
         raise DataError("No images to embed: the dataset (or split) is empty.")
-    return np.concatenate(feats), (np.concatenate(probs) if probs[0] is not None else None)
+    known = [p for p in probs if p is not None]  # all or none: the encoder has a head or not
+    return np.concatenate(feats), (np.concatenate(known) if known else None)
 
 
-def extract_embeddings(source: str | Path, dataset: str | None = None, *, split: str | None = None,
+def extract_embeddings(source: str | Path | Encoder, dataset: str | None = None, *, split: str | None = None,
                        batch_size: int = 64, device: str = "auto", pretrained: str = "none", image_size: int = 224,
                        cache: bool = True, progress: ProgressFn = null_progress,
                        cancel: CancelToken | None = None) -> Embeddings:
@@ -180,18 +183,22 @@ def extract_embeddings(source: str | Path, dataset: str | None = None, *, split:
     """
     encoder = source if isinstance(source, Encoder) else Encoder.open(source, device=device, pretrained=pretrained,
                                                                        image_size=image_size)
-    cached = encoder.run.file(f"embeddings/{dataset_key(dataset, split)}.npz") if encoder.run else None
-    fresh = cache and cached is not None and cached.exists() and cached.stat().st_mtime >= _weights_mtime(encoder.run)
-    if fresh and not dataset:  # the run's own catalog never changes
+    run = encoder.run
+    cached = run.file(f"embeddings/{dataset_key(dataset, split)}.npz") if run else None
+    fresh = bool(cache and run is not None and cached is not None and cached.exists()
+                 and cached.stat().st_mtime >= _weights_mtime(run))
+    if cached is not None and fresh and not dataset:  # the run's own catalog never changes
         return Embeddings.load(cached)
     records, splits, root = _records(encoder, dataset, split, progress, cancel)
     fingerprint = _fingerprint(records)
-    if fresh:  # an external dataset: reuse only when its images and labels (after curation) are unchanged
+    # An external dataset: reuse only when its images and labels (after curation) are unchanged.
+    if cached is not None and fresh:
         previous = Embeddings.load(cached)
         if previous.meta.get("fingerprint") == fingerprint:
             return previous
     features, probs = embed_records(encoder, records, batch_size=batch_size, progress=progress, cancel=cancel)
-    predictions = [encoder.classes[i] for i in probs.argmax(1)] if probs is not None else None
+    classes = encoder.classes
+    predictions = [classes[i] for i in probs.argmax(1)] if probs is not None and classes is not None else None
     emb = Embeddings(
         features=features, paths=[r.path for r in records], labels=[r.label or "" for r in records],
         patients=[r.patient or "" for r in records], magnifications=[r.magnification or "" for r in records],

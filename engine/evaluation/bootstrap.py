@@ -139,6 +139,7 @@ def replicate_metrics(weights: np.ndarray, prepared: _Prepared) -> dict[str, np.
     }
     aucs = np.stack([weighted_auc(weights, s) for s in prepared.scores], axis=1)
     if c == 2:
+        assert pos is not None  # a binary task always has its positive class
         neg = 1 - pos
         out["f1"] = f1[:, pos]
         out["sensitivity"] = _div(tp[:, pos], support[:, pos], np.nan)

@@ -54,8 +54,8 @@ def delong_test(y_bin: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> 
     aucs, cov = delong_covariance(y_bin, np.stack([score_a, score_b]))
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     diff = float(aucs[1] - aucs[0])
-    out = {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff, "variance": max(var, 0.0),
-           "se": float(np.sqrt(max(var, 0.0)))}
+    out: dict[str, Any] = {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff,
+                           "variance": max(var, 0.0), "se": float(np.sqrt(max(var, 0.0)))}
     if var <= 1e-15:
         same = abs(diff) <= 1e-12
         out.update(z=0.0 if same else None, p_value=1.0 if same else None,
@@ -98,7 +98,7 @@ def compare_predictions(y: np.ndarray, models: list[tuple[np.ndarray, np.ndarray
     """Both models' figures with intervals and the paired difference (B - A) with its interval and DeLong p."""
     codes, unit = group_codes(patients, len(y))
     reps = bootstrap_replicates(y, models, codes, spec.n, spec.seed, pos)
-    runs = []
+    runs: list[dict[str, Any]] = []
     for (probs, pred), rep in zip(models, reps):
         ci, dropped = intervals(rep, spec.level)
         runs.append({"figures": point_figures(y, probs, pred, codes, pos), "ci": ci, "dropped": dropped})

@@ -52,15 +52,15 @@ def parse_label_map(spec: str | Mapping[str, Any] | None) -> dict[str, list[str]
     if isinstance(spec, str) and "=" not in spec and Path(spec).is_file():
         spec = load_config_file(spec)
     if isinstance(spec, Mapping):
-        items = [(str(k), v if isinstance(v, (list, tuple)) else [v]) for k, v in spec.items()]
+        items: list[tuple[str, Any]] = [(str(k), v if isinstance(v, (list, tuple)) else [v]) for k, v in spec.items()]
     elif isinstance(spec, str):
         items = []
         for part in (p for p in spec.split(";") if p.strip()):
             if "=" not in part:
                 raise ConfigError(f"--label-map: '{part.strip()}' is not CLASS=LABEL[,LABEL...]; write e.g. "
                                   "\"benign=Benign,Normal;malignant=InSitu,Invasive\".")
-            target, labels = part.split("=", 1)
-            items.append((target, labels.split(",")))
+            target, label_text = part.split("=", 1)
+            items.append((target, label_text.split(",")))
     else:
         raise ConfigError(f"--label-map: expected text like \"benign=Benign,Normal\" or a mapping, got "
                           f"{type(spec).__name__}.")

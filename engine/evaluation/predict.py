@@ -14,6 +14,7 @@ a corrupt file...); one bad file never aborts the batch.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ def list_images(folder: str | Path, *, recursive: bool = True) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{display_path(folder)} is not a folder; choose the folder that holds the images.")
+    entries: Iterable[Path]
     if recursive:
         entries = walk_files(folder)
     else:

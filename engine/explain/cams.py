@@ -17,7 +17,7 @@ the target layer even for a frozen backbone, and no weight gradient is spent.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -198,7 +198,13 @@ def compute_cams(model: torch.nn.Module, x: torch.Tensor, *, method: str = "grad
     info = meta("cam", method)
     if x.ndim != 4:
         raise ConfigError(f"CAM input must be a batch [B, C, H, W], got shape {tuple(x.shape)}.")
-    layers = list(layer) if isinstance(layer, (list, tuple)) else [layer or model.cam_target_layer()]
+    histo_model: Any = model  # a HistoModel: it names its own CAM layer
+    if isinstance(layer, torch.nn.Module):
+        layers = [layer]
+    elif layer is not None:  # a list or tuple of layers
+        layers = list(layer)
+    else:
+        layers = [histo_model.cam_target_layer()]
     reshape = reshape_transform if reshape_transform is not None else getattr(model, "cam_reshape_transform", None)
     batch_size = max(1, int(batch_size))
     out = np.zeros((x.shape[0], x.shape[-2], x.shape[-1]), np.float32)

@@ -104,7 +104,7 @@ def robustness_run(run_dir: str | os.PathLike, *, split: str = "test", noise=NOI
     norm = _normalizer(config.data.normalize)
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=batch_size or config.batch_size, shuffle=False, num_workers=0)
-    logits = {p: [] for p in perturbations}
+    logits: dict[tuple[str, float], list[torch.Tensor]] = {p: [] for p in perturbations}
     targets, eta, start = [], EtaEstimator(len(loader)), time.monotonic()
     model.eval()
     with torch.no_grad():

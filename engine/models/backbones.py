@@ -27,19 +27,24 @@ from torch import nn
 from engine.models.base import PretrainedPart, SingleBackboneModel, module_group
 from engine.registry import register
 
+#: A timm model. Its submodules are reached by attribute name (``m.layer4``, ``m.blocks``), which
+#: ``nn.Module.__getattr__`` types as ``Tensor | Module``: the helpers below take it untyped.
+TimmNet = Any
+
 
 def _with_params(*modules: nn.Module | None) -> list[nn.Module]:
     return [m for m in modules if m is not None and any(True for _ in m.parameters())]
 
 
-def resnet_blocks(m: nn.Module) -> list[nn.Module]:
+def resnet_blocks(m: TimmNet) -> list[nn.Module]:
     """ResNet (He et al. 2016): stem, layer1..layer4."""
     return [module_group(m.conv1, m.bn1), m.layer1, m.layer2, m.layer3, m.layer4]
 
 
-def vgg_blocks(m: nn.Module) -> list[nn.Module]:
+def vgg_blocks(m: TimmNet) -> list[nn.Module]:
     """VGG (Simonyan & Zisserman 2015): the 5 conv stages (split after each MaxPool), then fc6/fc7."""
-    stages, current = [], []
+    stages: list[nn.Module] = []
+    current: list[nn.Module] = []
     for layer in m.features:
         current.append(layer)
         if isinstance(layer, nn.MaxPool2d):
@@ -50,7 +55,7 @@ def vgg_blocks(m: nn.Module) -> list[nn.Module]:
     return stages + [m.pre_logits]
 
 
-def efficientnet_blocks(m: nn.Module) -> list[nn.Module]:
+def efficientnet_blocks(m: TimmNet) -> list[nn.Module]:
     """EfficientNet/MobileNet: stem, each stage of ``blocks``, then the final 1x1 conv.
 
     This is torchvision's ``features`` indexing (EfficientNetV2 paper, Table 4:
@@ -61,7 +66,7 @@ def efficientnet_blocks(m: nn.Module) -> list[nn.Module]:
     return [module_group(m.conv_stem, m.bn1), *m.blocks, module_group(*tail)]
 
 
-def vit_blocks(m: nn.Module) -> list[nn.Module]:
+def vit_blocks(m: TimmNet) -> list[nn.Module]:
     """ViT (Dosovitskiy et al. 2021): patch embedding, then the encoder blocks.
 
     The final norm goes with the last block, so ``{"last": 4}`` is exactly
@@ -71,27 +76,27 @@ def vit_blocks(m: nn.Module) -> list[nn.Module]:
     return [module_group(m.patch_embed), *m.blocks[:-1], last]
 
 
-def resnet_cam(m: nn.Module) -> nn.Module:
+def resnet_cam(m: TimmNet) -> nn.Module:
     """ResNet: the last bottleneck/basic block of ``layer4``."""
     return m.layer4[-1]
 
 
-def vgg_cam(m: nn.Module) -> nn.Module:
+def vgg_cam(m: TimmNet) -> nn.Module:
     """VGG: the last layer of ``features`` (the 5th stage's output)."""
     return m.features[-1]
 
 
-def head_conv_cam(m: nn.Module) -> nn.Module:
+def head_conv_cam(m: TimmNet) -> nn.Module:
     """EfficientNet/MobileNetV2: the final 1x1 conv block's BN + activation (``bn2``)."""
     return m.bn2
 
 
-def last_stage_cam(m: nn.Module) -> nn.Module:
+def last_stage_cam(m: TimmNet) -> nn.Module:
     """MobileNetV3: the last stage (its 1x1 ``conv_head`` runs after pooling, on a 1x1 map)."""
     return m.blocks[-1]
 
 
-def vit_cam(m: nn.Module) -> nn.Module:
+def vit_cam(m: TimmNet) -> nn.Module:
     """ViT: ``norm1`` of the last encoder block (pytorch-grad-cam's recommendation)."""
     return m.blocks[-1].norm1
 
@@ -163,12 +168,12 @@ def create_timm_backbone(arch: TimmArch, image_size: int = 224, in_chans: int = 
     return timm.create_model(arch.arch, pretrained=False, num_classes=0, **kwargs), kwargs
 
 
-def timm_feature_dim(backbone: nn.Module) -> int:
+def timm_feature_dim(backbone: TimmNet) -> int:
     """Width of a timm model's pooled pre-logits output."""
     return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
 
 
-def vit_reshape_transform(vit: nn.Module) -> TokensToGrid:
+def vit_reshape_transform(vit: TimmNet) -> TokensToGrid:
     """The :class:`TokensToGrid` matching a timm ViT's patch grid and prefix tokens."""
     return TokensToGrid(tuple(vit.patch_embed.grid_size), int(getattr(vit, "num_prefix_tokens", 1)))
 

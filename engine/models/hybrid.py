@@ -100,7 +100,7 @@ class HybridEffNetViT(HistoModel):
 
     def cam_target_layer(self) -> nn.Module:
         """The EfficientNet branch's last conv block (``conv_head`` -> BN + SiLU, i.e. ``bn2``)."""
-        return self.effnet.bn2
+        return self.effnet.get_submodule("bn2")
 
     def pretrained_parts(self) -> dict[str, PretrainedPart]:
         """Both backbones, each with its own ImageNet weights (and local file name)."""

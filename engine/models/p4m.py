@@ -80,6 +80,8 @@ class P4MConv2d(nn.Module):
     else the input has ``in_channels * 8`` channels). Output ``[B, out_channels * 8, H, W]`` (same size,
     stride 1, odd ``kernel``)."""
 
+    index: torch.Tensor  # a (non-persistent) buffer
+
     def __init__(self, in_channels: int, out_channels: int, kernel: int = 3, lifting: bool = False) -> None:
         super().__init__()
         if kernel % 2 == 0:

@@ -51,7 +51,7 @@ class _SequentialCNN(SingleBackboneModel):
 
     def backbone_blocks(self) -> dict[str, list[nn.Module]]:
         """The conv blocks then the dense block, input to output."""
-        return {"backbone": list(self.backbone)}
+        return {"backbone": list(self.backbone.children())}
 
     def cam_target_layer(self) -> nn.Module:
         """The last conv block (its output is the last 4-D activation)."""
@@ -73,7 +73,7 @@ class BasicCNN(_SequentialCNN):
         if hidden < 1:
             raise ConfigError(f"basic_cnn: the Dense layer width (head_hidden) must be positive, got {hidden}.")
         flat = flat_size(128, image_size, 3)
-        blocks = OrderedDict(
+        blocks: OrderedDict[str, nn.Module] = OrderedDict(
             block1=conv_block(in_chans, 32, True),
             block2=conv_block(32, 64, True),
             block3=conv_block(64, 128, True),
@@ -98,7 +98,7 @@ class SimpleCNN(_SequentialCNN):
     def __init__(self, num_classes: int = 2, binary_single_logit: bool = True, head_hidden: int | None = None,
                  dropout: float = 0.0, image_size: int = 224, in_chans: int = 3) -> None:
         flat = flat_size(32, image_size, 2)
-        blocks = OrderedDict(
+        blocks: OrderedDict[str, nn.Module] = OrderedDict(
             block1=conv_block(in_chans, 16, False),
             block2=conv_block(16, 32, False),
             dense=nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.Linear(512, 128)),

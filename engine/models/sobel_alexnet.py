@@ -33,6 +33,8 @@ SOBEL_X = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))
 class SobelFilter(nn.Module):
     """Fixed grayscale (channel mean) + Sobel x/y: ``[B, in_chans, H, W] -> [B, 2, H, W]`` (no parameters)."""
 
+    weight: torch.Tensor  # a (non-persistent) buffer
+
     def __init__(self, in_chans: int = 3) -> None:
         super().__init__()
         gx = torch.tensor(SOBEL_X)
@@ -102,12 +104,12 @@ class SobelAlexNet(SingleBackboneModel):
 
     def backbone_blocks(self) -> dict[str, list[nn.Module]]:
         """conv1..conv5, fc6, fc7 (the Sobel layer has nothing to train)."""
-        b = self.backbone
-        return {"backbone": [b.conv1, b.conv2, b.conv3, b.conv4, b.conv5, b.fc6, b.fc7]}
+        names = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+        return {"backbone": [self.backbone.get_submodule(name) for name in names]}
 
     def cam_target_layer(self) -> nn.Module:
         """The conv5 block."""
-        return self.backbone.conv5
+        return self.backbone.get_submodule("conv5")
 
 
 @register("model", "alexnet_sobel", family="alexnet", default_size=224, pretrained_tag=None,

@@ -63,9 +63,9 @@ def set_trainable(model: Any, spec: Any) -> None:
     rules = parse_spec(spec, list(model.backbone_parts()))
     for part, module in model.backbone_parts().items():
         n, part_blocks = rules[part], blocks[part]
-        whole = n is ALL or n >= len(part_blocks)
+        whole = n is None or n >= len(part_blocks)  # None: ALL
         module.requires_grad_(whole)
-        if not whole and n > 0:
+        if n is not None and not whole and n > 0:
             for block in part_blocks[-n:]:
                 block.requires_grad_(True)
     for head in model.head_modules():
@@ -79,7 +79,8 @@ def _head_param_ids(model: Any) -> set[int]:
 def param_groups(model: nn.Module, lr_head: float, lr_backbone: float) -> list[dict[str, Any]]:
     """Groups ``{"name", "params", "lr"}`` of trainable parameters; empty groups are left out."""
     head_ids = _head_param_ids(model)
-    head, backbone = [], []
+    head: list[nn.Parameter] = []
+    backbone: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (head if id(p) in head_ids else backbone).append(p)

@@ -87,7 +87,7 @@ def hub_cached_file(tag: str) -> str | None:
             found = try_to_load_from_cache(cfg.hf_hub_id, filename)
             if isinstance(found, str):
                 return found
-    if cfg.url:
+    if isinstance(cfg.url, str) and cfg.url:
         import torch.hub
 
         path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(cfg.url)
@@ -139,9 +139,10 @@ def weights_status(name: str) -> WeightsStatus:
     if local:
         return WeightsStatus(True, "local", f"local file {local}")
     found = {p: _part_status(p) for p in parts}
-    if all(found.values()):
-        sources = sorted({s for s, _ in found.values()})
-        where = "; ".join(f"{p}: {s} {path}" for p, (s, path) in found.items())
+    hits = {p: status for p, status in found.items() if status}
+    if len(hits) == len(found):
+        sources = sorted({s for s, _ in hits.values()})
+        where = "; ".join(f"{p}: {s} {path}" for p, (s, path) in hits.items())
         return WeightsStatus(True, "+".join(sources), f"available ({where})")
     tags = ", ".join(registry.meta("model", p)["pretrained_tag"] for p, f in found.items() if not f)
     return WeightsStatus(False, "download", f"not cached (timm {tags}): downloaded when online; not available "

@@ -159,7 +159,8 @@ def _fit(model: nn.Module, state: dict[str, torch.Tensor], prefix: str) -> tuple
 
 
 def _head_prefixes(model: nn.Module) -> tuple[str, ...]:
-    heads = model.head_modules() if hasattr(model, "head_modules") else []
+    head_modules = getattr(model, "head_modules", None)
+    heads = head_modules() if head_modules is not None else []
     return tuple(f"{name}." for name, m in model.named_modules() if name and any(m is h for h in heads))
 
 

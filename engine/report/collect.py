@@ -37,7 +37,7 @@ def is_run(path: Path) -> bool:
     return (path / "config.json").is_file() and any((path / n).exists() for n in ("summary.json", "metrics.jsonl"))
 
 
-def split_counts(catalog: dict | None, split: dict | None) -> dict[str, dict[str, dict[str, int]]] | None:
+def split_counts(catalog: dict | None, split: dict | None) -> dict[str, dict[str, dict[str, int | None]]] | None:
     """``{split: {class: {"images": n, "patients": m}}}`` from catalog.json records and split.json assignments."""
     if not catalog or not split or not isinstance(split.get("assignments"), dict):
         return None

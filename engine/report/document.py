@@ -10,6 +10,7 @@ same sections, tables and figures. Text in blocks is raw; renderers clean it
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -60,7 +61,7 @@ class Table:
     """A table: ``header`` then ``rows`` of cells (text or :class:`Link`); ``widths`` are relative."""
 
     header: list[str]
-    rows: list[list[Union[str, Link]]]
+    rows: Sequence[Sequence[Union[str, Link]]]  # Sequence: a list of plain-text rows is one too
     caption: str = ""
     widths: list[float] | None = None
 
@@ -83,6 +84,9 @@ class Gallery:
 
 
 Block = Union[Para, Note, Heading, KeyValues, Table, Figure, Gallery]
+
+#: ``(id, title, builder)`` of one report section; ``builder(data, ctx)`` returns its blocks.
+SectionSpec = tuple[str, str, Callable[[dict, dict], list]]
 
 
 @dataclass

@@ -99,7 +99,8 @@ def roc_section(data: dict, ctx: dict) -> list[Block]:
     pos = classes.index(focus["positive_class"]) if focus and focus.get("positive_class") in classes else None
     columns = [pos] if pos is not None else ([1] if len(classes) == 2 else list(range(len(classes))))
     spec = spec_from_config(data["config"])
-    curves, notes = [], []
+    curves: list[dict] = []
+    notes: list[Block] = []
     for k in columns[:MAX_BAND_CLASSES]:
         target = y == k
         pts = score_summary(target, probs[:, k], max_points=None)
@@ -238,7 +239,7 @@ def errors_section(data: dict, ctx: dict) -> list[Block]:
     rest = [r for r in rows if id(r) not in explained]
     if rest:
         blocks.append(Table(["image", "true", "predicted", "p(predicted)"],
-                            [[Path(r["path"]).name, r.get("true_label"), r.get("predicted_label"),
+                            [[Path(r["path"]).name, str(r.get("true_label") or ""), str(r.get("predicted_label") or ""),
                               num(r.get("predicted_probability"))] for r in rest], caption="errors without a picture"))
     return blocks
 

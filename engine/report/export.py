@@ -18,13 +18,13 @@ from pathlib import Path
 from engine.errors import ConfigError
 from engine.io_utils import atomic_write_bytes, atomic_write_text, display_path
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
-from engine.report.document import Document, Section
+from engine.report.document import Document, Section, SectionSpec
 from engine.report.text import slug
 
 FORMATS = ("html", "pdf")
 
 
-def run_sections() -> list[tuple[str, str, object]]:
+def run_sections() -> list[SectionSpec]:
     """``(id, title, builder)`` of a run report's sections, in order."""
     from engine.report import eval_sections as ev
     from engine.report import run_sections as rs
@@ -67,8 +67,8 @@ def _check_out_dir(out: Path, folder: Path) -> None:
 
     config, _ = read_json_file(folder / "config.json")
     config = config if isinstance(config, dict) else {}
-    source = (config.get("data") if isinstance(config.get("data"), dict) else {}).get("path") or \
-        config.get("dataset") or ""
+    data_config = config.get("data")
+    source = (data_config.get("path") if isinstance(data_config, dict) else None) or config.get("dataset") or ""
     if not isinstance(source, str) or not source or source == "demo":
         return
     src = Path(source).resolve()

@@ -20,8 +20,9 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from engine.report.document import DPI
 from engine.report.text import font_path, is_number, printable
 
-STYLE = {"text.parse_math": False, "font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
-         "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "legend.framealpha": 0.8}
+STYLE: Any = {  # Any: matplotlib types rc keys as one Literal of every rc name
+    "text.parse_math": False, "font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 10,
+    "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8, "legend.framealpha": 0.8}
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -54,14 +55,14 @@ def training_curves(rows: Sequence[dict]) -> bytes | None:
               ("accuracy / AUC", ("train_acc", "val_acc", "val_auc", "val_f1", "knn_acc")),
               ("learning rate", ("lr",))]
     copied = all(r.get("val_acc") == r.get("knn_acc") for r in rows)  # SSL rows copy kNN accuracy into val_acc
-    panels = [(t, [k for k in keys if _series(rows, k)[0] and not (copied and k == "val_acc")]) for t, keys in panels]
-    panels = [p for p in panels if p[1]]
-    if not panels:
+    shown = [(t, [k for k in keys if _series(rows, k)[0] and not (copied and k == "val_acc")]) for t, keys in panels]
+    shown = [p for p in shown if p[1]]
+    if not shown:
         return None
     changes = [r.get("epoch") for prev, r in zip(rows, rows[1:]) if r.get("phase") != prev.get("phase")]
 
     def draw(axes):
-        for ax, (title, keys) in zip(axes, panels):
+        for ax, (title, keys) in zip(axes, shown):
             for k, key in enumerate(keys):
                 x, y = _series(rows, key)
                 ax.plot(x, y, marker="o" if len(x) < 30 else None, ms=3, color=COLORS[k], label=key)
@@ -80,7 +81,7 @@ def training_curves(rows: Sequence[dict]) -> bytes | None:
             _epoch_ticks(ax, rows)
             ax.legend(loc="best")
 
-    return _render(draw, (3.0 * len(panels), 2.8), ncols=len(panels))
+    return _render(draw, (3.0 * len(shown), 2.8), ncols=len(shown))
 
 
 def _epoch_ticks(ax, rows: Sequence[dict]) -> None:

@@ -12,6 +12,7 @@ font is used with Latin-1 text (other characters escaped the same way).
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from engine.report.document import DPI, Document, Figure, Gallery, Heading, KeyValues, Link, Note, Para, Table
 from engine.report.text import clean, font_path, printable
@@ -100,7 +101,8 @@ class ReportPDF:
         pdf.set_fill_color(*fill)
         pdf.set_text_color(*color)
         self.font(8.5, note.kind == "warning")
-        pdf.multi_cell(0, 4.4, self.t(note.text), fill=True, new_x="LMARGIN", new_y="NEXT", align="L", padding=1.2)
+        pdf.multi_cell(0, 4.4, self.t(note.text), fill=True, new_x="LMARGIN", new_y="NEXT", align="L",
+                       padding=1.2)  # type: ignore[arg-type]  # fpdf2 takes a float (mm); its hint says int
         pdf.set_text_color(0, 0, 0)
         pdf.ln(1.2)
 
@@ -121,14 +123,15 @@ class ReportPDF:
             self.links[anchor] = self.pdf.add_link()
         return self.links[anchor]
 
-    def table(self, header: list[str] | None, rows: list[list], caption: str = "", widths=None,
+    def table(self, header: list[str] | None, rows: Sequence[Sequence], caption: str = "", widths=None,
               bold_first: bool = False) -> None:
         """A table with a repeated heading row on page breaks, column widths from the content."""
         from fpdf.fonts import FontFace
 
         ncols = len(header) if header else max(len(r) for r in rows)
         size = 8 if ncols <= 5 else 7 if ncols <= 8 else 6
-        texts = [[c.text if isinstance(c, Link) else c for c in row] for row in ([header] if header else []) + rows]
+        all_rows = ([header] if header else []) + list(rows)
+        texts = [[c.text if isinstance(c, Link) else c for c in row] for row in all_rows]
         widths = widths or [min(max(len(clean(r[i])) if i < len(r) else 0 for r in texts), 40) + 4
                             for i in range(ncols)]
         self.font(size)
@@ -137,7 +140,7 @@ class ReportPDF:
         with self.pdf.table(col_widths=widths, text_align="LEFT", first_row_as_headings=bool(header),
                             headings_style=style, line_height=size * 0.5, padding=0.8, width=self.pdf.epw,
                             cell_fill_color=(246, 248, 250), cell_fill_mode="ROWS") as table:
-            for row in ([header] if header else []) + rows:
+            for row in all_rows:
                 out = table.row()
                 for i in range(ncols):
                     cell = row[i] if i < len(row) else ""

@@ -24,7 +24,7 @@ from engine.evaluation.tables import figure
 from engine.io_utils import display_path
 from engine.report import figures
 from engine.report.collect import is_run, read_json_file, without_curves
-from engine.report.document import Block, Figure, Heading, KeyValues, Link, Note, Para, Table
+from engine.report.document import Block, Figure, Heading, KeyValues, Link, Note, Para, SectionSpec, Table
 from engine.report.text import NOT_RECORDED, is_number, plain, with_ci
 from engine.studies.aggregate import mean_std
 from engine.studies.store import study_status
@@ -315,7 +315,7 @@ def environment_section(data: dict, ctx: dict) -> list[Block]:
     return [KeyValues(environment_items(data["environment"]))]
 
 
-def study_sections() -> list[tuple[str, str, object]]:
+def study_sections() -> list[SectionSpec]:
     """``(id, title, builder)`` of a study report's sections, in order."""
     return [("design", "Study design", design_section), ("runs", "Runs", runs_section),
             ("aggregates", "Aggregates (mean +- std)", aggregates_section),

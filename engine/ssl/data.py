@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -12,6 +12,9 @@ from engine.data.catalog import Catalog, ImageRecord
 from engine.errors import DataError
 from engine.jobs import CancelToken, ProgressFn, null_progress
 from engine.training.seeding import epoch_seed
+
+if TYPE_CHECKING:
+    from engine.data.dataset import ImageLoader
 
 
 class GrayEval:
@@ -75,7 +78,7 @@ class SSLData:
     train_dataset: MultiViewDataset
     val_loader: DataLoader | None
     eval_transform: Callable
-    image_loader: object
+    image_loader: ImageLoader
     loader_kwargs: dict
     batch_size: int
     generator: torch.Generator

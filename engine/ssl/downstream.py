@@ -60,7 +60,8 @@ def downstream_phases(mode: str, epochs: int, frozen_epochs: int, probe_lr: floa
         return [{"epochs": epochs, "trainable": "head", "lr": probe_lr, "name": "linear probe"}]
     if not 0 <= frozen_epochs < epochs:
         raise ConfigError(f"frozen_epochs ({frozen_epochs}) must be at least 0 and below epochs ({epochs}).")
-    phases = [{"epochs": frozen_epochs, "trainable": "head", "lr": probe_lr, "name": "frozen encoder"}]
+    phases: list[dict[str, Any]] = [
+        {"epochs": frozen_epochs, "trainable": "head", "lr": probe_lr, "name": "frozen encoder"}]
     phases.append({"epochs": epochs - frozen_epochs, "trainable": "all", "lr": finetune_lr, "name": "fine-tune"})
     return [p for p in phases if p["epochs"] > 0]
 
@@ -99,7 +100,7 @@ def downstream_config(ssl_run_dir: str | Path, dataset_path: str, *, mode: str =
 
     ssl, encoder = ssl_source(ssl_run_dir)
     probe_lr, finetune_lr = downstream_lrs(ssl)
-    base = {
+    base: dict[str, Any] = {
         "name": f"{mode}-{ssl.method}-{ssl.backbone}", "seed": ssl.seed, "epochs": epochs,
         "batch_size": ssl.batch_size, "device": ssl.device, "runs_dir": ssl.runs_dir,
         "data": {"path": str(dataset_path), "image_size": ssl.data.image_size, "normalize": ssl.data.normalize,

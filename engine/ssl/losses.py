@@ -73,6 +73,8 @@ class DINOLoss(nn.Module):
     ``warmup_fraction`` of training (DINO: 0.04 -> 0.07 over 30 epochs).
     """
 
+    center: torch.Tensor  # a buffer
+
     def __init__(self, out_dim: int, student_temp: float = 0.1, teacher_temp: float = 0.04,
                  center_momentum: float = 0.9, warmup_teacher_temp: float | None = None,
                  warmup_fraction: float = 0.0) -> None:
@@ -102,7 +104,7 @@ class DINOLoss(nn.Module):
         temp = self.teacher_temp_at(progress)
         teacher = [F.softmax((t.detach().float() - self.center) / temp, dim=-1) for t in teacher_out]
         student = [F.log_softmax(s.float() / self.student_temp, dim=-1) for s in student_out]
-        total, pairs = 0.0, 0
+        total, pairs = torch.zeros(()), 0
         for i, t in enumerate(teacher):
             for v, s in enumerate(student):
                 if v == i:

@@ -35,7 +35,8 @@ def update_momentum(target: nn.Module, online: nn.Module, m: float) -> None:
     Buffers (BatchNorm statistics) are not averaged: each network keeps its
     own, as in the reference implementations.
     """
-    targets, online_params = list(target.parameters()), [p.detach() for p in online.parameters()]
+    targets: list[torch.Tensor] = list(target.parameters())
+    online_params = [p.detach() for p in online.parameters()]
     if all(t.dtype == o.dtype and t.device == o.device for t, o in zip(targets, online_params)):
         torch._foreach_lerp_(targets, online_params, 1.0 - m)  # one fused update, not 2 kernels per tensor
         return

@@ -73,7 +73,8 @@ def pooled_oof(run_paths: list[Path], expected: list[str], evaluation: Any, out_
     from engine.evaluation.thresholds import positive_class
     from engine.io_utils import write_json
 
-    rows, notes = [], []
+    rows: list[dict] = []
+    notes: list[str] = []
     for path in run_paths:
         test = [r for r in read_predictions_csv(Path(path) / "predictions.csv") if r["split"] == "test"]
         rows.extend({**r, "fold_run": Path(path).name} for r in test)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -11,6 +13,8 @@ from engine.training.config import LossConfig, OptimConfig, ScheduleConfig
 
 class SmoothedBCEWithLogits(nn.Module):
     """BCE on one logit with label smoothing (targets y(1-e)+e/2) and pos_weight."""
+
+    pos_weight: torch.Tensor | None  # a buffer
 
     def __init__(self, label_smoothing: float = 0.0, pos_weight: torch.Tensor | None = None):
         super().__init__()
@@ -31,11 +35,11 @@ def build_loss(cfg: LossConfig, num_outputs: int, class_weights: torch.Tensor | 
         raise ConfigError("loss.class_weights must be null or 'balanced'.")
     if not 0.0 <= cfg.label_smoothing < 1.0:
         raise ConfigError("loss.label_smoothing must be in [0, 1).")
-    use_weights = cfg.class_weights == "balanced" and class_weights is not None
+    weights = class_weights if cfg.class_weights == "balanced" else None
     if num_outputs == 1:
-        pos_weight = (class_weights[1] / class_weights[0]).reshape(1) if use_weights else None
+        pos_weight = (weights[1] / weights[0]).reshape(1) if weights is not None else None
         return SmoothedBCEWithLogits(cfg.label_smoothing, pos_weight)
-    return nn.CrossEntropyLoss(weight=class_weights if use_weights else None, label_smoothing=cfg.label_smoothing)
+    return nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
 
 
 def build_optimizer(param_groups: list[dict], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -53,7 +57,7 @@ def build_optimizer(param_groups: list[dict], cfg: OptimConfig) -> torch.optim.O
     raise ConfigError(f"Unknown optimizer '{cfg.name}': use adam, adamw or sgd.")
 
 
-def monitor_mode(metric: str) -> str:
+def monitor_mode(metric: str) -> Literal["min", "max"]:
     """'min' for losses, 'max' for every other metric (accuracy, AUC, F1)."""
     return "min" if "loss" in metric else "max"
 

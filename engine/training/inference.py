@@ -43,8 +43,8 @@ def calibrated_probs(model: torch.nn.Module, x: torch.Tensor, tta: str | None = 
         logits = mean_view_log_probs([model(v) / temperature for v in tta_views(x, tta)])
     else:
         logits = model(x) / temperature
-    logits = logits.double().cpu().numpy()
-    return probs_from_logits(logits, logits.shape[1] == 1)
+    values = logits.double().cpu().numpy()
+    return probs_from_logits(values, values.shape[1] == 1)
 
 
 @torch.no_grad()
@@ -57,14 +57,15 @@ def predict_logits(model: torch.nn.Module, loader, device: torch.device, *, amp:
     (float64), which ``probs_from_logits`` turns back into those mean probabilities.
     """
     model.eval()
-    outs, targets = [], []
+    outs: list[torch.Tensor] = []
+    targets = []
     for i, (x, y, _idx) in enumerate(loader):
         if cancel is not None:
             cancel.raise_if_cancelled()
         x = x.to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-            logits = model(x) if tta is None else [model(v) for v in tta(x)]
-        outs.append(logits.float().cpu() if tta is None else mean_view_log_probs(logits).cpu())
+            views = [model(x)] if tta is None else [model(v) for v in tta(x)]
+        outs.append(views[0].float().cpu() if tta is None else mean_view_log_probs(views).cpu())
         targets.append(y)
         if on_batch is not None:
             on_batch(i + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def rng_state() -> dict:
     """All RNG states as tensors/lists (loadable with ``weights_only=True``)."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy tuple (name, keys, pos, has_gauss, gauss)
     state = {
         "torch": torch.get_rng_state(),
         "numpy": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from engine.data.imageio import check_regular_file
@@ -11,7 +12,7 @@ from engine.io_utils import display_path
 from engine.registry import create, names
 
 
-def check_root(root: str | Path) -> Path:
+def check_root(root: str | os.PathLike) -> Path:
     """``root`` as an absolute Path; DataError unless it is a folder or a CSV/TSV list (a regular file)."""
     root = Path(root).expanduser().absolute()
     if not root.exists():

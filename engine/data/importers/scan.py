@@ -58,9 +58,10 @@ def _inspect_file(path: Path, meta: dict, max_pixels: int = DEFAULT_MAX_PIXELS) 
         digest = file_sha1(path)
     except ImageReadError as exc:
         raise _SkipFileError(getattr(exc, "reason", str(exc))) from exc
-    fields = {key: (str(meta[key]) if meta.get(key) is not None else None) for key in _META_FIELDS}
+    fields = {key: (str(meta[key]) if meta.get(key) is not None else None) for key in _META_FIELDS if key != "label"}
     sizes = info.page_sizes or ((info.width, info.height),)
-    return [ImageRecord(path=os.path.abspath(path), width=w, height=h, sha1=digest, page=page, **fields)
+    return [ImageRecord(path=os.path.abspath(path), label=str(meta["label"]), width=w, height=h, sha1=digest,
+                        page=page, **fields)
             for page, (w, h) in enumerate(sizes)]
 
 
