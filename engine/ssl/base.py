@@ -5,7 +5,10 @@ The pretraining loop (:mod:`engine.ssl.loop`) only calls this interface:
 ``trainable_parameters`` -> ``on_train_batch_end`` (EMA updates); ``embed``
 feeds the kNN monitor and ``encoder_state_dict`` becomes
 ``encoder.safetensors``. Target/teacher networks are submodules, so the
-method's ``state_dict`` (checkpoint) carries them for resume.
+method's ``state_dict`` (checkpoint) carries them for resume. A method that
+needs more of the loop (DeepCluster's clustering each epoch) says so here:
+``loop_kwargs`` (constructor arguments from the run), ``needs_indices``,
+``early_stopping`` and ``loop_callbacks``; the loop never names a method.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ class SSLMethod(nn.Module):
 
     DEFAULTS: dict[str, Any] = {}
     n_views: int = 2
+    #: Whether :meth:`training_step` takes the batch's dataset ``indices`` (per-image pseudo-labels).
+    needs_indices: bool = False
+    #: Whether the validation loss of different epochs is comparable, so it may pick the best encoder and
+    #: stop early (False for moving targets such as DeepCluster's re-clustered pseudo-labels).
+    early_stopping: bool = True
 
     def __init__(self, encoder: nn.Module, **hparams: Any) -> None:
         super().__init__()
@@ -75,6 +83,17 @@ class SSLMethod(nn.Module):
         self.register_buffer("progress", torch.zeros(()))  # fraction of training done (schedules; resumes)
         self.progress_now: float | None = None  # the same as a Python float (no GPU sync); None until a step
         self.last_momentum: float | None = None
+
+    # -- the loop's extras ---------------------------------------------------
+    @classmethod
+    def loop_kwargs(cls, config: Any, num_images: int) -> dict[str, Any]:
+        """Constructor arguments taken from the run (``config``: the SSLConfig; ``num_images``: images the
+        encoder trains on); none by default."""
+        return {}
+
+    def loop_callbacks(self, config: Any) -> list[Any]:
+        """Callbacks (:class:`~engine.training.callbacks.Callback`) this method adds to the pretraining loop."""
+        return []
 
     # -- views ---------------------------------------------------------------
     @classmethod

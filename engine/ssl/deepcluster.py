@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from engine.registry import register
 from engine.ssl.base import SSLMethod, s4_defaults
 from engine.ssl.clustering import cluster_features, nmi
 from engine.ssl.views import MultiViewTransform, ViewAugment, view_pipeline
+from engine.training.callbacks import Callback
 from engine.training.seeding import epoch_seed
 
 #: Columns of deepcluster_log.csv (S5: "logged to CSV").
@@ -46,6 +48,17 @@ class DeepCluster(SSLMethod):
 
     DEFAULTS = DEFAULTS
     n_views = 1
+    needs_indices = True   # the pseudo-labels are per image
+    early_stopping = False  # the targets move with every re-clustering
+
+    @classmethod
+    def loop_kwargs(cls, config, num_images: int) -> dict:
+        """K clipped to half the images (tiny data), and the image count (one pseudo-label each)."""
+        return {"num_clusters": max(2, min(int(config.deepcluster.k), num_images // 2)), "num_images": num_images}
+
+    def loop_callbacks(self, config) -> list:
+        """Re-clustering each epoch, the sampler over clusters and deepcluster_log.csv."""
+        return [DeepClusterCallback(config.deepcluster)]
 
     def __init__(self, encoder, num_clusters: int = 200, num_images: int = 0, **hparams):
         super().__init__(encoder, **hparams)
@@ -91,63 +104,74 @@ class DeepCluster(SSLMethod):
         self.labels, self.previous = state["labels"].clone(), state["previous"].clone()
 
 
-def deepcluster_kwargs(config, num_images: int) -> dict:
-    """Constructor arguments the loop adds: K clipped to half the images (tiny data), and the image count."""
-    return {"num_clusters": max(2, min(int(config.deepcluster.k), num_images // 2)), "num_images": num_images}
+class DeepClusterCallback(Callback):
+    """DeepCluster's steps around each epoch of the pretraining loop (:class:`engine.ssl.loop.SSLTrainer`):
+    re-clustering and the uniform-over-clusters sampler before training, the training time after it, and
+    ``deepcluster_log.csv`` after each saved epoch and on resume."""
 
+    def __init__(self, cfg):
+        self.cfg = cfg  # SSLConfig.deepcluster
+        self.t_train = 0.0
 
-class DeepClusterHooks:
-    """The DeepCluster steps around an epoch of :class:`engine.ssl.loop.SSLTrainer`."""
+    def on_train_epoch_start(self, loop: Any, row: dict) -> None:
+        row.update(self.recluster(loop))
+        loop.sampler = self.sampler(loop)
+        self.t_train = time.monotonic()
 
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.cfg = trainer.config.deepcluster
+    def on_train_epoch_end(self, loop: Any, row: dict) -> None:
+        row["time_train_s"] = round(time.monotonic() - self.t_train, 3)
 
-    def on_epoch_start(self, epoch: int) -> dict:
+    def on_epoch_saved(self, loop: Any, row: dict) -> None:
+        self.write_log(loop)
+
+    def on_resume(self, loop: Any) -> None:
+        self.write_log(loop)
+
+    def recluster(self, loop: Any) -> dict:
         """Re-cluster (every ``reassign_every`` epochs): extract -> PCA/whiten -> L2 -> k-means."""
         from engine.jobs import Progress
         from engine.ssl.knn import extract_features
 
-        t, method, data = self.trainer, self.trainer.method, self.trainer.data
+        method, data, epoch = loop.method, loop.data, loop.epoch
         if epoch % max(1, self.cfg.reassign_every) and bool((method.labels >= 0).all()):
             return {}
-        t.progress(Progress(stage="cluster", message=f"epoch {epoch + 1}: extracting features"))
+        loop.progress(Progress(stage="cluster", message=f"epoch {epoch + 1}: extracting features"))
         t0 = time.monotonic()
         method.eval()
         try:
-            feats, targets = extract_features(method.embed, data.eval_loader(data.all_records), t.device,
-                                              amp=t.amp, cancel=t.cancel)
+            feats, targets = extract_features(method.embed, data.eval_loader(data.all_records), loop.device,
+                                              amp=loop.amp, cancel=loop.cancel)
         finally:
             method.train()
         t1 = time.monotonic()
-        t.progress(Progress(stage="cluster", message=f"epoch {epoch + 1}: k-means, K={method.num_clusters}"))
-        stats = method.assign(feats.numpy(), seed=epoch_seed(t.config.seed, epoch),
+        loop.progress(Progress(stage="cluster", message=f"epoch {epoch + 1}: k-means, K={method.num_clusters}"))
+        stats = method.assign(feats.numpy(), seed=epoch_seed(loop.config.seed, epoch),
                               truth=targets.numpy() if data.labelled else None, pca_dim=self.cfg.pca_dim,
                               whiten=self.cfg.whiten, iters=self.cfg.kmeans_iters, device=self.cfg.kmeans_device)
         for p in method.classifier.parameters():  # a fresh classifier starts with fresh optimizer moments
-            t.optimizer.state.pop(p, None)
+            loop.optimizer.state.pop(p, None)
         for note in stats.pop("notes"):
-            t.log(note)
+            loop.log(note)
         if stats["bad_rows"]:
-            t.log(f"WARNING: {stats['bad_rows']} feature rows held NaN/Inf and were replaced by zeros.")
+            loop.log(f"WARNING: {stats['bad_rows']} feature rows held NaN/Inf and were replaced by zeros.")
         stats.update(time_extract_s=round(t1 - t0, 3), time_cluster_s=round(time.monotonic() - t1, 3))
         return stats
 
-    def sampler(self, epoch: int):
+    def sampler(self, loop: Any):
         """Uniform sampling over clusters (each cluster equally likely), or None to shuffle plainly."""
         if not self.cfg.uniform_sampling:
             return None
-        labels = self.trainer.method.labels[:len(self.trainer.data.train_records)]
+        labels = loop.method.labels[:len(loop.data.train_records)]
         counts = torch.bincount(labels.clamp_min(0))
         weights = 1.0 / counts[labels.clamp_min(0)].double()
-        generator = torch.Generator().manual_seed(epoch_seed(self.trainer.config.seed, epoch) + 1)
+        generator = torch.Generator().manual_seed(epoch_seed(loop.config.seed, loop.epoch) + 1)
         return WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
 
-    def write_log(self, history: list[dict]) -> None:
+    def write_log(self, loop: Any) -> None:
         """Rewrite deepcluster_log.csv from the per-epoch rows."""
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        for row in history:
+        for row in loop.history:
             writer.writerow({k: row.get(k, "") if row.get(k) is not None else "" for k in LOG_COLUMNS})
-        atomic_write_text(self.trainer.run.file("deepcluster_log.csv"), buf.getvalue())
+        atomic_write_text(loop.run.file("deepcluster_log.csv"), buf.getvalue())

@@ -210,9 +210,10 @@ def _finish(life: RunLifecycle, trainer, status: str) -> None:
     run.check_present()
     trainer.save_encoder(run.file("encoder.safetensors"), best=trainer.config.restore_best)
     knn = [r["knn_acc"] for r in trainer.history if r.get("knn_acc") is not None]
+    best = trainer.best if trainer.best is not None and trainer.best.found else None
     summary = {"kind": "ssl", "epochs_run": trainer.epoch,
-               "best_epoch": trainer.best_epoch if trainer.best_epoch > 0 else None,
-               "best_val_loss": trainer.best_val if trainer.best_epoch > 0 else None,
+               "best_epoch": best.best_epoch if best else None,
+               "best_val_loss": best.best if best else None,
                "final_loss": trainer.history[-1]["loss"] if trainer.history else None,
                "knn_acc": knn[-1] if knn else None, "early_stopped": trainer.early_stopped,
                "encoder": "encoder.safetensors", "train_time_s": round(life.elapsed(), 1)}

@@ -4,15 +4,18 @@ Wu et al., "Unsupervised Feature Learning via Non-Parametric Instance
 Discrimination", CVPR 2018: each of the ``k`` nearest training features (cosine
 similarity ``s``) votes for its class with weight ``exp(s / T)``. Used during
 pretraining on labelled data to watch the features improve without training a
-classifier.
+classifier (:class:`KnnMonitor`, a callback of the pretraining loop).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 
 from engine.jobs import CancelToken
+from engine.training.callbacks import Callback
 
 
 @torch.no_grad()
@@ -64,3 +67,36 @@ def knn_accuracy(train_features, train_labels, query, query_labels, n_classes: i
     n_classes = n_classes or int(max(train_labels.max(), query_labels.max())) + 1
     pred = knn_predict(train_features, train_labels, query, n_classes, k=k, temperature=temperature).argmax(1)
     return float(np.mean((pred == query_labels).numpy()))
+
+
+class KnnMonitor(Callback):
+    """After validation every ``every`` epochs: weighted kNN accuracy (``k``, ``temperature``) of the val
+    images' features against the train images', as ``knn_acc`` (and ``val_acc``, the curve the Runs / Jobs
+    plots draw) in the epoch's row. Needs labelled data (``loop.data``) and ``loop.method.embed``."""
+
+    def __init__(self, every: int, k: int = 20, temperature: float = 0.07):
+        self.every, self.k, self.temperature = every, k, temperature
+
+    def on_validation_end(self, loop: Any, row: dict) -> None:
+        acc = self.accuracy(loop)
+        if acc is not None:
+            row["knn_acc"] = row["val_acc"] = acc
+
+    def accuracy(self, loop: Any) -> float | None:
+        """The accuracy at this epoch, or None when not due or without train/val images."""
+        data, method = loop.data, loop.method
+        if not (data.labelled and self.every) or (loop.epoch + 1) % self.every:
+            return None
+        bank, query = data.split.records(data.catalog, "train"), data.split.records(data.catalog, "val")
+        if not bank or not query:
+            return None
+        method.eval()
+        try:
+            f_bank, y_bank = extract_features(method.embed, data.eval_loader(bank), loop.device, amp=loop.amp,
+                                              cancel=loop.cancel)
+            f_query, y_query = extract_features(method.embed, data.eval_loader(query), loop.device, amp=loop.amp,
+                                                cancel=loop.cancel)
+        finally:
+            method.train()
+        return knn_accuracy(f_bank, y_bank, f_query, y_query, len(data.classes), k=self.k,
+                            temperature=self.temperature)

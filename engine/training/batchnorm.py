@@ -12,10 +12,13 @@ it at the cost of one forward pass.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from engine.jobs import CancelToken
+from engine.training.callbacks import Callback
 
 
 @torch.no_grad()
@@ -43,3 +46,14 @@ def recalibrate_batchnorm(model: torch.nn.Module, loader, device: torch.device, 
             m.momentum = momentum
         model.train(was_training)
     return len(layers)
+
+
+class PreciseBatchNorm(Callback):
+    """Recalibrates the BatchNorm statistics of ``loop.module`` on ``loader`` after each training epoch,
+    before validation (see :func:`recalibrate_batchnorm`)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def on_train_epoch_end(self, loop: Any, row: dict) -> None:
+        recalibrate_batchnorm(loop.module, self.loader, loop.device, loop.amp, loop.cancel)
