@@ -1,4 +1,4 @@
-"""One lifecycle for every job that writes a run folder (training, SSL pretraining)::
+"""One lifecycle for every job that writes a folder it owns::
 
     with RunLifecycle(run, progress, command="train") as life:
         life.mark("preparing", started=now())
@@ -29,12 +29,19 @@ The lock is released in every case; a run whose process died without
 leaving the block (kill -9, power cut) keeps "running" in its summary but
 no live lock, which :func:`engine.runs.effective_status` shows as
 "interrupted".
+
+:class:`FolderLifecycle` is that shape for any folder a job owns; a subclass
+says where the status goes. :class:`RunLifecycle` (summary.json, train.log)
+serves training and SSL pretraining (and each run of a study or a
+label-efficiency study); :class:`engine.studies.runner.StudyLifecycle`
+(results.json, no log of its own) serves the study folder itself.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Callable
 
 from engine.errors import CancelledError, RunVanishedError
@@ -60,22 +67,51 @@ def mark_status(run: Run, status: str, **fields) -> None:
     run.update_summary(status=status, pid=os.getpid(), **fields)
 
 
-class RunLifecycle:
-    """Lock, status, log and failure handling of one job writing ``run`` (a context manager)."""
+class FolderLifecycle:
+    """Lock, log routing, status and failure handling of one job writing a folder it owns (a context manager).
 
-    def __init__(self, run: Run, progress: ProgressFn = null_progress, command: str = "train"):
-        self.run = run
-        self.lock = RunLock(run.path, command)
+    A subclass says where the status goes (:meth:`record_status`) and, with :attr:`log_name`, which file of the
+    folder gets the job's engine records, notes and failure traces; without one, a failure's trace goes to
+    ``errors.log`` (:func:`engine.failures.record_trace`, called by the CLI and the GUI).
+    """
+
+    #: The folder's log file (engine records, notes, failure traces); None: the folder has no log.
+    log_name: str | None = None
+
+    def __init__(self, folder: str | os.PathLike, progress: ProgressFn = null_progress, command: str = ""):
+        self.folder = Path(folder)
+        self.lock = RunLock(self.folder, command)
         self.t_start = time.time()
         self._progress = progress
         self._checked = 0.0
+        self._records = None
+
+    # --- what a subclass provides ----------------------------------------
+    def record_status(self, status: str, **fields) -> None:
+        """Write ``status`` ("cancelled", "failed" with ``error`` and ``failed``) where the folder keeps it."""
+        raise NotImplementedError
+
+    def log(self, message: str) -> None:
+        """Write ``message`` to the folder's log (and show it); by default only shown."""
+        self._progress(Progress(stage="log", message=message))
+
+    def note_cancelled(self) -> None:
+        """What a cancel leaves besides the "cancelled" status (a line in the log)."""
+
+    def check_present(self) -> None:
+        """Raise :class:`RunVanishedError` when the folder is gone (deleted or moved)."""
+        if not self.folder.is_dir():
+            raise RunVanishedError(f"The folder {self.folder} was deleted or moved while a job was writing it; "
+                                   "the job stopped and did not recreate it.")
 
     # --- entering ---------------------------------------------------------
-    def __enter__(self) -> "RunLifecycle":
-        self.run.check_present()
+    def __enter__(self):
+        self.check_present()
         note = self.lock.acquire()
-        self._records = run_log(self.run.file("train.log"))  # engine warnings of this job: into train.log
-        self._records.__enter__()
+        if self.log_name:  # engine records of this job: into the folder's log
+            self._records = run_log(self.folder / self.log_name)
+            self._records.__enter__()
+        self.lock_note = note
         if note:
             try:
                 self.log(note)
@@ -86,19 +122,91 @@ class RunLifecycle:
 
     # --- during the job ----------------------------------------------------
     def progress(self, event: Progress) -> None:
-        """The job's progress callback: forwards ``event`` and, about once a second, checks that the run
-        folder still exists (RunVanishedError stops the job) and refreshes the lock's heartbeat."""
+        """The job's progress callback: forwards ``event`` and, about once a second, checks that the folder
+        still exists (RunVanishedError stops the job) and refreshes the lock's heartbeat."""
         now_s = time.monotonic()
         if now_s - self._checked >= CHECK_EVERY_S:
             self._checked = now_s
-            self.run.check_present()
+            self.check_present()
             self.lock.heartbeat()
         self._progress(event)
+
+    def elapsed(self) -> float:
+        """Seconds since the lifecycle was created."""
+        return time.time() - self.t_start
+
+    # --- leaving ------------------------------------------------------------
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc is None or isinstance(exc, RunVanishedError):
+                return False
+            if not self.folder.is_dir():
+                self.check_present()  # raises RunVanishedError, chained to exc
+            if isinstance(exc, CancelledError):
+                self._record(lambda: self.record_status("cancelled"))
+                self._record(self.note_cancelled)
+                return True
+            if isinstance(exc, Exception):
+                self._fail(exc)
+            return False  # KeyboardInterrupt, SystemExit: the folder shows as interrupted
+        finally:
+            self.lock.release()
+            if self._records is not None:
+                self._records.__exit__(None, None, None)
+                self._records = None
+
+    def _fail(self, exc: Exception) -> None:
+        message = describe_error(exc)
+        self._record(lambda: self.record_status("failed", error=message, failed=now()))
+        if self.log_name and self._record(lambda: self.log_only(f"FAILED: {message}\n{format_trace(exc)}")):
+            mark_logged(exc, self.folder / self.log_name)
+
+    def log_only(self, message: str) -> None:
+        """Write ``message`` to the folder's log without showing it (the failure's trace)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _record(write) -> bool:
+        """Best effort: a failing disk must not hide the job's own error."""
+        try:
+            write()
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+
+class RunLifecycle(FolderLifecycle):
+    """The lifecycle of a run folder: status in summary.json, log and failure trace in train.log."""
+
+    log_name = "train.log"
+
+    def __init__(self, run: Run, progress: ProgressFn = null_progress, command: str = "train"):
+        super().__init__(run.path, progress, command)
+        self.run = run
+
+    def __enter__(self) -> "RunLifecycle":
+        return super().__enter__()
+
+    def check_present(self) -> None:
+        """The run's own check (its message names the run folder)."""
+        self.run.check_present()
 
     def log(self, message: str) -> None:
         """Write ``message`` to train.log and emit it as a log event."""
         self.run.log(message)
         self._progress(Progress(stage="log", message=message))
+
+    def log_only(self, message: str) -> None:
+        """Write ``message`` to train.log only."""
+        self.run.log(message)
+
+    def note_cancelled(self) -> None:
+        """A line in train.log: the run can be resumed."""
+        self.run.log("Cancelled before the run could finish; it can be resumed.")
+
+    def record_status(self, status: str, **fields) -> None:
+        """summary.json's status (a failure replaces the trace an old version kept there)."""
+        self.run.update_summary(status=status, drop=("traceback",) if status == "failed" else (), **fields)
 
     def mark(self, status: str, **fields) -> None:
         """Record an intermediate status ("preparing", "running"); see :func:`mark_status`."""
@@ -119,41 +227,3 @@ class RunLifecycle:
         summary = self.run.update_summary(status=status, finished=now(), drop=STALE_FAILURE_KEYS, **fields)
         self.log(f"Run {status}: {self.run.path}")
         return summary
-
-    def elapsed(self) -> float:
-        """Seconds since the lifecycle was created."""
-        return time.time() - self.t_start
-
-    # --- leaving ------------------------------------------------------------
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc is None or isinstance(exc, RunVanishedError):
-                return False
-            if not self.run.path.is_dir():
-                self.run.check_present()  # raises RunVanishedError, chained to exc
-            if isinstance(exc, CancelledError):
-                self._record(lambda: self.run.update_summary(status="cancelled"))
-                self._record(lambda: self.run.log("Cancelled before the run could finish; it can be resumed."))
-                return True
-            if isinstance(exc, Exception):
-                self._fail(exc)
-            return False  # KeyboardInterrupt, SystemExit: the run shows as interrupted
-        finally:
-            self.lock.release()
-            self._records.__exit__(None, None, None)
-
-    def _fail(self, exc: Exception) -> None:
-        message = describe_error(exc)
-        self._record(lambda: self.run.update_summary(status="failed", error=message, failed=now(),
-                                                     drop=("traceback",)))
-        if self._record(lambda: self.run.log(f"FAILED: {message}\n{format_trace(exc)}")):
-            mark_logged(exc, self.run.file("train.log"))
-
-    @staticmethod
-    def _record(write) -> bool:
-        """Best effort: a failing disk must not hide the job's own error."""
-        try:
-            write()
-            return True
-        except Exception:  # noqa: BLE001
-            return False

@@ -24,6 +24,7 @@ from pathlib import Path
 from engine.errors import CancelledError, HistoDeskError, WeightsUnavailableError
 from engine.io_utils import read_json, write_json
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
+from engine.lifecycle import FolderLifecycle
 from engine.runs import Run
 from engine.studies import aggregate
 from engine.studies.config import StudyConfig
@@ -104,6 +105,23 @@ def _data_config(cfg: StudyConfig):
     return DataConfig(path=cfg.dataset, importer=cfg.importer, max_images=cfg.max_images)
 
 
+class StudyLifecycle(FolderLifecycle):
+    """The lifecycle of a study folder: status and a failure's one-line error in results.json; no log of its
+    own (each run of the study has its train.log; a failure's trace goes to errors.log)."""
+
+    def __init__(self, session: "StudySession"):
+        super().__init__(session.path, session.progress, "study --resume" if session.resumed else "study")
+        self.session = session
+
+    def record_status(self, status: str, **fields) -> None:
+        """A failure in results.json; a cancel is recorded by :meth:`StudySession._finish` (it says what is left)."""
+        results = self.session.results
+        if results is None or status != "failed":
+            return
+        results["error"] = fields.get("error")
+        self.session._write(status)
+
+
 class StudySession:
     """One process running (or resuming) a study folder."""
 
@@ -135,32 +153,34 @@ class StudySession:
 
     # --- the whole study -----------------------------------------------------
     def run(self) -> dict:
-        """Prepare, run every cell not done yet, aggregate; returns the results."""
-        from engine.run_lock import RunLock
+        """Prepare, run every cell not done yet, aggregate; returns the results (a cancelled study's too).
 
-        lock = RunLock(self.path, "study --resume" if self.resumed else "study")
-        note = lock.acquire()
+        The study folder follows :class:`StudyLifecycle`: one process at a time, the lock's heartbeat kept
+        while the cells run, a deleted folder stops the study, a failure is recorded in results.json."""
+        outer = self.progress
         try:
-            self.results = self._initial_results(note)
-            self._write("preparing")
-            if self.catalog is None:
-                self.prepare()
-                self.attach(self.path)
-            self.results.update(coverage=coverage(self.catalog, self.splits), transductive=self.exposure,
-                                split_mode=next(iter(self.splits.values())).mode)
-            cells = expand(self.cfg)
-            self.results["n_runs"] = len(cells)
-            self._run_cells(cells)
-            return self._finish()
-        except CancelledError:
-            return self._finish()
-        except BaseException as exc:
-            if isinstance(exc, Exception) and self.results is not None:
-                self.results["error"] = str(exc) or type(exc).__name__
-                self._write("failed")
-            raise
+            with StudyLifecycle(self) as life:
+                self.progress = life.progress
+                try:
+                    self._run_all(life.lock_note)
+                except CancelledError:
+                    pass
+                self._finish()
         finally:
-            lock.release()
+            self.progress = outer
+        return self.results
+
+    def _run_all(self, lock_note: str | None) -> None:
+        self.results = self._initial_results(lock_note)
+        self._write("preparing")
+        if self.catalog is None:
+            self.prepare()
+            self.attach(self.path)
+        self.results.update(coverage=coverage(self.catalog, self.splits), transductive=self.exposure,
+                            split_mode=next(iter(self.splits.values())).mode)
+        cells = expand(self.cfg)
+        self.results["n_runs"] = len(cells)
+        self._run_cells(cells)
 
     def _initial_results(self, note: str | None) -> dict:
         old = load_study(self.path) if (self.path / RESULTS).is_file() else {}

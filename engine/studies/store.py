@@ -64,8 +64,8 @@ def load_study(path: str | Path) -> dict:
 
 
 def write_results(path: Path, results: dict) -> None:
-    """Write results.json atomically (the ``path`` key is not stored)."""
-    write_json(Path(path) / RESULTS, {k: v for k, v in results.items() if k != "path"})
+    """Write results.json atomically (the ``path`` key is not stored; a deleted study folder is not recreated)."""
+    write_json(Path(path) / RESULTS, {k: v for k, v in results.items() if k != "path"}, parents=False)
 
 
 def study_status(path: str | Path, results: dict | None = None) -> str:
