@@ -4,23 +4,27 @@ failure recorded as one line in results.json, the lock released in every case.""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from engine.errors import CorruptFileError, RunLockedError
+from engine.errors import CorruptFileError, RunLockedError, RunVanishedError
 from engine.run_lock import LOCK_NAME, RunLock
 from engine.studies.config import StudyConfig
 from engine.studies.runner import resume_study
+from tests.helpers import tiny_demo
 
 
-def _study_folder(tmp_path):
-    """A study folder whose catalog.json is damaged: resuming it fails while preparing."""
+def _study_folder(tmp_path, dataset=None, damaged: bool = True):
+    """A study folder (not started); with ``damaged`` its catalog.json is damaged: resuming it fails while
+    preparing."""
     folder = tmp_path / "studies" / "s"
     folder.mkdir(parents=True)
-    config = StudyConfig.from_dict({"dataset": str(tmp_path / "data"), "runs_dir": str(tmp_path),
+    config = StudyConfig.from_dict({"dataset": str(dataset or tmp_path / "data"), "runs_dir": str(tmp_path),
                                     "recipes": [{"name": "cnn", "preset": "s1-basic-cnn"}], "epochs": 1})
     (folder / "config.json").write_text(json.dumps(config.to_dict()))
-    (folder / "catalog.json").write_text("{ damaged")
+    if damaged:
+        (folder / "catalog.json").write_text("{ damaged")
     return folder
 
 
@@ -44,3 +48,14 @@ def test_a_study_written_by_another_job_is_refused_untouched(tmp_path):
         assert not (folder / "results.json").exists()
     finally:
         holder.release()
+
+
+def test_a_study_whose_folder_is_deleted_stops_without_recreating_it(tmp_path):
+    folder = _study_folder(tmp_path, tiny_demo(tmp_path, patients_per_class=2, images=1), damaged=False)
+
+    def delete_folder(_event):
+        shutil.rmtree(folder, ignore_errors=True)
+
+    with pytest.raises(RunVanishedError, match="deleted or moved"):
+        resume_study(folder, progress=delete_folder)  # deleted while the dataset is scanned
+    assert not folder.exists()

@@ -162,7 +162,7 @@ class StudySession:
             with StudyLifecycle(self) as life:
                 self.progress = life.progress
                 try:
-                    self._run_all(life.lock_note)
+                    self._run_all(life)
                 except CancelledError:
                     pass
                 self._finish()
@@ -170,11 +170,12 @@ class StudySession:
             self.progress = outer
         return self.results
 
-    def _run_all(self, lock_note: str | None) -> None:
-        self.results = self._initial_results(lock_note)
+    def _run_all(self, life: StudyLifecycle) -> None:
+        self.results = self._initial_results(life.lock_note)
         self._write("preparing")
         if self.catalog is None:
             self.prepare()
+            life.check_present()  # deleted while the dataset was scanned: saving the catalog would recreate it
             self.attach(self.path)
         self.results.update(coverage=coverage(self.catalog, self.splits), transductive=self.exposure,
                             split_mode=next(iter(self.splits.values())).mode)
