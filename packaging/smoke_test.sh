@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Smoke-test the packaged (frozen) HistoDesk on Linux, offscreen.
 #
-#   packaging/smoke_test.sh              # reuse build/dist + build/*.deb when present, else build them
+#   packaging/smoke_test.sh              # CPU build: reuse build/dist + build/histodesk_*.deb when present, else build them
 #   REBUILD=1 packaging/smoke_test.sh    # always rebuild first
+#   VARIANT=cuda packaging/smoke_test.sh # the CUDA build (build/dist-cuda, build/histodesk-cuda_*.deb)
 #
+# 0. the CPU build carries no NVIDIA/CUDA library (that is what makes it small),
 # 1. the frozen app opens its main window (hidden `histodesk selftest --screenshot`),
 # 2. the frozen app trains a tiny demo run, exports it to an ONNX package (parity-checked)
 #    and batch-classifies a folder with the package (`histodesk predict`); the CSV is checked,
@@ -13,11 +15,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-APP="$ROOT/build/dist/histodesk/histodesk"
-DEB="$(ls -t "$ROOT"/build/histodesk_*.deb 2>/dev/null | head -1 || true)"
+export VARIANT="${VARIANT:-cpu}"
+if [[ "$VARIANT" == cuda ]]; then DIST_ROOT="$ROOT/build/dist-cuda" NAME=histodesk-cuda; else DIST_ROOT="$ROOT/build/dist" NAME=histodesk; fi
+APP="$DIST_ROOT/histodesk/histodesk"
+DEB="$(ls -t "$ROOT"/build/${NAME}_*.deb 2>/dev/null | head -1 || true)"
 if [[ "${REBUILD:-0}" == "1" || ! -x "$APP" || -z "$DEB" ]]; then
     packaging/build_linux.sh
-    DEB="$(ls -t "$ROOT"/build/histodesk_*.deb | head -1)"
+    DEB="$(ls -t "$ROOT"/build/${NAME}_*.deb | head -1)"
 fi
 WORK="$(mktemp -d /tmp/histodesk-smoke-XXXXXX)"
 export HISTODESK_HOME="$WORK/home" QT_QPA_PLATFORM=offscreen XDG_CONFIG_HOME="$WORK/config"
@@ -27,6 +31,15 @@ elapsed() { local t0=$1; echo "$(( $(date +%s) - t0 )) s"; }
 
 echo "HistoDesk packaging smoke test, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sm)"
 echo "bundle: $(du -sh "$(dirname "$APP")" | cut -f1)  deb: $(du -h "$DEB" | cut -f1) ($(basename "$DEB"))"
+
+if [[ "$VARIANT" == cpu ]]; then
+    step "0. CPU build: no NVIDIA/CUDA libraries in the bundle"
+    CUDA_LIBS="$(find "$(dirname "$APP")" \( -name 'libtorch_cuda*' -o -name 'libc10_cuda*' -o -name 'libcudnn*' \
+        -o -name 'libcublas*' -o -name 'libnccl*' -o -name 'libcudart*' -o -path '*/nvidia/*' \) | head -5)"
+    [[ -z "$CUDA_LIBS" ]] || fail "CUDA libraries in the CPU bundle: $CUDA_LIBS"
+    echo "none found; largest parts: $(du -sm "$(dirname "$APP")"/_internal/* | sort -rn | head -6 \
+        | awk '{n = split($2, p, "/"); printf "%s %d MB, ", p[n], $1}')"
+fi
 
 step "1. frozen app: open the main window offscreen"
 t0=$(date +%s)
@@ -38,6 +51,11 @@ for actions in gui/*/actions.py; do  # every GUI area of the source tree must be
     grep -q "$area" "$WORK/selftest.txt" || fail "GUI extension $area missing from the bundle"
 done
 echo "screenshot $(python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print('%dx%d' % struct.unpack('>II', d[16:24]))" "$WORK/selftest.png") PNG; first start $(elapsed "$t0")"
+
+VERSION_LINE="$("$APP" --version)"
+WANT="HistoDesk $(sed -n 's/^__version__ = "\(.*\)"$/\1/p' engine/__init__.py)"
+[[ "$VERSION_LINE" == "$WANT" && "$DEB" == *"_${WANT#HistoDesk }_"* ]] || fail "version: '$VERSION_LINE', $DEB, want $WANT"
+echo "histodesk --version: $VERSION_LINE (= engine.__version__ = the .deb's version)"
 
 step "2a. frozen app: train a tiny demo run (1 epoch, 64 px)"
 t0=$(date +%s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -93,3 +94,32 @@ def test_resources_are_found_in_the_installed_layout(tmp_path):
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()) == site / "engine" / "resources"
+
+
+def test_linux_build_is_cpu_first_with_a_named_cuda_variant():
+    build = (REPO / "packaging" / "build_linux.sh").read_text()
+    assert 'VARIANT="${VARIANT:-cpu}"' in build and "https://download.pytorch.org/whl/cpu" in build
+    assert "NAME=histodesk-cuda" in build and "dist-cuda" in build and '"cuda None"' in build
+    smoke = (REPO / "packaging" / "smoke_test.sh").read_text()
+    assert 'VARIANT="${VARIANT:-cpu}"' in smoke and "libtorch_cuda" in smoke and "--version" in smoke
+
+
+def test_torchvision_without_ops_strips_and_guards(tmp_path):
+    """The CPU-build helper on a stand-in torchvision: compiled parts removed, the two registrations guarded."""
+    script = REPO / "packaging" / "tools" / "torchvision_without_ops.py"
+    spec = importlib.util.spec_from_file_location("tv_tool", script)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    folder = tmp_path / "torchvision"
+    (tmp_path / "torchvision.libs").mkdir(parents=True)
+    folder.mkdir()
+    for name in ("_C.so", "image.so", "utils.py"):
+        (folder / name).write_text("")
+    body = "\n\ndef meta(dets, scores, iou_threshold):\n    return dets\n\n\n"
+    (folder / "_meta_registrations.py").write_text("".join(line + body for line in tool.UNGUARDED))
+    assert sorted(tool.remove_compiled(folder)) == ["_C.so", "image.so", "torchvision.libs"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["_meta_registrations.py", "torchvision", "utils.py"]
+    assert tool.guard_registrations(folder) == 2 and tool.guard_registrations(folder) == 0
+    text = (folder / "_meta_registrations.py").read_text()
+    compile(text, "_meta_registrations.py", "exec")
+    assert text.count("if torchvision.extension._has_ops() else") == 2

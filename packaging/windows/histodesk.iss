@@ -1,7 +1,8 @@
 ; Inno Setup script for HistoDesk (Windows installer around the PyInstaller one-folder build).
-; Built by packaging\windows\build_windows.ps1:  iscc /DAppVersion=0.1.0 packaging\windows\histodesk.iss
+; Built by packaging\windows\build_windows.ps1, which passes engine.__version__ (the one version number):
+;   iscc /DAppVersion=<version> packaging\windows\histodesk.iss
 #ifndef AppVersion
-  #define AppVersion "0.1.0"
+  #error Pass the version: iscc /DAppVersion=<engine.__version__> (packaging\windows\build_windows.ps1 does)
 #endif
 
 [Setup]
