@@ -8,8 +8,8 @@ import sys
 from engine.errors import HistoDeskError
 
 DESCRIPTION = """HistoDesk: train, explain and deploy histopathology image classifiers.
-Without a command, `python main.py` opens the desktop app (or, where there is
-no display, trains and evaluates the demo preset headless)."""
+Without a command, `python main.py` (installed with pip: `histodesk-gui`) opens the
+desktop app (or, where there is no display, trains and evaluates the demo preset headless)."""
 
 
 # Modules whose ``REGISTRARS`` add sub-commands, one module per area.
