@@ -77,6 +77,8 @@ class FolderLifecycle:
 
     #: The folder's log file (engine records, notes, failure traces); None: the folder has no log.
     log_name: str | None = None
+    #: A cancel is recorded and swallowed (the job returns normally); False: recorded and raised again.
+    swallow_cancel = True
 
     def __init__(self, folder: str | os.PathLike, progress: ProgressFn = null_progress, command: str = ""):
         self.folder = Path(folder)
@@ -145,7 +147,7 @@ class FolderLifecycle:
             if isinstance(exc, CancelledError):
                 self._record(lambda: self.record_status("cancelled"))
                 self._record(self.note_cancelled)
-                return True
+                return self.swallow_cancel
             if isinstance(exc, Exception):
                 self._fail(exc)
             return False  # KeyboardInterrupt, SystemExit: the folder shows as interrupted

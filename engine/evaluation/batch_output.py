@@ -9,6 +9,7 @@ its own folder under :func:`engine.paths.outputs_dir`::
         predictions.csv     one row per image page, appended batch by batch (engine.evaluation.batch_csv)
         predictions.json    every row, written atomically when the batch ends
         heatmaps/           Grad-CAM overlays, written batch by batch (marked too)
+        run.lock            the one process writing the batch, while it runs (engine/run_lock.py)
 
 Another destination (``out``) is allowed, but one inside the source folder
 needs ``allow_inside_source`` and existing results are replaced only with
@@ -29,6 +30,9 @@ from engine.data.outputs import MARKED_HEATMAP_FOLDER, PACKAGE_SUFFIX
 from engine.errors import ConfigError
 from engine.evaluation.batch_csv import (append_text, check_plain_file, csv_fields, read_rows, rows_text)
 from engine.io_utils import PATH_ERRORS, append_jsonl, atomic_write_text, display_path, read_jsonl, write_json
+from engine.jobs import ProgressFn, null_progress
+from engine.lifecycle import FolderLifecycle
+from engine.run_lock import LOCK_NAME
 
 CSV_NAME, JSON_NAME, BATCH_NAME = "predictions.csv", "predictions.json", "batch.json"
 HEATMAPS_NAME = MARKED_HEATMAP_FOLDER
@@ -139,7 +143,7 @@ class BatchOutput:
         from engine.data.outputs import mark_output_folder
 
         self.fields = csv_fields(classes)
-        created = not self.dir.exists() or not any(self.dir.iterdir())
+        created = not self.dir.exists() or not any(p.name != LOCK_NAME for p in self.dir.iterdir())
         if created or self.default:
             mark_output_folder(self.dir)
         previous = self._previous_rows(doc) if self.resume else []
@@ -211,13 +215,21 @@ class BatchOutput:
         self.doc.update(status=status, finished=_now(), error=error)
         write_json(self.batch, self.doc)
 
-    def try_finish(self, status: str, error: str | None = None) -> None:
-        """:meth:`finish` without ``rows``, ignoring a second failure (the disk may be full)."""
-        try:
-            if self.doc:
-                self.finish(status, error=error)
-        except OSError:
-            pass
+class BatchLifecycle(FolderLifecycle):
+    """The lifecycle of a batch folder (:class:`engine.lifecycle.FolderLifecycle`): one process at a time
+    (``run.lock`` while it runs), the final status in batch.json; no log of its own. A cancel is recorded and
+    raised again (the caller says which rows are kept)."""
+
+    swallow_cancel = False
+
+    def __init__(self, output: BatchOutput, progress: ProgressFn = null_progress):
+        super().__init__(output.dir, progress, "predict --resume" if output.resume else "predict")
+        self.output = output
+
+    def record_status(self, status: str, **fields) -> None:
+        """batch.json's final status ("cancelled", "failed" with the one-line error), once the batch started."""
+        if self.output.doc:  # best effort: the lifecycle ignores a second failure (a full disk)
+            self.output.finish(status, error=fields.get("error"))
 
 
 def _outputs_root() -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import CancelledError, DataError, HistoDeskError
-from engine.evaluation.batch_output import BatchOutput
+from engine.evaluation.batch_output import BatchLifecycle, BatchOutput
 from engine.io_utils import display_path
 from engine.evaluation.predict_options import predict_options
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
@@ -80,21 +80,16 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
     info = {"model": str(model), "folder": str(folder), "options": opts.as_dict(), "backend": predictor.backend,
             "device": predictor.device_name, "variant": opts.variant if predictor.backend == "onnx" else None,
             "tta": opts.tta_mode, "files": len(files), "classes": list(predictor.classes)}
-    try:
+    try:  # batch.json records the cancel or failure (BatchLifecycle); the message says what is kept
         rows = _classify(predictor, files, folder, opts, output, info, progress, cancel)
     except CancelledError:
-        output.try_finish("cancelled")
         raise CancelledError(f"Classification cancelled; the {_rows_on_disk(output)} rows finished are kept in "
                              f"{display_path(output.csv)}. Continue with --resume "
                              f"{display_path(output.dir)}.") from None
     except OSError as exc:
-        output.try_finish("failed", error=f"{exc.strerror or exc}")
         raise HistoDeskError(f"Could not write the results to {display_path(output.dir)}: {exc.strerror or exc}. "
                              f"The {_rows_on_disk(output)} rows written before are kept; fix the problem and "
                              f"continue with --resume {display_path(output.dir)}.") from None
-    except BaseException as exc:
-        output.try_finish("failed", error=str(exc) or type(exc).__name__)
-        raise
     n_ok = sum(r["status"] == "ok" for r in rows)
     return {"rows": rows, "out": str(output.dir), "csv": str(output.csv), "json": str(output.json),
             "batch": str(output.batch), "n_ok": n_ok, "n_failed": len(rows) - n_ok,
@@ -105,14 +100,20 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
 
 def _classify(predictor, files: list[Path], folder: Path, opts, output: BatchOutput, info: dict,
               progress: ProgressFn, cancel: CancelToken) -> list[dict]:
-    """Start the batch folder, classify what is not done yet, write predictions.json; every row, in file order."""
-    previous = output.start(info, info["classes"])
-    rows = _in_file_order(previous + _run(predictor, files, folder, opts, output, previous, progress, cancel), files)
-    n_ok = sum(r["status"] == "ok" for r in rows)
-    summary = {k: info[k] for k in ("model", "backend", "device", "variant", "tta", "folder", "classes")}
-    summary.update(n_ok=n_ok, n_failed=len(rows) - n_ok)
-    output.doc["counts"].update(files_done=len(files), rows=len(rows), ok=n_ok, error=len(rows) - n_ok)
-    output.finish("completed", rows=rows, summary=summary)
+    """Start the batch folder, classify what is not done yet, write predictions.json; every row, in file order.
+
+    The folder follows :class:`BatchLifecycle`: one process at a time (a second ``--resume`` of the same batch is
+    refused before it reads or writes anything), a cancel or failure recorded in batch.json."""
+    output.dir.mkdir(parents=True, exist_ok=True)  # the lock is taken before batch.json or the CSV is touched
+    with BatchLifecycle(output, progress) as life:
+        previous = output.start(info, info["classes"])
+        new = _run(predictor, files, folder, opts, output, previous, life.progress, cancel)
+        rows = _in_file_order(previous + new, files)
+        n_ok = sum(r["status"] == "ok" for r in rows)
+        summary = {k: info[k] for k in ("model", "backend", "device", "variant", "tta", "folder", "classes")}
+        summary.update(n_ok=n_ok, n_failed=len(rows) - n_ok)
+        output.doc["counts"].update(files_done=len(files), rows=len(rows), ok=n_ok, error=len(rows) - n_ok)
+        output.finish("completed", rows=rows, summary=summary)
     return rows
 
 
