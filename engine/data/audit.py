@@ -143,7 +143,7 @@ def _exact_duplicates(catalog: Catalog, split: Split) -> list[dict[str, Any]]:
         if r.sha1 and r.path in split.assignments:
             by_key[r.key].append(r)
     out = []
-    for key, recs in sorted(by_key.items()):
+    for _key, recs in sorted(by_key.items()):
         splits = {split.assignments[r.path] for r in recs}
         if len(splits) > 1:
             out.append({"sha1": recs[0].sha1, "paths": sorted(r.path for r in recs),

@@ -196,14 +196,14 @@ def _assign(groups: list[list[ImageRecord]], ratios: list[float], rng: random.Ra
     comps = [Counter(r.label for r in g) for g in groups]
     class_n = Counter(r.label for g in groups for r in g)
     total = sum(class_n.values())
-    cur = [Counter() for _ in SPLITS]
+    cur: list[Counter[str]] = [Counter() for _ in SPLITS]
     size = [0] * len(SPLITS)
     order = sorted(rng.sample(range(len(groups)), len(groups)), key=lambda i: -len(groups[i]))
     assign = [0] * len(groups)
     for i in order:
         n = len(groups[i])
 
-        def cost(s: int) -> float:
+        def cost(s: int, i: int = i, n: int = n) -> float:  # min() calls it in this iteration: bind i, n
             c = sum(k * (2 * (cur[s][lab] - ratios[s] * class_n[lab]) + k) / class_n[lab] ** 2
                     for lab, k in comps[i].items())
             return c + n * (2 * (size[s] - ratios[s] * total) + n) / total ** 2
@@ -369,7 +369,7 @@ def _preassigned(catalog: Catalog, ratios: list[float], seed: int, config: Split
             f"{len(bad)} images have no valid split value (first: {bad[0].path}: {bad[0].split!r}). "
             "Give every row train, val or test in the split column, or set the split mode to "
             "'patient' or 'image' to ignore that column.")
-    assignments = {r.path: _ALIASES[r.split.strip().lower()] for r in catalog.records}
+    assignments = {r.path: _ALIASES[str(r.split or "").strip().lower()] for r in catalog.records}
     notes.append("Using the dataset's own train/val/test split" + (
         " (split mode 'dataset')." if config.mode == "dataset" else
         ": no patient ids are known, so no patient-level split could be made."))

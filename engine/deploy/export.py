@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,12 +60,14 @@ def recommended_tta(run, onnx_path: str | Path, spec: InputSpec, classes: list[s
     session = open_session(onnx_path, device="cpu")
     plain, tta, ys = [], [], []
     for batch in split_batches(run, spec, classes, "val", batch_size=32, cancel=cancel):
-        keep = batch.y >= 0  # images whose label is one of the run's classes
+        if batch.y is None:  # a split's batches always carry labels
+            continue
+        keep = np.asarray(batch.y >= 0)  # images whose label is one of the run's classes
         if keep.any():
             plain.append(run_probs(session, batch.x[keep], None, temperature))
             tta.append(run_probs(session, batch.x[keep], mode, temperature))
             ys.append(batch.y[keep])
-    choice = {"split": "val", "mode": mode, "metric": None, "plain": None, "tta": None,
+    choice: dict[str, Any] = {"split": "val", "mode": mode, "metric": None, "plain": None, "tta": None,
               "n_images": int(sum(len(y) for y in ys))}
     if not ys:
         return None, {**choice, "note": "no readable labelled validation images, so no TTA"}

@@ -88,11 +88,11 @@ def compare(fp32: Path, int8: Path, batches) -> dict:
         pb.append(b.argmax(1))
         ys.append(batch.y if batch.y is not None else np.full(len(batch.x), -1))
         max_diff = max(max_diff, float(np.max(np.abs(a - b))))
-    pa, pb, y = np.concatenate(pa), np.concatenate(pb), np.concatenate(ys)
-    out = {"n_images": int(len(pa)), "agreement": float(np.mean(pa == pb)), "max_prob_diff": max_diff,
+    pred_a, pred_b, y = np.concatenate(pa), np.concatenate(pb), np.concatenate(ys)
+    out = {"n_images": int(len(pred_a)), "agreement": float(np.mean(pred_a == pred_b)), "max_prob_diff": max_diff,
            "fp32_accuracy": None, "int8_accuracy": None, "accuracy_change": None}
     if np.all(y >= 0):
-        acc_a, acc_b = float(np.mean(pa == y)), float(np.mean(pb == y))
+        acc_a, acc_b = float(np.mean(pred_a == y)), float(np.mean(pred_b == y))
         out.update(fp32_accuracy=acc_a, int8_accuracy=acc_b, accuracy_change=acc_b - acc_a)
     return out
 
@@ -106,7 +106,7 @@ def quantize_package(folder: Path, run, spec: InputSpec, classes: list[str], sin
     if method == "static" and calib is None:
         calib = random_samples(spec, 16)
     chosen = "dynamic" if calib is None else "static"
-    if chosen == "static":
+    if calib is not None:  # static
         quantize_static(src, dst, calib.x)
     else:
         quantize_dynamic(src, dst)
@@ -114,8 +114,9 @@ def quantize_package(folder: Path, run, spec: InputSpec, classes: list[str], sin
         cancel.raise_if_cancelled()
     result = compare(src, dst, split_batches(run, spec, classes, "test", cancel=cancel)) \
         if run_records(run, "test") else None
-    source = f"{result['n_images']} test images" if result and result["n_images"] else None
-    if source is None:  # no readable test images: agreement on random inputs only
+    if result and result["n_images"]:
+        source = f"{result['n_images']} test images"
+    else:  # no readable test images: agreement on random inputs only
         test = random_samples(spec, 32)
         result, source = compare(src, dst, [test]), test.source
     info = {"file": INT8_FILE, "method": "static QDQ, per-channel int8 weights" if chosen == "static"

@@ -105,7 +105,7 @@ def external_name(dataset: str, tta_mode_name: str | None = None) -> str:
     return slug + suffix
 
 
-def evaluate_external(run_dir: str | Path, dataset: str, *, label_map: str | Mapping | None = None,
+def evaluate_external(run_dir: str | Path, dataset: str | None, *, label_map: str | Mapping | None = None,
                       name: str | None = None, tta=False, device: str = "auto", compare: bool = False,
                       progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> dict:
     """Evaluate a run on every image of ``dataset``; returns ``{"external": metrics, "meta": {...}}``

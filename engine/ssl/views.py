@@ -111,7 +111,8 @@ def view_pipeline(size: int, aug: ViewAugment, *, scale: tuple[float, float] | N
         steps.append(v2.Grayscale(1))
     steps.append(v2.ToDtype(torch.float32, scale=True))
     if normalize == "imagenet":
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
+        mean: tuple[float, ...] = IMAGENET_MEAN
+        std: tuple[float, ...] = IMAGENET_STD
         if in_chans == 1:
             mean, std = (float(np.mean(mean)),), (float(np.mean(std)),)
         steps.append(v2.Normalize(mean, std))

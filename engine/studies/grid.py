@@ -69,12 +69,12 @@ def expand(cfg: StudyConfig) -> list[Cell]:
     """
     folds = list(range(cfg.folds)) if cfg.kind == "kfold" else [None]
     le = cfg.kind == "label_efficiency"
-    cells = []
+    cells: list[Cell] = []
     for recipe in cfg.recipes:
         for seed in cfg.seeds:
             for fold in folds:
                 for fraction in (cfg.fractions if le else [None]):
-                    draws = range(cfg.draws) if le and fraction < 1.0 else [None]
+                    draws = range(cfg.draws) if le and fraction is not None and fraction < 1.0 else [None]
                     cells.extend(Cell(recipe.name, seed, fold, fraction, d) for d in draws)
     return cells
 
@@ -97,7 +97,7 @@ def inherited_split_file(cfg: StudyConfig) -> str | None:
     from engine.ssl.downstream import shared_split, ssl_source
 
     for r in cfg.recipes:
-        if r.kind == "ssl_run":
+        if r.kind == "ssl_run" and r.ssl_run:
             found = shared_split(r.ssl_run, ssl_source(r.ssl_run)[0], cfg.dataset)
             if found is not None:
                 return str(found)
@@ -118,9 +118,10 @@ def _forced(cfg: StudyConfig, cell: Cell, split_file: str | None, runs_dir: Path
     if cfg.image_size:
         data["image_size"] = cfg.image_size
     split = split_config(cfg, cell.fold)
-    out = {"name": cell.run_name, "seed": cell.seed, "runs_dir": str(runs_dir), "data": data,
-           "split": {"mode": split.mode, "ratios": split.ratios, "seed": split.seed, "group_by": split.group_by,
-                     "k_folds": split.k_folds, "fold": split.fold}}
+    out: dict[str, Any] = {
+        "name": cell.run_name, "seed": cell.seed, "runs_dir": str(runs_dir), "data": data,
+        "split": {"mode": split.mode, "ratios": split.ratios, "seed": split.seed, "group_by": split.group_by,
+                  "k_folds": split.k_folds, "fold": split.fold}}
     if split_file is not None:
         out["split"]["file"] = split_file
     out.update({k: v for k, v in (("batch_size", cfg.batch_size), ("device", cfg.device)) if v})
@@ -142,7 +143,10 @@ def train_config(cfg: StudyConfig, cell: Cell, *, split_file: str | None, runs_d
     if epochs and frozen:  # the frozen share kept, as a preset's phases are (build_config's scale_phases)
         shares = [{"epochs": frozen}, {"epochs": max(1, r.downstream_epochs - frozen)}]
         frozen = scale_phases(shares, total)[0]["epochs"]
-    return downstream_config(ssl_run or r.ssl_run, cfg.dataset, mode=r.downstream, epochs=total,
+    encoder = ssl_run or r.ssl_run
+    if not encoder:
+        raise ConfigError(f"Recipe '{r.name}' fine-tunes an SSL run but names none (ssl_run).")
+    return downstream_config(encoder, cfg.dataset, mode=r.downstream, epochs=total,
                              frozen_epochs=min(frozen, total - 1), **overrides)
 
 

@@ -21,18 +21,18 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from engine.errors import ConfigError
 from engine.options import DeviceName, Normalization, ThresholdMethod
 from engine.schema import (
-    NonNegativeFiniteFloat, NonNegativeInt, OpenUnitFloat, PositiveFiniteFloat, PositiveInt, Probability, schema,
-    validate,
+    HalfOpenUnitFloat, NonNegativeFiniteFloat, NonNegativeInt, OpenUnitFloat, PositiveFiniteFloat, PositiveInt,
+    Probability, schema, validate,
 )
 
 #: Metrics logged per epoch that early stopping and plateau schedules can watch.
 Monitor = Literal["val_loss", "val_acc", "val_auc", "val_f1", "train_loss", "train_acc"]
 
 
-def _range(lo: float, hi: float, *, open_high: bool = False) -> Any:
-    """A finite float in [lo, hi] (or [lo, hi) with ``open_high``)."""
-    bound = {"lt": hi} if open_high else {"le": hi}
-    return Annotated[float, Field(ge=lo, allow_inf_nan=False, **bound)]
+#: Finite floats in [0, 180], [0, 0.99] and [0, 0.5] (augmentation strengths).
+Degrees = Annotated[float, Field(ge=0, le=180, allow_inf_nan=False)]
+ShiftFraction = Annotated[float, Field(ge=0, le=0.99, allow_inf_nan=False)]
+HueShift = Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
 
 
 def _ratios_rule(values: list[float]) -> list[float]:
@@ -120,7 +120,7 @@ class ModelConfig:
     name: str = "resnet18"
     pretrained: str = "none"       # "none", "imagenet", or a local weights file
     head_hidden: Optional[PositiveInt] = None  # hidden width of an MLP head (None = linear)
-    dropout: _range(0, 1, open_high=True) = 0.0
+    dropout: HalfOpenUnitFloat = 0.0
     binary_single_logit: bool = True  # one logit + BCE for 2 classes
 
 
@@ -128,14 +128,14 @@ class ModelConfig:
 class AugmentConfig:
     """Training-time augmentations (S1-S3); zero/False disables each."""
 
-    rotation: _range(0, 180) = 0.0          # max degrees
-    shift: _range(0, 0.99) = 0.0            # max fraction of width/height
-    zoom: _range(0, 0.99) = 0.0             # max fraction
+    rotation: Degrees = 0.0          # max degrees
+    shift: ShiftFraction = 0.0            # max fraction of width/height
+    zoom: ShiftFraction = 0.0             # max fraction
     hflip: bool = False
     vflip: bool = False
     rot90: bool = False                     # random multiples of 90 degrees
-    color_jitter: _range(0, 1) = 0.0        # brightness/contrast/saturation strength
-    hue: _range(0, 0.5) = 0.0
+    color_jitter: Probability = 0.0        # brightness/contrast/saturation strength
+    hue: HueShift = 0.0
     random_resized_crop: bool = False
     crop_scale: list[OpenUnitFloat] = field(default_factory=lambda: [0.6, 1.0])
     random_crop: bool = False               # plain random crop of image_size from resize
@@ -158,7 +158,7 @@ class OptimConfig:
     lr: PositiveFiniteFloat = 1e-3          # head learning rate (and backbone if unset)
     backbone_lr: Optional[NonNegativeFiniteFloat] = None
     weight_decay: NonNegativeFiniteFloat = 0.0
-    momentum: _range(0, 1, open_high=True) = 0.9
+    momentum: HalfOpenUnitFloat = 0.9
 
 
 @schema
@@ -167,7 +167,7 @@ class ScheduleConfig:
 
     name: Literal["none", "plateau", "step", "cosine"] = "none"
     monitor: Monitor = "val_loss"           # plateau: metric to watch
-    factor: _range(0, 1, open_high=True) = 0.5
+    factor: HalfOpenUnitFloat = 0.5
     patience: NonNegativeInt = 3
     min_lr: NonNegativeFiniteFloat = 1e-6
     step_size: PositiveInt = 7
@@ -179,7 +179,7 @@ class LossConfig:
     """Loss settings."""
 
     class_weights: Optional[Literal["none", "balanced"]] = None  # None or "balanced"
-    label_smoothing: _range(0, 1, open_high=True) = 0.0
+    label_smoothing: HalfOpenUnitFloat = 0.0
 
 
 @schema
@@ -230,7 +230,8 @@ class TrainConfig:
     sampler: Literal["none", "weighted"] = "none"  # "weighted": WeightedRandomSampler
     amp: Literal["auto", "on", "off"] = "auto"     # mixed precision: auto = on CUDA
     grad_clip: Optional[PositiveFiniteFloat] = None
-    precise_bn: Literal["auto", "on", "off"] = "auto"  # recompute BatchNorm stats after each epoch (auto: < 100 batches)
+    # Recompute BatchNorm statistics after each epoch (auto: when an epoch has < 100 batches).
+    precise_bn: Literal["auto", "on", "off"] = "auto"
     device: DeviceName = "auto"
     deterministic: bool = True
     runs_dir: Optional[str] = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -14,6 +15,9 @@ from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
 from engine.options import SplitName, literal_values
 from engine.training.config import DataConfig, TrainConfig
 from engine.training.seeding import epoch_seed
+
+if TYPE_CHECKING:
+    from engine.data.splits import Split
 
 SPLITS = literal_values(SplitName)
 
@@ -135,7 +139,7 @@ class RunData:
     """
 
     catalog: Catalog
-    split: object
+    split: Split | None  # None for an external evaluation's images (no split of their own)
     classes: list[str]
     datasets: dict
     loaders: dict
@@ -171,8 +175,8 @@ def build_run_data(config: TrainConfig, catalog: Catalog, split, device: torch.d
     loader = make_loader(config.data)
     size, norm = config.data.image_size, config.data.normalize
     eval_tf = build_transform(None, train=False, image_size=size, normalize=norm)
-    kwargs = dict(batch_size=config.batch_size, num_workers=config.data.num_workers, pin_memory=device.type == "cuda",
-                  persistent_workers=config.data.num_workers > 0)
+    kwargs: dict[str, Any] = dict(batch_size=config.batch_size, num_workers=config.data.num_workers,
+                                  pin_memory=device.type == "cuda", persistent_workers=config.data.num_workers > 0)
     datasets, eval_loaders = {}, {}
     for name in SPLITS:
         records = split.records(catalog, name)
@@ -210,11 +214,13 @@ def announce_run(config: TrainConfig, run, data: RunData, log) -> None:
     """At the start of training: ``log`` (train.log and a progress event) the config's notes, how the split was
     made and its notes, and what curation changed; keep them in summary.json (``notes``, ``split_notes``,
     ``curation``, ``transductive``) for the Runs tab."""
+    split = data.split
+    assert split is not None, "a training run always has a split"
     lines = [f"Note: {n}" for n in config.notes()]
-    lines.append(f"Split: {data.split.describe()}")
-    lines += [f"Split note: {n}" for n in data.split.notes]
+    lines.append(f"Split: {split.describe()}")
+    lines += [f"Split note: {n}" for n in split.notes]
     lines += data.notes
     for line in lines:
         log(line)
-    run.update_summary(notes=lines, split_notes=list(data.split.notes), curation=data.curation,
+    run.update_summary(notes=lines, split_notes=list(split.notes), curation=data.curation,
                        transductive=data.exposure)

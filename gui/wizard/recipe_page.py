@@ -18,7 +18,8 @@ from gui.wizard.recipe_widgets import AugmentWidget, PhasesTableWidget
 
 CUSTOM = "custom"
 MONITORS = [m for m in choices(EarlyStoppingConfig, "monitor") if m.startswith("val_")]
-_PARAMS = {"plateau": ("monitor", "factor", "patience", "min_lr"), "step": ("step_size", "gamma"), "cosine": ("min_lr",)}
+_PARAMS = {"plateau": ("monitor", "factor", "patience", "min_lr"), "step": ("step_size", "gamma"),
+           "cosine": ("min_lr",)}
 SCHEDULE_PARAMS = {name: _PARAMS.get(name, ()) for name in choices(ScheduleConfig, "name")}
 
 

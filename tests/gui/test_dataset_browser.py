@@ -14,14 +14,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from engine.data.audit import split_with_audit  # noqa: E402
-from engine.data.catalog import Catalog, ImageRecord  # noqa: E402
-from engine.data.importers import scan  # noqa: E402
-from engine.data.splits import Split  # noqa: E402
-from engine.training.config import SplitConfig  # noqa: E402
-from gui.dataset import DatasetBrowserWidget  # noqa: E402
-from gui.dataset.thumbnails import ThumbnailGridWidget, ThumbnailModel  # noqa: E402
-from gui.dataset.tree import FILTER_ROLE  # noqa: E402
+from engine.data.audit import split_with_audit
+from engine.data.catalog import Catalog, ImageRecord
+from engine.data.importers import scan
+from engine.data.splits import Split
+from engine.training.config import SplitConfig
+from gui.dataset import DatasetBrowserWidget
+from gui.dataset.thumbnails import ThumbnailGridWidget, ThumbnailModel
+from gui.dataset.tree import FILTER_ROLE
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 BAD_NAME = "SOB_B_A-14-22549AB-100-999.png"
