@@ -1,0 +1,9 @@
+"""One zoomable image canvas for every image view (dataset preview, prediction browser, Explain an image,
+classifications preview): :class:`ImageCanvas`, built on :class:`CanvasView` and layers
+(:mod:`gui.canvas.layers`) so that a slide viewer can supply its own tiled, multi-level layer."""
+
+from gui.canvas.layers import ImageLayer
+from gui.canvas.view import CanvasView
+from gui.canvas.widget import ImageCanvas
+
+__all__ = ["CanvasView", "ImageCanvas", "ImageLayer"]
