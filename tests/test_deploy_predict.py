@@ -208,6 +208,9 @@ def test_heatmaps_with_a_run(setup, tmp_path):
     res = predict_folder(setup["run"].path, setup["folder"], out=tmp_path / "p", heatmaps=True, recursive=False)
     maps = [r["heatmap"] for r in res["rows"] if r["status"] == "ok"]
     assert len(maps) == 3 and all(Path(m).is_file() and Path(m).parent == tmp_path / "p" / "heatmaps" for m in maps)
+    import cv2
+
+    assert all(cv2.imread(m).shape == (48, 64, 3) for m in maps)  # at each image's own size, not the model's square
     assert is_histodesk_output(tmp_path / "p" / "heatmaps")
 
 

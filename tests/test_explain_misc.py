@@ -71,7 +71,8 @@ def test_run_explainer_predicts_and_explains(run, image):
         ex.predict(image, tta="d8")
     result = explain_image(run.path, image, device="cpu")
     assert set(result) == {"classes", "probs", "predicted", "cam", "image", "overlay"}
-    assert result["predicted"] == ex.classes[int(np.argmax(probs))] and result["overlay"].shape == (32, 32, 3)
+    assert result["predicted"] == ex.classes[int(np.argmax(probs))]
+    assert result["overlay"].shape == result["image"].shape == cv2.imread(image).shape  # the image's own size
 
 
 def test_robustness_clean_level_matches_evaluation(run):
@@ -91,9 +92,10 @@ def test_cli_explain_occlusion_robustness(run, image, tmp_path, capsys):
     assert cli(["--quiet", "explain", str(run.path), image, "--method", "layercam", "--tta", "d4",
                 "--colormap", "viridis", "--out", str(out), "--device", "cpu"]) == 0
     text = capsys.readouterr().out
-    assert "predicted:" in text and "p(malignant)" in text and cv2.imread(str(out)).shape == (32, 32, 3)
+    own = cv2.imread(image).shape  # the PNGs have the image's own size, not the model's 32 x 32 square
+    assert "predicted:" in text and "p(malignant)" in text and cv2.imread(str(out)).shape == own
     assert cli(["--quiet", "occlusion", str(run.path), image, "--out", str(tmp_path / "occ.png")]) == 0
-    assert (tmp_path / "occ.png").exists()
+    assert cv2.imread(str(tmp_path / "occ.png")).shape == own
     assert cli(["--quiet", "robustness", str(run.path), "--noise", "0,0.1", "--blur", "0,1"]) == 0
     assert "noise sigma" in capsys.readouterr().out
 

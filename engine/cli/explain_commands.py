@@ -68,6 +68,7 @@ def cmd_occlusion(args) -> int:
     """Occlusion-sensitivity map of one image as an overlay PNG."""
     from engine.explain.explainer import RunExplainer
     from engine.explain.overlay import overlay_heatmap, save_png
+    from engine.explain.placement import place_cam
 
     opts = _options(args, patch=args.patch, stride=args.stride)
     ex = RunExplainer(args.run, device=opts.device)
@@ -76,7 +77,9 @@ def cmd_occlusion(args) -> int:
     cam = ex.occlusion(args.image, target=args.target, patch=opts.patch, stride=opts.stride,
                        progress=_progress(args), cancel=_cancel_on_sigint())
     out = args.out or f"{Path(args.image).stem}_occlusion.png"
-    save_png(out, overlay_heatmap(ex.input_image(args.image), cam, alpha=opts.alpha, colormap=opts.colormap))
+    image, box = ex.source_image(args.image)  # drawn at the image's own size and aspect ratio
+    save_png(out, overlay_heatmap(image, place_cam(cam, box, *image.shape[:2]), alpha=opts.alpha,
+                                  colormap=opts.colormap))
     print(f"occlusion map -> {display_path(out)}")
     return 0
 

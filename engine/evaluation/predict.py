@@ -173,11 +173,11 @@ def _error_row(path: str, page: int | None, exc: BaseException) -> dict:
             "heatmap": None}
 
 
-def _units(predictor, paths: list[Path], done: dict[str, set]) -> tuple[list[dict], list, list]:
-    """Rows (one per page not done yet), and the squares and model inputs of the readable ones."""
+def _units(predictor, paths: list[Path], done: dict[str, set]) -> tuple[list[dict], list]:
+    """Rows (one per page not done yet), and the model inputs of the readable ones."""
     from engine.data.imageio import probe_image
 
-    rows, squares, xs = [], [], []
+    rows, xs = [], []
     for path in paths:
         key = os.fspath(path)
         try:
@@ -189,22 +189,20 @@ def _units(predictor, paths: list[Path], done: dict[str, set]) -> tuple[list[dic
             if page in done.get(key, ()):
                 continue
             try:
-                square = predictor.spec.square(predictor.spec.load(key, page))
-                x = predictor.spec.normalise(square)
+                x = predictor.spec.preprocess(predictor.spec.load(key, page))
             except Exception as exc:  # noqa: BLE001
                 rows.append(_error_row(key, page, exc))
                 continue
             rows.append({"path": key, "page": page, "status": "ok", "class": None, "prob": None, "reason": None,
                          "heatmap": None})
-            squares.append(square)
             xs.append(x)
-    return rows, squares, xs
+    return rows, xs
 
 
 def _predict_batch(predictor, paths: list[Path], folder: Path, opts, cam_dir: Path | None,
                    done: dict[str, set]) -> list[dict]:
     """Rows for one batch of files, in file order; model calls in slices of ``opts.batch_size`` images."""
-    rows, squares, xs = _units(predictor, paths, done)
+    rows, xs = _units(predictor, paths, done)
     good = [r for r in rows if r["status"] == "ok"]
     classes = predictor.classes
     for s in range(0, len(good), opts.batch_size):
@@ -216,7 +214,7 @@ def _predict_batch(predictor, paths: list[Path], folder: Path, opts, cam_dir: Pa
             row.update({"class": classes[k], "prob": float(p[k])})
             row.update({f"p_{c}": float(v) for c, v in zip(classes, p)})
         if cam_dir is not None:
-            _write_heatmaps(predictor, x, squares[s:s + opts.batch_size], part, folder, cam_dir, opts.cam_method)
+            _write_heatmaps(predictor, x, part, folder, cam_dir, opts.cam_method)
     return rows
 
 
@@ -234,16 +232,20 @@ def heatmap_name(rel: Path, page: int = 0) -> str:
     return name + (f"-page{page}" if page else "") + ".png"
 
 
-def _write_heatmaps(predictor, x: np.ndarray, squares: list[np.ndarray], rows: list[dict], folder: Path,
+def _write_heatmaps(predictor, x: np.ndarray, rows: list[dict], folder: Path,
                     cam_dir: Path, method: str) -> None:
-    """Grad-CAM overlays (of the predicted class) as PNGs; the path goes to each row's "heatmap"."""
+    """Grad-CAM overlays (of the predicted class) as PNGs at each image's own size and aspect ratio (the page is
+    decoded again; at most ``placement.MAX_SIDE`` px long); the path goes to each row's "heatmap"."""
     try:
-        from engine.explain.overlay import overlay_heatmap, save_png
+        from engine.data.imageio import read_image
+        from engine.explain.overlay import save_png
+        from engine.explain.placement import overlay_on_source
     except ImportError as exc:
         raise HistoDeskError("Heatmaps need the explain module (engine.explain), which is not available "
                              "in this installation; classify without --heatmaps.") from exc
     cams = predictor.cams(x, method)
-    for row, square, cam in zip(rows, squares, cams):
+    for row, cam in zip(rows, cams):
         target = cam_dir / heatmap_name(Path(row["path"]).relative_to(folder), row["page"] or 0)
-        save_png(target, overlay_heatmap(square, cam))
+        source = read_image(row["path"], page=row["page"] or 0)
+        save_png(target, overlay_on_source(predictor.spec, source, cam))
         row["heatmap"] = str(target)

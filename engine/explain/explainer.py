@@ -77,6 +77,17 @@ class RunExplainer:
         """The normalised model input ``[1, 3, S, S]`` on the model's device."""
         return self.prepare(path_or_rgb)[1]
 
+    def source_image(self, path_or_rgb) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        """(the image at its own size and aspect ratio, at most ``placement.MAX_SIDE`` px long; the square the
+        model sees as ``(top, left, height, width)`` in its pixels), to draw a heatmap on (engine.explain.placement)."""
+        from engine.explain.placement import on_source
+
+        if isinstance(path_or_rgb, np.ndarray):
+            return on_source(self.spec, np.asarray(path_or_rgb))
+        from engine.data.imageio import read_image
+
+        return on_source(self.spec, read_image(path_or_rgb))
+
     def class_index(self, target: int | str | None) -> int | None:
         """``target`` as a class index (a class name or an index; None stays None)."""
         if target is None or (isinstance(target, (int, np.integer)) and not isinstance(target, bool)):
@@ -125,15 +136,19 @@ def explain_image(run_dir, image_path, *, method: str = "gradcam", target: int |
                   device: str = "auto", alpha: float = 0.5, colormap: str = "jet") -> dict:
     """Predict and explain one image with a run's model.
 
-    Returns ``{"classes", "probs", "predicted", "cam", "image", "overlay"}``;
-    the heatmap is for ``target`` or, by default, the predicted class.
+    Returns ``{"classes", "probs", "predicted", "cam", "image", "overlay"}``: ``cam`` over the square the model
+    sees, ``image`` the source image and ``overlay`` the heatmap drawn on it, both at the image's own size and
+    aspect ratio (:mod:`engine.explain.placement`). The heatmap is for ``target`` or, by default, the predicted class.
     """
     from engine.explain.overlay import overlay_heatmap
+    from engine.explain.placement import place_cam
 
     explainer = RunExplainer(run_dir, device=device)
     probs = explainer.predict(image_path, tta=tta)
     predicted = int(np.argmax(probs))
     cls = explainer.class_index(target)
-    image, cam = explainer.heatmap(image_path, method=method, target=predicted if cls is None else cls)
+    _square, cam = explainer.heatmap(image_path, method=method, target=predicted if cls is None else cls)
+    image, box = explainer.source_image(image_path)
+    overlay = overlay_heatmap(image, place_cam(cam, box, *image.shape[:2]), alpha=alpha, colormap=colormap)
     return {"classes": list(explainer.classes), "probs": probs, "predicted": explainer.classes[predicted],
-            "cam": cam, "image": image, "overlay": overlay_heatmap(image, cam, alpha=alpha, colormap=colormap)}
+            "cam": cam, "image": image, "overlay": overlay}

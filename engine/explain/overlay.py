@@ -52,7 +52,8 @@ def overlay_heatmap(image_rgb_uint8: np.ndarray, cam: np.ndarray, *, alpha: floa
                     colormap: str = "jet") -> np.ndarray:
     """Blend the coloured ``cam`` over the image: ``(1 - alpha) * image + alpha * colours``.
 
-    ``cam`` (values in [0, 1]) is resized to the image; returns uint8 H x W x 3.
+    ``cam`` (values in [0, 1]) is resized to the image; returns uint8 H x W x 3. Pixels where ``cam`` is
+    NaN (outside the part of the image the model saw, see :mod:`engine.explain.placement`) keep the image.
     """
     image = np.asarray(image_rgb_uint8)
     if image.ndim == 2:
@@ -60,9 +61,17 @@ def overlay_heatmap(image_rgb_uint8: np.ndarray, cam: np.ndarray, *, alpha: floa
     if image.ndim != 3 or image.shape[2] != 3:
         raise ConfigError(f"Expected an RGB image (H x W x 3), got shape {image.shape}.")
     alpha = check_value(Probability, alpha, "alpha")  # the heatmap's opacity
-    heat = colorize(resize_cam(cam, image.shape[0], image.shape[1]), colormap).astype(np.float32)
-    out = (1.0 - alpha) * image.astype(np.float32) + alpha * heat
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    height, width = image.shape[:2]
+    heat = colorize(resize_cam(cam, height, width), colormap).astype(np.float32)
+    out = np.clip(np.round((1.0 - alpha) * image.astype(np.float32) + alpha * heat), 0, 255).astype(np.uint8)
+    unseen = np.isnan(np.asarray(cam, np.float32))
+    if unseen.any():
+        if unseen.shape != (height, width):
+            import cv2
+
+            unseen = cv2.resize(unseen.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        out[unseen] = image[unseen]
+    return out
 
 
 def save_png(path: str | os.PathLike, rgb_uint8: np.ndarray) -> Path:
