@@ -144,6 +144,7 @@ def test_a_wrong_value_is_refused_before_any_folder_exists(tmp_path, capsys, arg
 def test_a_wrong_choice_is_refused_by_the_parser_naming_flag_value_and_choices(capsys, argv, flag):
     with pytest.raises(SystemExit) as info:
         main(argv)
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2
-    assert f"argument {flag}: invalid choice: '{argv[-1]}' (choose from" in last
+    assert len(lines) == 1, lines  # one line, no usage block
+    assert f"argument {flag}: invalid choice: '{argv[-1]}' (choose from" in lines[0] and "--help" in lines[0]

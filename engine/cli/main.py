@@ -27,13 +27,23 @@ def program_name() -> str:
     return stem if stem.startswith("histodesk") else "python main.py"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (what is wrong and where help is), not usage lines.
+
+    Sub-command parsers inherit the class (``add_subparsers`` uses the parent's class)."""
+
+    def error(self, message: str):  # type: ignore[override]  # argparse declares NoReturn; this exits too
+        """Print ``error: <command>: <message> (see <command> --help)`` on stderr and exit with code 2."""
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command."""
     import importlib
 
     from engine import __version__
 
-    parser = argparse.ArgumentParser(prog=program_name(), description=DESCRIPTION,
+    parser = OneLineParser(prog=program_name(), description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"HistoDesk {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
