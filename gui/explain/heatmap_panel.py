@@ -1,9 +1,12 @@
-"""The image beside its heatmap overlay, with method, target, colour map and opacity controls.
+"""The image with its heatmap overlaid, in a zoomable canvas, with method, target, colour map and opacity controls.
 
 Shared by the prediction browser and the "Explain an image" dialog. The CAM
 (or occlusion map) is computed by an :class:`~gui.explain.worker.ExplainService`
-off the GUI thread; opacity and colour-map changes only re-blend the cached
-map (:func:`engine.explain.overlay.overlay_heatmap`), so they are instant.
+off the GUI thread, which also decodes the image at its own size; the heatmap is
+drawn over the part of the image the model saw (:mod:`engine.explain.placement`),
+at the image's aspect ratio. Opacity changes only change the overlay layer's
+opacity and colour-map changes recolour the cached map, so they are instant; the
+exported PNG is the blend at the image's own size (:attr:`HeatmapPanelWidget.overlay`).
 """
 
 from __future__ import annotations
@@ -12,53 +15,15 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
 )
 
 from gui import errors
-from gui.explain.widgets import ImageViewWidget, ProbabilityBarsWidget
+from gui.canvas import ImageCanvas
+from gui.explain.heatmap_work import PREDICTED, blend, compute_request, method_choices, save_blend
+from gui.explain.widgets import ProbabilityBarsWidget
 from gui.explain.worker import ExplainService
-
-OCCLUSION = "occlusion"
-OCCLUSION_INFO = ("Occlusion sensitivity", "drop of the target's probability when a grey patch hides each "
-                  "region; slow (one forward pass per patch position) (Zeiler & Fergus, ECCV 2014)")
-PREDICTED = "predicted class"
-
-
-def method_choices() -> list[tuple[str, str, str]]:
-    """``(name, label, tooltip)`` of the CAM methods in the "cam" registry, then occlusion."""
-    from engine.registry import meta, names
-
-    choices = []
-    for name in names("cam"):
-        info = meta("cam", name)
-        tip = f"{info.get('description', '')} ({info.get('paper', '')})" if info.get("description") else ""
-        choices.append((name, info.get("label", name), tip))
-    return [*choices, (OCCLUSION, *OCCLUSION_INFO)]
-
-
-def _compute(source, method: str, target: int | None, tta, need_probs: bool):
-    """The request run in the pool thread: probabilities if asked, the image as the model sees it and its map.
-
-    ``target`` None explains the arg-max of the probabilities computed here (with TTA if asked), so the map
-    always matches the prediction shown; without them, the model's own prediction for this view.
-    """
-
-    def run(explainer, cancel):
-        probs = explainer.predict(source, tta=tta) if need_probs else None
-        cls = int(np.argmax(probs)) if target is None and probs is not None else target
-        if method == OCCLUSION:
-            image = explainer.input_image(source)
-            cam = explainer.occlusion(source, target=cls, cancel=cancel)
-        else:
-            image, cam = explainer.heatmap(source, method=method, target=cls)
-        cancel.raise_if_cancelled()
-        return {"image": image, "cam": np.asarray(cam, dtype=np.float32), "probs": probs,
-                "classes": list(explainer.classes), "method": method, "target": cls,
-                "source": source if isinstance(source, str) else None}
-
-    return run
-
+from gui.tasks import TaskRunner
 
 class HeatmapPanelWidget(QWidget):
     """Shows one image and its explanation; call :meth:`show_image` to explain another."""
@@ -79,10 +44,11 @@ class HeatmapPanelWidget(QWidget):
         self._tta = False
         self._true_label: str | None = None
         self.classes: list[str] = []
-        self.image: np.ndarray | None = None
-        self.cam: np.ndarray | None = None
-        self.overlay: np.ndarray | None = None
+        self.image: np.ndarray | None = None  # the image at its own size
+        self.cam: np.ndarray | None = None  # the map over the model's square input
+        self.box: tuple | None = None  # where that square lies in the image's pixels
         self.last_result: dict | None = None
+        self._runner = TaskRunner(self, threads=1, name="histodesk-heatmap-export")
         self._build()
 
     # --- construction -------------------------------------------------------
@@ -105,8 +71,8 @@ class HeatmapPanelWidget(QWidget):
         self.export_button.setEnabled(False)
         for combo in (self.method_combo, self.target_combo):
             combo.currentIndexChanged.connect(self._on_explanation_changed)
-        self.cmap_combo.currentIndexChanged.connect(self._on_blend_changed)
-        self.opacity_slider.valueChanged.connect(self._on_blend_changed)
+        self.cmap_combo.currentIndexChanged.connect(self._on_colours_changed)
+        self.opacity_slider.valueChanged.connect(self._on_opacity_changed)
         self.export_button.clicked.connect(self._on_export_clicked)
         controls = QGridLayout()
         for col, (text, widget) in enumerate((("Method", self.method_combo), ("Target", self.target_combo),
@@ -115,11 +81,7 @@ class HeatmapPanelWidget(QWidget):
             controls.addWidget(widget, 1, col)
         controls.addWidget(self.export_button, 1, 4)
 
-        self.image_view = ImageViewWidget("No image")
-        self.overlay_view = ImageViewWidget("No heatmap")
-        views = QHBoxLayout()
-        views.addWidget(self.image_view, 1)
-        views.addWidget(self.overlay_view, 1)
+        self.image_view = ImageCanvas("No image")  # the image, its heatmap as an overlay layer
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.caption.setTextFormat(Qt.TextFormat.RichText)
@@ -129,7 +91,7 @@ class HeatmapPanelWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        layout.addLayout(views, 1)
+        layout.addWidget(self.image_view, 1)
         layout.addWidget(self.caption)
         layout.addWidget(self.bars)
         layout.addWidget(self.status)
@@ -152,6 +114,7 @@ class HeatmapPanelWidget(QWidget):
     def show_image(self, source, *, probs=None, tta=False, true_label: str | None = None, caption: str = "") -> int:
         """Explain ``source`` (a path or an RGB array); ``probs`` known already skips the prediction."""
         self._source, self._probs, self._tta, self._true_label = source, probs, tta, true_label
+        self.export_button.setEnabled(False)  # until this image's heatmap is shown
         self.caption.setText(caption)
         self.bars.set_probabilities(self.classes, probs, true_label)
         return self._start()
@@ -159,9 +122,8 @@ class HeatmapPanelWidget(QWidget):
     def clear(self, message: str = "No image") -> None:
         """Forget the image and drop any result still coming."""
         self._source, self._request = None, 0
-        self.image = self.cam = self.overlay = None
+        self.image = self.cam = self.box = None
         self.image_view.set_message(message)
-        self.overlay_view.set_message("")
         self.caption.setText("")
         self.status.setText("")
         self.export_button.setEnabled(False)
@@ -182,20 +144,29 @@ class HeatmapPanelWidget(QWidget):
         return self._probs
 
     def overlay_pixmap(self) -> QPixmap:
-        """The overlay shown, at full resolution (null before the first heatmap)."""
-        return self.overlay_view.source_pixmap()
+        """The heatmap layer shown over the image (null before the first heatmap)."""
+        return self.image_view.overlay_pixmap()
+
+    @property
+    def overlay(self) -> np.ndarray | None:
+        """The heatmap blended over the image at the chosen opacity and colours, at the image's own size."""
+        if self.image is None or self.cam is None:
+            return None
+        return blend(self.image, self.cam, self.box, self.opacity_slider.value() / 100.0,
+                      self.cmap_combo.currentText())
 
     def is_busy(self) -> bool:
         """True while the map of the current image is being computed."""
         return self._request != 0 and self._done != self._request
 
     def export_png(self, path: str) -> None:
-        """Save the current overlay as a PNG (HistoDeskError-free: nothing to save raises ValueError)."""
+        """Save the current overlay as a PNG at the image's own size (nothing to save raises ValueError)."""
         from engine.explain.overlay import save_png
 
-        if self.overlay is None:
+        overlay = self.overlay
+        if overlay is None:
             raise ValueError("There is no heatmap to export yet.")
-        save_png(path, self.overlay)
+        save_png(path, overlay)
 
     # --- internals ------------------------------------------------------------
     def _start(self) -> int:
@@ -207,18 +178,19 @@ class HeatmapPanelWidget(QWidget):
         target = self.target_combo.currentData()
         if target is None and self._probs is not None:  # explain the prediction shown (e.g. the table's)
             target = int(np.argmax(self._probs))
-        fn = _compute(self._source, method, target, self._tta, self._probs is None)
+        fn = compute_request(self._source, method, target, self._tta, self._probs is None)
         self._request = self.service.request(fn)
         return self._request
 
-    def _blend(self) -> None:
-        from engine.explain.overlay import overlay_heatmap
+    def _draw_heatmap(self) -> None:
+        """Colour the cached map onto the overlay layer (at most 1024 px long: fast on the GUI thread)."""
+        from engine.explain.placement import heat_rgba
 
         if self.image is None or self.cam is None:
             return
-        alpha = self.opacity_slider.value() / 100.0
-        self.overlay = overlay_heatmap(self.image, self.cam, alpha=alpha, colormap=self.cmap_combo.currentText())
-        self.overlay_view.set_rgb(self.overlay)
+        height, width = self.image.shape[:2]
+        rgba = heat_rgba(self.cam, self.box, height, width, self.cmap_combo.currentText())
+        self.image_view.set_overlay(rgba, self.opacity_slider.value() / 100.0)
 
     def _explained_class(self, result: dict) -> str:
         target = result["target"]
@@ -236,9 +208,9 @@ class HeatmapPanelWidget(QWidget):
             self._probs = np.asarray(result["probs"], dtype=float)
             self.bars.set_probabilities(self.classes, self._probs, self._true_label)
             self.prediction_ready.emit(self._probs)
-        self.image, self.cam = result["image"], result["cam"]
-        self.image_view.set_rgb(self.image)
-        self._blend()
+        self.image, self.cam, self.box = result["image"], result["cam"], result["box"]
+        self.image_view.set_image(result["qimage"], keep_view=True)
+        self._draw_heatmap()
         self.export_button.setEnabled(True)
         index = self.method_combo.findData(result["method"])
         name = self.method_combo.itemText(index) if index >= 0 else result["method"]
@@ -253,7 +225,9 @@ class HeatmapPanelWidget(QWidget):
         short = message.splitlines()[0] if message else "unknown error"
         self.status.setText(f"Could not explain this image: {short}")
         self.status.setToolTip(message)
-        self.overlay_view.set_message("No heatmap")
+        self.image = self.cam = self.box = None  # never the previous image beside this one's error
+        self.image_view.set_message(f"Could not explain this image: {short}")
+        self.export_button.setEnabled(False)
         self.failed.emit(message)
 
     @Slot()
@@ -261,15 +235,22 @@ class HeatmapPanelWidget(QWidget):
         self._start()
 
     @Slot()
-    def _on_blend_changed(self) -> None:
-        self._blend()
+    def _on_colours_changed(self) -> None:
+        self._draw_heatmap()
+
+    @Slot(int)
+    def _on_opacity_changed(self, value: int) -> None:
+        self.image_view.set_overlay_opacity(value / 100.0)
 
     @Slot()
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export heatmap overlay", "heatmap.png", "PNG images (*.png)")
-        if not path:
+        if not path or self.image is None or self.cam is None:
             return
-        try:
-            self.export_png(path if path.lower().endswith(".png") else path + ".png")
-        except Exception as exc:  # noqa: BLE001 - a failed save is reported, not raised
-            errors.show_error(self, "Export failed", str(exc))
+        path = path if path.lower().endswith(".png") else path + ".png"
+        alpha, colormap = self.opacity_slider.value() / 100.0, self.cmap_combo.currentText()
+        self.status.setText("Exporting the overlay...")  # blended and written in a pool thread
+        self._runner.submit(save_blend, path, self.image, self.cam, self.box, alpha, colormap,
+                            on_done=lambda saved: self.status.setText(f"Overlay saved: {saved}"),
+                            on_error=lambda reason: errors.show_error(self, "Export failed", reason))
+

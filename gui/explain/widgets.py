@@ -1,56 +1,11 @@
-"""Small display widgets shared by the explanation views: a scaled image and probability bars."""
+"""Small display widgets shared by the explanation views: probability bars (images: :mod:`gui.canvas`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QPixmap, QResizeEvent
-from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QWidget
-
-from gui.images import numpy_to_pixmap
+from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
 
 BAR_SCALE = 1000
-
-
-class ImageViewWidget(QLabel):
-    """A label showing one RGB image scaled to fit (aspect kept), with a caption when empty."""
-
-    def __init__(self, empty_text: str = "", parent: QWidget | None = None):
-        super().__init__(empty_text, parent)
-        self._empty_text = empty_text
-        self._pixmap = QPixmap()
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(QSize(160, 160))
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.setStyleSheet("QLabel { background: #f3f4f6; color: #6b7280; border-radius: 4px; }")
-
-    def set_rgb(self, rgb: np.ndarray | None) -> None:
-        """Show ``rgb`` (None clears to the empty caption)."""
-        self._pixmap = QPixmap() if rgb is None else numpy_to_pixmap(rgb)
-        self._rescale()
-
-    def set_message(self, text: str) -> None:
-        """Clear the image and show ``text``."""
-        self._pixmap = QPixmap()
-        self.setPixmap(QPixmap())
-        self.setText(text)
-
-    def source_pixmap(self) -> QPixmap:
-        """The full-resolution pixmap shown (null when empty)."""
-        return self._pixmap
-
-    def _rescale(self) -> None:
-        if self._pixmap.isNull():
-            self.setPixmap(QPixmap())
-            self.setText(self._empty_text)
-            return
-        self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        """Rescale the image to the new size."""
-        super().resizeEvent(event)
-        self._rescale()
 
 
 class ProbabilityBarsWidget(QWidget):

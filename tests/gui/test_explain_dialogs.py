@@ -87,6 +87,42 @@ def test_image_dialog_path_drop_and_tta(qtbot, tiny_run, tiny_data):
     dialog.reject()
 
 
+def _drop(dialog, path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    dialog.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+
+
+def test_heatmap_at_own_aspect_and_a_bad_drop_clears_it(qtbot, tiny_run, tiny_data, tmp_path):
+    """The image and its heatmap keep the image's size (64 x 48, not the model's 32 x 32 square); a file that
+    cannot be read replaces them with its one-line error, and Export PNG is disabled."""
+    dialog = ImageExplainDialog(str(Path(tiny_run).parent), device="cpu")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    image = _an_image(tiny_data)
+    dialog.set_image_path(image)
+    _wait_prediction(qtbot, dialog, image, False)
+    canvas = dialog.panel.image_view
+    assert (canvas.pixmap().width(), canvas.pixmap().height()) == (64, 48)
+    assert dialog.panel.overlay.shape == (48, 64, 3) and dialog.panel.export_button.isEnabled()
+    dialog.panel.export_png(str(tmp_path / "o.png"))
+    from PySide6.QtGui import QImage
+
+    assert QImage(str(tmp_path / "o.png")).size().toTuple() == (64, 48)
+
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    _drop(dialog, bad)
+    assert not dialog.panel.export_button.isEnabled()  # at once: the overlay shown is not this image's
+    qtbot.waitUntil(lambda: not dialog.panel.is_busy(), timeout=WAIT_MS)
+    assert dialog.image_path == str(bad) and not canvas.has_image() and dialog.panel.overlay is None
+    assert canvas.text().startswith("Could not explain this image:") and "\n" not in canvas.text()
+    assert not dialog.panel.export_button.isEnabled()
+    assert "b00020" in dialog.result_label.text()  # the one-line error in red
+    dialog.reject()
+
+
 def test_robustness_view_runs_job_and_plots(qtbot, tiny_run):
     queue = JobQueue()
     view = RobustnessViewWidget(tiny_run, queue, noise=(0.0, 0.2), blur=(0.0, 2.0))
