@@ -3,7 +3,8 @@ classifications preview): :class:`ImageCanvas`, built on :class:`CanvasView` and
 (:mod:`gui.canvas.layers`) so that a slide viewer can supply its own tiled, multi-level layer."""
 
 from gui.canvas.layers import ImageLayer
+from gui.canvas.loading import load_native_qimage
 from gui.canvas.view import CanvasView
 from gui.canvas.widget import ImageCanvas
 
-__all__ = ["CanvasView", "ImageCanvas", "ImageLayer"]
+__all__ = ["CanvasView", "ImageCanvas", "ImageLayer", "load_native_qimage"]

@@ -1,18 +1,16 @@
-"""Image preview: the selected image scaled to fit, and its metadata."""
+"""Image preview: the selected image in a zoomable canvas (own aspect ratio, fit, 1:1, wheel, drag) and its metadata."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFontDatabase, QImage, QPixmap, QResizeEvent
+from PySide6.QtGui import QFontDatabase, QImage
 from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.data.catalog import ImageRecord
-from gui.dataset.thumbnails import load_qimage
+from gui.canvas import ImageCanvas, load_native_qimage
 from gui.tasks import Task, TaskRunner
-
-PREVIEW_MAX = 1024  # decoded size cap; the label scales further to fit
 FIELDS = ("path", "label", "patient", "magnification", "subtype", "size", "sha1", "split")
 
 
@@ -22,15 +20,11 @@ class ImagePreviewWidget(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._record: ImageRecord | None = None
-        self._pixmap: QPixmap | None = None
         self._runner = TaskRunner(self, threads=1, name="histodesk-preview")
         self._task: Task | None = None  # the decode of the record shown
 
-        self.image_label = QLabel("Select an image")
-        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label = ImageCanvas("Select an image")  # the image canvas
         self.image_label.setMinimumSize(QSize(200, 160))
-        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.image_label.setStyleSheet("QLabel { background: #f3f4f6; color: #6b7280; border-radius: 4px; }")
         self.fields: dict[str, QLabel] = {}
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -52,17 +46,14 @@ class ImagePreviewWidget(QWidget):
     def set_record(self, record: ImageRecord | None, split_name: str | None = None) -> None:
         """Show ``record`` (None clears) with the split it belongs to, if known."""
         self._record = record
-        self._pixmap = None
         if self._task is not None:
             self._task.cancel()  # a decode for the record shown before
         if record is None:
-            self.image_label.setPixmap(QPixmap())
-            self.image_label.setText("Select an image")
+            self.image_label.set_image(None)
             for value in self.fields.values():
                 value.setText("-")
             return
-        self.image_label.setPixmap(QPixmap())
-        self.image_label.setText("Loading...")
+        self.image_label.set_message("Loading...")
         values = {
             "path": record.path, "label": record.label, "patient": record.patient or "-",
             "magnification": record.magnification or "-", "subtype": record.subtype or "-",
@@ -73,8 +64,7 @@ class ImagePreviewWidget(QWidget):
             self.fields[name].setText(text)
         self.fields["path"].setToolTip(record.path)
         self.fields["path"].setText(f"{Path(record.path).name}  ({Path(record.path).parent})")
-        size = min(max(record.width, record.height) or PREVIEW_MAX, PREVIEW_MAX)  # native, capped
-        self._decode(record.path, record.page, size)
+        self._decode(record.path, record.page)
 
     def set_split_name(self, split_name: str | None) -> None:
         """Update only the split field (after a new split is set)."""
@@ -86,32 +76,19 @@ class ImagePreviewWidget(QWidget):
 
     def has_image(self) -> bool:
         """True once the shown record's image has been decoded."""
-        return self._pixmap is not None
+        return self.image_label.has_image()
 
     def shutdown(self, wait_ms: int = 2000) -> None:
         """Drop queued decodes and wait up to ``wait_ms`` for the running one."""
         self._runner.shutdown(wait_ms)
 
-    def _decode(self, path: str, page: int, size: int) -> None:
-        """Decode off the GUI thread; the decode of a record no longer shown is dropped."""
-        self._task = self._runner.submit(load_qimage, path, page, size, on_done=self._on_image_loaded,
+    def _decode(self, path: str, page: int) -> None:
+        """Decode at the image's own size off the GUI thread; the decode of a record no longer shown is dropped."""
+        self._task = self._runner.submit(load_native_qimage, path, page, on_done=self._on_image_loaded,
                                          on_error=self._on_image_failed)
 
     def _on_image_loaded(self, image: QImage) -> None:
-        self._pixmap = QPixmap.fromImage(image)
-        self._rescale()
+        self.image_label.set_image(image)
 
     def _on_image_failed(self, reason: str) -> None:
-        self.image_label.setText(f"Cannot show this image:\n{reason}")
-
-    def _rescale(self) -> None:
-        if self._pixmap is None:
-            return
-        size = self.image_label.size()
-        self.image_label.setPixmap(self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                                       Qt.TransformationMode.SmoothTransformation))
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        """Refit the image to the new size."""
-        super().resizeEvent(event)
-        self._rescale()
+        self.image_label.set_message(f"Cannot show this image: {reason}")

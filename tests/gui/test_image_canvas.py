@@ -124,3 +124,27 @@ def test_new_image_resets_and_failure_clears(canvas):
     assert canvas.overlay_pixmap().isNull()
     canvas.set_image(None)
     assert canvas.text() == "Nothing yet"
+
+
+def test_dataset_preview_shows_the_image_at_its_own_size(qtbot, tmp_path):
+    """The dataset preview decodes (in its pool thread) at the image's own size; a bad file gets one line."""
+    import cv2
+
+    from engine.data.catalog import ImageRecord
+    from gui.dataset.preview import ImagePreviewWidget
+
+    path = tmp_path / "wide.png"
+    cv2.imwrite(str(path), _image(200, 300))
+    preview = ImagePreviewWidget()
+    qtbot.addWidget(preview)
+    preview.set_record(ImageRecord(path=str(path), label="benign", width=300, height=200))
+    assert preview.image_label.text() == "Loading..."
+    qtbot.waitUntil(preview.has_image, timeout=10_000)
+    assert (preview.image_label.pixmap().width(), preview.image_label.pixmap().height()) == (300, 200)
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    preview.set_record(ImageRecord(path=str(bad), label="benign"))
+    qtbot.waitUntil(lambda: preview.image_label.text().startswith("Cannot show this image: "), timeout=10_000)
+    assert not preview.has_image() and "\n" not in preview.image_label.text()
+    preview.shutdown()
