@@ -1,14 +1,20 @@
-"""The Jobs tab: every queued/running/finished job, its live curves, log and Cancel."""
+"""The Jobs tab: every queued/running/finished job, the view made for its kind, its log and Cancel.
+
+Bookkeeping jobs (``job.parent`` set: the split after a dataset scan, the scan after the demo) are nested
+under the job that caused them; a new job is scrolled into view. Views: :mod:`gui.jobs`.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from engine.jobs import Progress, format_duration
 from gui import errors
-from gui.live_plot import LiveCurvesWidget
+from gui.jobs.batch_views import ClassifyJobView, ScanJobView
+from gui.jobs.kinds import CLASSIFY, GENERIC, PRETRAIN, SCAN, TRAIN, view_kind
+from gui.jobs.views import CurvesJobView, GenericJobView, JobView, ssl_curves_view
 from gui.workers import DONE, QUEUED, RUNNING, TERMINAL_STATES, Job, JobQueue
 
 COLUMNS = ("Job", "Stage", "Progress", "State")
@@ -26,7 +32,7 @@ def progress_text(event: Progress | None, eta_s: float | None = None) -> str:
 
 
 class JobsPanelWidget(QWidget):
-    """Lists the jobs of a :class:`JobQueue`; shows the selected job's curves and log."""
+    """Lists the jobs of a :class:`JobQueue` (bookkeeping steps nested); shows the selected job's view and log."""
 
     def __init__(self, queue: JobQueue, parent: QWidget | None = None):
         super().__init__(parent)
@@ -37,7 +43,7 @@ class JobsPanelWidget(QWidget):
 
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(COLUMNS)
-        self.tree.setRootIsDecorated(False)
+        self.tree.setRootIsDecorated(True)
         self.tree.setColumnWidth(0, 260)
         self.tree.setColumnWidth(1, 170)
         self.tree.setColumnWidth(2, 200)
@@ -48,7 +54,13 @@ class JobsPanelWidget(QWidget):
         self.cancel_button = QPushButton("Cancel job")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
-        self.curves = LiveCurvesWidget()
+        self.views: dict[str, JobView] = {TRAIN: CurvesJobView(), PRETRAIN: ssl_curves_view(),
+                                          CLASSIFY: ClassifyJobView(), SCAN: ScanJobView(),
+                                          GENERIC: GenericJobView()}
+        self.view_stack = QStackedWidget()
+        for view in self.views.values():
+            self.view_stack.addWidget(view)
+        self.view_stack.setCurrentWidget(self.views[GENERIC])
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(_MAX_LOG_BLOCKS)
@@ -62,7 +74,7 @@ class JobsPanelWidget(QWidget):
         dl.setContentsMargins(0, 0, 0, 0)
         dl.addLayout(head)
         inner = QSplitter(Qt.Orientation.Vertical)
-        inner.addWidget(self.curves)
+        inner.addWidget(self.view_stack)
         inner.addWidget(self.log_view)
         inner.setSizes([260, 160])
         dl.addWidget(inner, 1)
@@ -89,10 +101,20 @@ class JobsPanelWidget(QWidget):
         return self._jobs.get(item.data(0, Qt.ItemDataRole.UserRole)) if item else None
 
     def select_job(self, job: Job) -> None:
-        """Show ``job``'s curves and log."""
+        """Show ``job``'s view and log."""
         item = self._items.get(job.id)
         if item is not None:
             self.tree.setCurrentItem(item)
+
+    def current_view(self) -> JobView:
+        """The view shown for the selected job (the generic one when none is selected)."""
+        return self.view_stack.currentWidget()  # type: ignore[return-value]
+
+    @property
+    def curves(self) -> CurvesJobView:
+        """The curves view of the selected job (training or SSL), else the training one (``points(key)``)."""
+        view = self.current_view()
+        return view if isinstance(view, CurvesJobView) else self.views[TRAIN]  # type: ignore[return-value]
 
     # --- queue signals ----------------------------------------------------
     @Slot(object)
@@ -100,7 +122,11 @@ class JobsPanelWidget(QWidget):
         item = QTreeWidgetItem([job.title, "", "", job.state])
         item.setData(0, Qt.ItemDataRole.UserRole, job.id)
         item.setToolTip(0, job.title)
-        self.tree.addTopLevelItem(item)
+        parent = self._items.get(job.parent.id) if job.parent is not None else None
+        if parent is not None:
+            parent.addChild(item)  # a bookkeeping step: under the job that caused it, shown on expand
+        else:
+            self.tree.addTopLevelItem(item)
         bar = QProgressBar()
         bar.setRange(0, 1000)
         bar.setValue(0)
@@ -108,8 +134,9 @@ class JobsPanelWidget(QWidget):
         bar.setFormat("waiting")
         self.tree.setItemWidget(item, 2, bar)
         self._items[job.id], self._bars[job.id], self._jobs[job.id] = item, bar, job
-        if self.tree.currentItem() is None or job.kind == "train":
+        if self.tree.currentItem() is None or (parent is None and job.kind == "train"):
             self.tree.setCurrentItem(item)
+        self.tree.scrollToItem(parent or item)
         self._update_row(job)
 
     @Slot(object)
@@ -117,6 +144,7 @@ class JobsPanelWidget(QWidget):
         self._update_row(job)
         if job is self.selected_job():
             self._update_detail_header(job)
+            self.current_view().show_job(job)
 
     @Slot(object, object)
     def _on_job_progress(self, job: Job, event: Progress) -> None:
@@ -125,8 +153,8 @@ class JobsPanelWidget(QWidget):
             return
         if event.stage == "log":
             self.log_view.appendPlainText(event.message)
-        elif event.stage == "epoch":
-            self.curves.append(event.metrics)
+        else:
+            self.current_view().on_progress(job, event)
 
     @Slot(object, str, str)
     def _on_job_failed(self, job: Job, message: str, tb: str) -> None:
@@ -138,7 +166,9 @@ class JobsPanelWidget(QWidget):
     def _on_current_changed(self, current, _previous) -> None:
         job = self.selected_job()
         self.log_view.clear()
-        self.curves.set_history(job.history if job else [])
+        self.view_stack.setCurrentWidget(self.views[view_kind(job) if job is not None else GENERIC])
+        if job is not None:
+            self.current_view().show_job(job)
         if job is None:
             self.title_label.setText("Select a job to see its curves and log.")
             self.cancel_button.setEnabled(False)
@@ -182,8 +212,9 @@ class JobsPanelWidget(QWidget):
             bar.setRange(0, 1000)
             bar.setValue(1000)
             bar.setFormat("done")
-        elif job.state in TERMINAL_STATES:
+        elif job.state in TERMINAL_STATES:  # failed or cancelled: never a full bar
             bar.setRange(0, 1000)
+            bar.setValue(0)
             bar.setFormat(job.state)
         elif event is not None:
             frac = event.fraction

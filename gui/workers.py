@@ -111,10 +111,11 @@ class Job:
     _ids = itertools.count(1)
 
     def __init__(self, title: str, fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, *,
-                 kind: str = "", on_finished: Callable[[Any], None] | None = None):
+                 kind: str = "", on_finished: Callable[[Any], None] | None = None, parent: Job | None = None):
         self.id = next(self._ids)
         self.title, self.fn, self.args, self.kwargs = title, fn, tuple(args), dict(kwargs or {})
         self.kind = kind
+        self.parent = parent  # the job this bookkeeping step was started for (the Jobs tab nests it there)
         self.on_finished = on_finished  # called in the GUI thread with the result when done
         self.state = QUEUED
         self.progress: Progress | None = None

@@ -117,7 +117,7 @@ def scan(root: str | os.PathLike, importer: str = "auto", *, max_pixels: int = D
         if step in (1, total) or now - last_report >= _PROGRESS_EVERY_S:  # first file: immediate feedback
             last_report = now
             progress(Progress("scan", step, total, message=f"{len(records)} images, {len(skipped)} skipped",
-                              eta_s=eta.eta(step)))
+                              eta_s=eta.eta(step), metrics={"images": len(records), "skipped": len(skipped)}))
     records.sort(key=lambda r: (r.path, r.page))
     skipped.sort(key=lambda s: (s.path, s.reason))
     catalog = Catalog(root=str(root), importer=name, records=records, skipped=skipped)
