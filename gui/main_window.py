@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMessageBox, QProgressBar, Q
 from engine.jobs import Progress
 from gui import settings
 from gui.dataset.browser import DatasetBrowserWidget
+from gui.dataset.opening import DatasetOpener, dataset_name
 from gui.extensions import ExtensionHost, install_all
 from gui.jobs_panel import JobsPanelWidget, progress_text
 from gui.runs_tab import RunsTabWidget
@@ -22,24 +23,6 @@ from gui.tasks import wait_for_retired
 from gui.workers import CANCELLED, DONE, Job, JobQueue
 
 DATASET_KINDS = ("demo", "scan", "split")
-
-
-# Engine calls run as jobs; module attributes are looked up at call time so tests can patch them.
-def _generate_demo_job(*, progress, cancel):
-    from engine.data import demo
-    return demo.generate_demo(progress=progress, cancel=cancel)
-
-
-def _scan_job(path, *, progress, cancel):
-    from engine.data.importers import scan
-    return scan(path, progress=progress, cancel=cancel)
-
-
-def _split_job(catalog, *, progress, cancel):
-    from engine.data.audit import split_with_audit
-    from engine.training.config import SplitConfig
-    # a preview: a dataset too small for a test split (idc-sample's 2 patients) is shown with a note, not refused
-    return split_with_audit(catalog, SplitConfig(allow_no_test=True), progress=progress, cancel=cancel)
 
 
 class MainWindow(ExtensionHost):
@@ -56,6 +39,7 @@ class MainWindow(ExtensionHost):
         self.split = None
         self.wizard = None  # the last training wizard opened (New training...)
         self.queue = JobQueue(self)
+        self.opener = DatasetOpener(self)
         self.queue.job_progress.connect(self._on_job_progress)
         self.queue.job_finished.connect(self._on_job_finished)
         self.queue.job_failed.connect(self._on_job_failed)
@@ -175,17 +159,27 @@ class MainWindow(ExtensionHost):
     # --- public API -------------------------------------------------------
     def open_demo(self) -> Job:
         """Generate (if needed) and open the built-in demo dataset."""
-        return self.queue.submit("Generate demo dataset", _generate_demo_job, kind="demo",
-                                 on_finished=lambda path: self.open_dataset(str(path)))
+        return self.opener.open_demo()
 
     def open_dataset(self, path: str) -> Job:
-        """Scan ``path`` then split it (seed 0), feeding the dataset browser."""
-        self.dataset_path = str(path)
+        """Scan ``path``, then show it and preview its split (seed 0); until the scan succeeds, the current
+        dataset, title and wizard defaults stay as they are (a failure leaves them so and says why)."""
+        return self.opener.open(str(path))
+
+    def show_dataset(self, path: str, catalog) -> None:
+        """Make the scanned dataset at ``path`` the current one: path, catalog, title, recent list, browser."""
+        self.dataset_path, self.catalog, self.split = str(path), catalog, None
         settings.add_recent_dataset(self.dataset_path)
         self._fill_recent_menu()
-        self.setWindowTitle(f"HistoDesk - {Path(path).name}")
-        return self.queue.submit(f"Scan {Path(path).name}", _scan_job, self.dataset_path, kind="scan",
-                                 on_finished=self._on_catalog_ready)
+        self.setWindowTitle(f"HistoDesk - {dataset_name(self.dataset_path)}")
+        self.browser.set_catalog(catalog)
+        self.browser.set_split(None)
+        self.browser.set_notice("")
+
+    def show_split(self, split) -> None:
+        """Show the current dataset's split preview."""
+        self.split = split
+        self.browser.set_split(split)
 
     def start_training(self, config) -> Job:
         """Queue ``engine.training.job.train(config)``; the Jobs tab shows it."""
@@ -230,16 +224,6 @@ class MainWindow(ExtensionHost):
             self.open_dataset(last)
         elif last is None:
             self.open_demo()
-
-    def _on_catalog_ready(self, catalog) -> None:
-        self.catalog = catalog
-        self.browser.set_catalog(catalog)
-        self.queue.submit(f"Split {Path(self.dataset_path or '').name}", _split_job, catalog, kind="split",
-                          on_finished=self._on_split_ready)
-
-    def _on_split_ready(self, split) -> None:
-        self.split = split
-        self.browser.set_split(split)
 
     @Slot(object, object)
     def _on_job_progress(self, job: Job, event: Progress) -> None:

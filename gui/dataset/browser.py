@@ -19,6 +19,8 @@ from gui.dataset.split_view import SplitViewWidget
 from gui.dataset.thumbnails import ThumbnailGridWidget
 from gui.dataset.tree import DatasetTreeWidget, matches
 
+_NOTICE_STYLE = "QLabel {{ background: {bg}; color: {fg}; padding: 4px 6px; border-radius: 3px; }}"
+
 
 class SkippedFilesWidget(QTableWidget):
     """Files the scan could not use: path and reason."""
@@ -67,6 +69,9 @@ class DatasetBrowserWidget(QWidget):
         self.split_view = SplitViewWidget()
         self.count_label = QLabel()
         self.count_label.setStyleSheet("QLabel { color: #4b5563; padding: 2px 4px; }")
+        self.notice_label = QLabel()  # "Opening X..." / why the last open failed; hidden when empty
+        self.notice_label.setWordWrap(True)
+        self.notice_label.hide()
 
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -97,6 +102,7 @@ class DatasetBrowserWidget(QWidget):
         self.splitter.setSizes([520, 380])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.splitter)
 
         self.tree.filter_changed.connect(self._on_filter_changed)
@@ -126,6 +132,17 @@ class DatasetBrowserWidget(QWidget):
         audit = split.audit if split is not None else {}
         warn = split is not None and (split.mode == "image" or (audit and not audit.get("ok")))
         self.tabs.setTabText(2, "Split (!)" if warn else "Split")
+
+    def set_notice(self, text: str, *, error: bool = False) -> None:
+        """Show a one-line notice above the browser (an open in progress, or why it failed); "" hides it."""
+        self.notice_label.setText(text)
+        colours = {"bg": "#fdecea", "fg": "#b71c1c"} if error else {"bg": "#eef2f7", "fg": "#374151"}
+        self.notice_label.setStyleSheet(_NOTICE_STYLE.format(**colours))
+        self.notice_label.setVisible(bool(text))
+
+    def notice(self) -> str:
+        """The notice shown ("" when none)."""
+        return self.notice_label.text() if self.notice_label.isVisibleTo(self) else ""
 
     # --- helpers used by the main window and tests ---------------------------
     def catalog(self) -> Catalog | None:
