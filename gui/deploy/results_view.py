@@ -1,9 +1,10 @@
 """One batch's results in the Classifications tab: a row per image (page), with preview and filters.
 
 The table is a model over the result rows (cells are formatted when painted,
-so a batch of 20,000 images opens as fast as one of 20), and the preview is
-decoded by a :class:`~gui.tasks.TaskRunner` (:func:`gui.dataset.thumbnails.load_qimage`),
-never in the GUI thread.
+so a batch of 20,000 images opens as fast as one of 20), and the preview (a
+zoomable :class:`~gui.canvas.ImageCanvas`, with the row's saved heatmap as an
+overlay at an adjustable opacity) is decoded at the image's own size by a
+:class:`~gui.tasks.TaskRunner` (:func:`gui.canvas.load_native_qimage`), never in the GUI thread.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QUrl, Slot
-from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QImage
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
-from gui.dataset.thumbnails import load_qimage
+from gui.canvas import ImageCanvas, load_native_qimage
 from gui.tasks import TaskRunner
 
-PREVIEW_PX = 260
+PREVIEW_PX = 360  # the preview side's starting width
 ERRORS_ONLY = "__errors__"
 ERROR_BRUSH = QBrush(QColor("#fde2e2"))
 
@@ -120,22 +121,32 @@ class ClassifyResultsWidget(QWidget):
         self.table.setWordWrap(False)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self._runner = TaskRunner(self, threads=1, name="histodesk-results-preview")
-        self.image_label = _preview_label("Select a row to preview its image.")
-        self.heatmap_label = _preview_label("")
+        self.image_label = ImageCanvas("Select a row to preview its image.")  # the image canvas
+        self.image_label.setMinimumSize(PREVIEW_PX // 2, PREVIEW_PX // 2)
+        self.heatmap_slider = QSlider(Qt.Orientation.Horizontal)  # the saved heatmap's opacity over the image
+        self.heatmap_slider.setRange(0, 100)
+        self.heatmap_slider.setValue(100)
+        self.heatmap_slider.setToolTip("Opacity of the saved heatmap over the image")
+        self.heatmap_slider.valueChanged.connect(lambda v: self.image_label.set_overlay_opacity(v / 100))
+        self.heatmap_row = QWidget()
+        heat_lay = QHBoxLayout(self.heatmap_row)
+        heat_lay.setContentsMargins(0, 0, 0, 0)
+        heat_lay.addWidget(QLabel("Heatmap"))
+        heat_lay.addWidget(self.heatmap_slider, 1)
+        self.heatmap_row.setVisible(False)
         self.detail_label = QLabel()
         self.detail_label.setWordWrap(True)
         self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         side = QWidget()
         side_lay = QVBoxLayout(side)
-        side_lay.addWidget(self.image_label)
-        side_lay.addWidget(self.heatmap_label)
+        side_lay.addWidget(self.image_label, 1)
+        side_lay.addWidget(self.heatmap_row)
         side_lay.addWidget(self.detail_label)
-        side_lay.addStretch(1)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(side)
         split.setStretchFactor(0, 1)
-        split.setSizes([820, PREVIEW_PX + 40])
+        split.setSizes([760, PREVIEW_PX + 40])
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(split, 1)
@@ -198,21 +209,16 @@ class ClassifyResultsWidget(QWidget):
         index = selected[0].row()
         row = self.rows[index]
         self._runner.clear()  # previews of a row no longer selected: not started, or dropped
+        heatmap = row.get("heatmap") if row["status"] == "ok" else None
+        self.heatmap_row.setVisible(bool(heatmap))
         if row["status"] == "ok":
-            self.image_label.setPixmap(QPixmap())
-            self.image_label.setText("Loading...")
-            self._runner.submit(load_qimage, row["path"], row.get("page") or 0, PREVIEW_PX,
-                                on_done=partial(self._on_image_loaded, self.image_label),
-                                on_error=lambda _reason: _show(self.image_label, None, "Cannot display this file."))
+            self.image_label.set_message("Loading...")
+            self._runner.submit(load_native_qimage, row["path"], row.get("page") or 0,
+                                on_done=partial(self._on_image_loaded, heatmap),
+                                on_error=lambda reason: self.image_label.set_message(f"Cannot display this file: "
+                                                                                     f"{reason}"))
         else:
-            _show(self.image_label, None, "Cannot display this file.")
-        heatmap = row.get("heatmap")
-        self.heatmap_label.setPixmap(QPixmap())
-        self.heatmap_label.setText("")
-        self.heatmap_label.setVisible(bool(heatmap))
-        if heatmap:
-            self._runner.submit(load_qimage, heatmap, 0, PREVIEW_PX,
-                                on_done=partial(self._on_image_loaded, self.heatmap_label))
+            self.image_label.set_message("Cannot display this file.")
         from html import escape
 
         from engine.io_utils import display_path
@@ -223,9 +229,14 @@ class ClassifyResultsWidget(QWidget):
         else:
             self.detail_label.setText(f"<b>Error</b>: {escape(str(row.get('reason')))}<br>{where}")
 
-    @staticmethod
-    def _on_image_loaded(label: QLabel, image: QImage) -> None:
-        _show(label, QPixmap.fromImage(image), "")
+    def _on_image_loaded(self, heatmap: str | None, image: QImage) -> None:
+        """Show the decoded image, then decode its saved heatmap (if any) as the overlay."""
+        self.image_label.set_image(image, keep_view=True)
+        if heatmap:
+            self._runner.submit(load_native_qimage, heatmap, 0, on_done=self._on_heatmap_loaded)
+
+    def _on_heatmap_loaded(self, image: QImage) -> None:
+        self.image_label.set_overlay(image, self.heatmap_slider.value() / 100)
 
     def shutdown(self, wait_ms: int = 2000) -> None:
         """Drop queued previews and wait up to ``wait_ms`` for the one being decoded."""
@@ -243,18 +254,3 @@ class ClassifyResultsWidget(QWidget):
 def _fmt(value) -> str:
     return "" if value is None else f"{float(value):.4f}"
 
-
-def _preview_label(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setMinimumSize(PREVIEW_PX, PREVIEW_PX // 2)
-    label.setWordWrap(True)
-    return label
-
-
-def _show(label: QLabel, pixmap: QPixmap | None, fallback: str) -> None:
-    if pixmap is None:
-        label.setPixmap(QPixmap())
-        label.setText(fallback)
-        return
-    label.setPixmap(pixmap)  # decoded at PREVIEW_PX (load_qimage scales in its thread)

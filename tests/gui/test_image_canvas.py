@@ -148,3 +148,29 @@ def test_dataset_preview_shows_the_image_at_its_own_size(qtbot, tmp_path):
     qtbot.waitUntil(lambda: preview.image_label.text().startswith("Cannot show this image: "), timeout=10_000)
     assert not preview.has_image() and "\n" not in preview.image_label.text()
     preview.shutdown()
+
+
+def test_classifications_preview_overlays_the_saved_heatmap(qtbot, tmp_path):
+    """A result row's image at its own size, its saved heatmap as an overlay whose opacity the slider sets."""
+    import cv2
+
+    from gui.deploy.results_view import ClassifyResultsWidget
+
+    image, heatmap = tmp_path / "a.png", tmp_path / "a.heat.png"
+    cv2.imwrite(str(image), _image(200, 300))
+    cv2.imwrite(str(heatmap), np.full((200, 300, 3), 255, np.uint8))
+    row = {"path": str(image), "page": 0, "status": "ok", "class": "benign", "prob": 0.9, "reason": None,
+           "heatmap": str(heatmap), "p_benign": 0.9, "p_malignant": 0.1}
+    result = {"rows": [row], "classes": ["benign", "malignant"], "n_ok": 1, "n_failed": 0, "backend": "torch",
+              "csv": str(tmp_path / "predictions.csv")}
+    view = ClassifyResultsWidget(result, folder=str(tmp_path))
+    qtbot.addWidget(view)
+    view.select_row(0)
+    canvas = view.image_label
+    qtbot.waitUntil(lambda: not canvas.overlay_pixmap().isNull(), timeout=10_000)
+    assert (canvas.pixmap().width(), canvas.pixmap().height()) == (300, 200) and view.heatmap_row.isVisibleTo(view)
+    view.heatmap_slider.setValue(0)
+    assert canvas.overlay_opacity() == 0.0
+    expected = tuple(int(v) for v in _image(200, 300)[10, 10, ::-1])  # cv2 wrote the array as BGR
+    assert canvas.render_scene().pixelColor(10, 10).getRgb()[:3] == expected
+    view.shutdown()
