@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtWidgets import (
     QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout,
-    QWizardPage,
+    QWidget, QWizardPage,
 )
 
 from engine import registry
@@ -16,6 +16,7 @@ from engine.options import SplitName, literal_values
 from engine.schema import choices, validate
 from engine.training.config import DataConfig, SplitConfig, TrainConfig
 from gui.wizard.fields import combo, error_label, set_combo, show_error, spin
+from gui.wizard.preset_box import PresetBox
 
 _MODE_LABELS = {"auto": "auto (patient-level when patient ids are known)", "patient": "patient-level",
                 "image": "image-level (may leak patients between splits)",
@@ -28,12 +29,13 @@ GROUP_BY = [(g, _GROUP_LABELS.get(g, g)) for g in choices(SplitConfig, "group_by
 
 
 class DatasetPage(QWizardPage):
-    """Dataset folder or CSV, importer, image size, normalisation, cache and image cap."""
+    """The preset to start from, then dataset folder or CSV, importer, image size, normalisation, cache, cap."""
 
     def __init__(self, dataset_path: str = "", parent=None):
         super().__init__(parent)
-        self.setTitle("Dataset")
-        self.setSubTitle("Which images to train on and how they become network inputs.")
+        self.setTitle("Preset and dataset")
+        self.setSubTitle("Start from a preset (or custom), then choose the images and how they become network inputs.")
+        self.preset_box = PresetBox()
         self.path_edit = QLineEdit(dataset_path)
         self.path_edit.setPlaceholderText("dataset folder, CSV list, or 'demo'")
         browse = QPushButton("Browse…")
@@ -57,6 +59,7 @@ class DatasetPage(QWizardPage):
         form.addRow("Max images:", self.max_spin)
         self.error = error_label()
         layout = QVBoxLayout(self)
+        layout.addWidget(self.preset_box)
         layout.addLayout(form)
         layout.addStretch(1)
         layout.addWidget(self.error)
@@ -93,6 +96,10 @@ class DatasetPage(QWizardPage):
         set_combo(self.normalize_combo, cfg.data.normalize)
         self.cache_check.setChecked(cfg.data.cache)
         self.max_spin.setValue(cfg.data.max_images or 0)
+
+    def field_widgets(self) -> dict[str, list[QWidget]]:
+        """The widgets of each setting a preset sets on this page (dotted config key -> widgets)."""
+        return {"data.image_size": [self.size_spin], "data.normalize": [self.normalize_combo]}
 
     def apply(self, d: dict[str, Any]) -> None:
         """Write the fields into the config dict ``d``."""
@@ -214,3 +221,9 @@ class SplitPage(QWizardPage):
                           fold=self.fold_spin.value() if k > 1 else 0,
                           seed=self.seed_spin.value(), allow_no_test=self.no_test_check.isChecked())
         d["seed"] = self.init_seed_spin.value()
+
+    def field_widgets(self) -> dict[str, list[QWidget]]:
+        """The widgets of each setting on this page (dotted config key -> widgets)."""
+        return {"split.mode": [self.mode_combo], "split.group_by": [self.group_combo], "split.ratios": self.ratio_spins,
+                "split.k_folds": [self.kfold_spin], "split.fold": [self.fold_spin], "split.seed": [self.seed_spin],
+                "seed": [self.init_seed_spin], "split.allow_no_test": [self.no_test_check]}

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtWidgets import (
     QButtonGroup, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout,
-    QWizardPage,
+    QWidget, QWizardPage,
 )
 
 from engine.models import model_info, model_names, weights_status
@@ -142,6 +142,12 @@ class ModelPage(QWizardPage):
         self.hidden_spin.setValue(cfg.model.head_hidden or 0)
         self.dropout_spin.setValue(cfg.model.dropout)
         self._on_init_changed()
+
+    def field_widgets(self) -> dict[str, list[QWidget]]:
+        """The widgets of each setting on this page (dotted config key -> widgets)."""
+        return {"model.name": [self.model_combo], "model.head_hidden": [self.hidden_spin],
+                "model.dropout": [self.dropout_spin],
+                "model.pretrained": [self.radio_none, self.radio_imagenet, self.radio_file, self.file_edit]}
 
     def apply(self, d: dict[str, Any]) -> None:
         """Write the fields into the config dict ``d``."""

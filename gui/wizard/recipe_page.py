@@ -1,22 +1,22 @@
-"""Wizard page for the training recipe: preset, optimiser, schedule, stopping, loss, augmentation, phases."""
+"""Wizard page for the training recipe: optimiser, schedule, stopping, loss, augmentation, phases.
+
+The preset is chosen on the wizard's first page; this page says which one it is.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget, QWizardPage,
 )
 
 from engine.errors import ConfigError
-from engine.presets import preset_description, preset_names
 from engine.schema import choices
 from engine.training.config import EarlyStoppingConfig, OptimConfig, ScheduleConfig, TrainConfig
 from gui.wizard.fields import FloatEditWidget, combo, dspin, error_label, set_combo, show_error, spin
 from gui.wizard.recipe_widgets import AugmentWidget, PhasesTableWidget
 
-CUSTOM = "custom"
 MONITORS = [m for m in choices(EarlyStoppingConfig, "monitor") if m.startswith("val_")]
 _PARAMS = {"plateau": ("monitor", "factor", "patience", "min_lr"), "step": ("step_size", "gamma"),
            "cosine": ("min_lr",)}
@@ -24,15 +24,12 @@ SCHEDULE_PARAMS = {name: _PARAMS.get(name, ()) for name in choices(ScheduleConfi
 
 
 class RecipePage(QWizardPage):
-    """Preset choice plus every recipe field; choosing a preset fills all pages."""
-
-    preset_chosen = Signal(str)
+    """Every recipe field; a note names the preset chosen on the first page (set by the wizard)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTitle("Recipe")
-        self.setSubTitle("Start from a study's preset or set everything yourself.")
-        self.preset_combo = combo(preset_names("train") + [CUSTOM], CUSTOM)
+        self.setSubTitle("Optimiser, schedule, stopping, loss, augmentation and phases.")
         self.preset_note = QLabel()
         self.preset_note.setWordWrap(True)
         self.preset_note.setStyleSheet("color: #444;")
@@ -43,14 +40,10 @@ class RecipePage(QWizardPage):
         self.phases = PhasesTableWidget()
         self.tabs.addTab(self.phases, "Phases")
         self.error = error_label()
-        top = QFormLayout()
-        top.addRow("Preset:", self.preset_combo)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
         layout.addWidget(self.preset_note)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.error)
-        self.preset_combo.currentTextChanged.connect(self._on_preset_changed)
         self.schedule_combo.currentTextChanged.connect(self._on_schedule_changed)
         for edit in (self.lr_edit, self.backbone_lr_edit, self.wd_edit, self.sched["min_lr"]):
             edit.textChanged.connect(self._on_field_edited)
@@ -58,7 +51,6 @@ class RecipePage(QWizardPage):
         self.phases.table.model().rowsInserted.connect(self._on_phases_changed)
         self.phases.table.model().rowsRemoved.connect(self._on_phases_changed)
         self._on_schedule_changed(self.schedule_combo.currentText())
-        self._on_preset_changed(CUSTOM)
 
     def _build_training_tab(self) -> QWidget:
         self.optim_combo = combo(choices(OptimConfig, "name"))
@@ -113,15 +105,6 @@ class RecipePage(QWizardPage):
         row.addLayout(right)
         return tab
 
-    def _on_preset_changed(self, name: str) -> None:
-        show_error(self.error, "")
-        if name == CUSTOM:
-            self.preset_note.setText("Custom recipe: every field is yours to set.")
-            return
-        self.preset_note.setText(preset_description("train", name) + "\n(Choosing a preset also sets the model, image "
-                                 "size, normalisation and split mode on the earlier pages.)")
-        self.preset_chosen.emit(name)
-
     def _on_phases_changed(self, *_args) -> None:
         has_phases = self.phases.table.rowCount() > 0
         self.epochs_spin.setEnabled(not has_phases)
@@ -135,10 +118,19 @@ class RecipePage(QWizardPage):
             visible = key in SCHEDULE_PARAMS.get(name, ())
             self.sched_form.setRowVisible(w, visible)
 
-    def preset(self) -> str | None:
-        """The chosen preset, or ``None`` for a custom recipe."""
-        name = self.preset_combo.currentText()
-        return None if name == CUSTOM else name
+    def field_widgets(self) -> dict[str, list[QWidget]]:
+        """The widgets of each setting on this page (dotted config key -> widgets)."""
+        fields: dict[str, list[QWidget]] = {
+            "optim.name": [self.optim_combo], "optim.lr": [self.lr_edit], "optim.backbone_lr": [self.backbone_lr_edit],
+            "optim.weight_decay": [self.wd_edit], "epochs": [self.epochs_spin], "batch_size": [self.batch_spin],
+            "schedule.name": [self.schedule_combo], "early_stopping.monitor": [self.es_monitor],
+            "early_stopping.patience": [self.es_patience], "early_stopping.min_epochs": [self.es_min_epochs],
+            "early_stopping.restore_best": [self.es_restore], "loss.class_weights": [self.balanced_check],
+            "loss.label_smoothing": [self.smoothing_spin], "sampler": [self.sampler_combo],
+            "phases": [self.phases.table]}
+        fields.update({f"schedule.{key}": [w] for key, w in self.sched.items()})
+        fields.update({f"augment.{key}": [w] for key, w in {**self.augment.checks, **self.augment.spins}.items()})
+        return fields
 
     def validatePage(self) -> bool:
         """The recipe checked by the training schema (:class:`TrainConfig`): learning rates, weight decay,
@@ -202,4 +194,3 @@ class RecipePage(QWizardPage):
             d["phases"] = self.phases.phases()
         except ConfigError:
             pass  # reported by validatePage; keep the preset's phases
-        d["preset"] = self.preset()

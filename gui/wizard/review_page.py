@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+from html import escape
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWizardPage
 
 from engine.errors import HistoDeskError
 from engine.training.config import TrainConfig
 from gui.wizard.fields import error_label, show_error
+from gui.wizard.preset_changes import change_lines
 
 # Rough training throughput (images/s at 224 px, forward + backward) on a laptop CPU; a GPU is ~20x faster.
 CPU_IMAGES_PER_S = {"basic_cnn": 120, "simple_cnn": 160, "resnet18": 25, "resnet50": 8, "resnet101": 5, "vgg16": 4,
@@ -72,7 +75,7 @@ def readable(d: dict, indent: int = 0) -> str:
 
 
 class ReviewPage(QWizardPage):
-    """The resolved config (readable or JSON), the training device and an estimated duration."""
+    """The changes from the preset, the resolved config (readable or JSON), the training device and a duration."""
 
     def __init__(self, catalog=None, parent=None):
         super().__init__(parent)
@@ -82,6 +85,9 @@ class ReviewPage(QWizardPage):
         self.device_label = QLabel()
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
+        self.changes_label = QLabel()
+        self.changes_label.setWordWrap(True)
+        self.changes_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.json_check = QCheckBox("Show as JSON")
         self.json_check.toggled.connect(self._on_json_toggled)
         self.text = QPlainTextEdit()
@@ -91,6 +97,7 @@ class ReviewPage(QWizardPage):
         form = QFormLayout()
         form.addRow("Device:", self.device_label)
         form.addRow("Estimated time:", self.estimate_label)
+        form.addRow("Preset:", self.changes_label)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.json_check)
@@ -103,6 +110,7 @@ class ReviewPage(QWizardPage):
         from engine.training.devices import describe_device, select_device
 
         self._dict = self.wizard().config_dict()
+        self._show_changes()
         try:
             cfg = TrainConfig.from_dict(self._dict)
             device = select_device(cfg.device)
@@ -122,6 +130,21 @@ class ReviewPage(QWizardPage):
         else:
             self.estimate_label.setText("unknown (the number of images is not known before the scan)")
         self._on_json_toggled(self.json_check.isChecked())
+
+    def _show_changes(self) -> None:
+        """Name the preset and list each setting changed from it (``key: preset value → yours``)."""
+        wizard = self.wizard()
+        name = wizard.preset_box.name()
+        if name is None:
+            self.changes_label.setText("custom recipe (no preset)")
+            return
+        lines = change_lines(wizard.changes())
+        if not lines:
+            self.changes_label.setText(f"{name}, unchanged")
+            return
+        items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+        self.changes_label.setText(f"{name}, with {len(lines)} change(s) (preset value → yours):"
+                                   f"<ul style='margin:0 0 0 -20px'>{items}</ul>")
 
     def _on_json_toggled(self, as_json: bool) -> None:
         self.text.setPlainText(json.dumps(self._dict, indent=2) if as_json else readable(self._dict))

@@ -113,7 +113,8 @@ def test_wizard_pages_validate_and_build_config(wizard, tmp_path):
 @pytest.mark.parametrize("preset", ["s1-basic-cnn", "s3-hybrid"])
 def test_preset_fills_every_page(wizard, preset):
     w = wizard
-    w.recipe_page.preset_combo.setCurrentText(preset)
+    assert w.currentPage() is w.dataset_page and w.dataset_page.preset_box.isVisible()  # the preset comes first
+    w.dataset_page.preset_box.combo.setCurrentText(preset)
     cfg, ref = w.config().to_dict(), build_config(preset).to_dict()
     assert cfg["data"]["path"] == w.dataset_page.path_edit.text()
     cfg["data"]["path"] = ref["data"]["path"]
@@ -165,3 +166,88 @@ def test_split_note_and_estimate_use_catalog(qtbot, tmp_path):
         w.next()
     assert w.currentPage() is w.review_page
     assert "estimate" in w.review_page.estimate_label.text() and "40 images" in w.review_page.estimate_label.text()
+
+
+def _marked_tip(widget) -> str:
+    from gui.wizard.change_marks import is_marked
+
+    return widget.toolTip() if is_marked(widget) else ""
+
+
+def test_edits_after_a_preset_are_marked_listed_and_kept_on_another_preset(wizard):
+    w = wizard
+    box = w.dataset_page.preset_box
+    w.apply_preset("s1-resnet50-transfer")
+    assert w.changes() == {} and "All settings as in preset s1-resnet50-transfer" in box.status.text()
+    recipe, model = w.recipe_page, w.model_page
+    assert not _marked_tip(recipe.lr_edit) and recipe.lr_edit.text() == "0.001"
+    recipe.lr_edit.setText("5e-4")
+    model.dropout_spin.setValue(0.25)
+    model.radio_none.setChecked(True)  # no ImageNet weights offline
+    assert _marked_tip(recipe.lr_edit).startswith("Changed from preset s1-resnet50-transfer (was 0.001)")
+    assert "was 0" in _marked_tip(model.dropout_spin)
+    assert "(was imagenet)" in _marked_tip(model.radio_none)
+    assert not _marked_tip(recipe.batch_spin)
+    assert set(w.changes()) == {"optim.lr", "model.dropout", "model.pretrained"}
+    assert "3 setting(s) changed from preset s1-resnet50-transfer" in box.status.text()
+    assert "3 setting(s) changed" in recipe.preset_note.text()
+    recipe.lr_edit.setText("0.001")  # back to the preset's value: no longer a change
+    assert not _marked_tip(recipe.lr_edit) and set(w.changes()) == {"model.dropout", "model.pretrained"}
+    recipe.lr_edit.setText("5e-4")
+    # the review page lists each change as "key: preset value -> yours"
+    for _ in range(4):
+        w.next()
+    assert w.currentPage() is w.review_page
+    text = w.review_page.changes_label.text()
+    assert "s1-resnet50-transfer, with 3 change(s)" in text and "optim.lr: 0.001 → 0.0005" in text
+    assert "model.dropout: 0 → 0.25" in text
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_5_review_changes.png"))
+    # another preset with "keep my edits" (the default): the edits stay, on top of the new preset
+    assert box.keep_check.isChecked() and "Keep my edits" in box.keep_check.text()
+    w.apply_preset("s1-vgg16-transfer")
+    cfg, ref = w.config(), build_config("s1-vgg16-transfer")
+    assert cfg.preset == "s1-vgg16-transfer" and cfg.model.name == ref.model.name
+    assert cfg.optim.lr == 5e-4 and cfg.model.dropout == 0.25 and cfg.phases == ref.phases
+    assert set(w.changes()) == {"optim.lr", "model.dropout", "model.pretrained"} and _marked_tip(recipe.lr_edit)
+    # unchecked: the next preset replaces every setting, and nothing is marked
+    box.keep_check.setChecked(False)
+    w.apply_preset("s1-basic-cnn")
+    assert w.changes() == {} and not _marked_tip(recipe.lr_edit) and not _marked_tip(model.dropout_spin)
+    ref = build_config("s1-basic-cnn").to_dict()
+    got = w.config().to_dict()
+    got["data"]["path"] = ref["data"]["path"]
+    assert got == ref
+    # custom: the fields stay as they are, no marks, no preset in the config
+    recipe.lr_edit.setText("2e-3")
+    w.apply_preset("custom")
+    assert w.config().preset is None and w.config().optim.lr == 2e-3 and not _marked_tip(recipe.lr_edit)
+    assert not box.keep_check.isEnabled() and "Custom recipe" in recipe.preset_note.text()
+
+
+def test_first_page_shows_the_preset_box(wizard):
+    w = wizard
+    w.resize(860, 680)
+    w.apply_preset("s1-resnet50-transfer")
+    w.recipe_page.lr_edit.setText("5e-4")
+    w.dataset_page.size_spin.setValue(192)
+    assert "ResNet50" in w.dataset_page.preset_box.description.text()
+    assert _marked_tip(w.dataset_page.size_spin).endswith("(was 224)")
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_1_preset.png"))
+    w.model_page.radio_none.setChecked(True)  # no ImageNet weights offline
+    w.next()
+    w.next()
+    w.next()
+    assert w.currentPage() is w.recipe_page
+    w.grab().save(os.path.join(GRAB_DIR, "histodesk_wizard_4_recipe_marked.png"))
+
+
+def test_preset_changes_helpers():
+    from gui.wizard.preset_changes import change_lines, changes, flatten, nest, same
+
+    ref = {"optim": {"lr": 1e-3, "name": "adam"}, "data": {"path": "a", "image_size": 224}, "phases": []}
+    cur = {"optim": {"lr": 0.001 + 1e-15, "name": "sgd"}, "data": {"path": "b", "image_size": 224},
+           "phases": [{"name": "p", "epochs": 2}]}
+    found = changes(ref, cur)
+    assert found == {"optim.name": ("adam", "sgd"), "phases": ([], [{"name": "p", "epochs": 2}])}  # path ignored
+    assert change_lines(found) == ["optim.name: adam → sgd", "phases: none → 1 phases (2 epochs)"]
+    assert nest(flatten(cur)) == cur and same([0.15, 1], [15 / 100, 1.0]) and not same(True, 1.5)
