@@ -34,6 +34,9 @@ def open_app(qt_argv: list[str] | None = None) -> int:
     """Open the desktop app, or run the headless demo where there is no display or no Qt."""
     if not has_display():
         return headless_demo()
+    from gui.qt_libs import warn_before_qt
+
+    warn_before_qt()  # a missing X11 library makes Qt abort the process: say which, and how to install it
     try:
         from gui.app import run_app
     except ImportError:
