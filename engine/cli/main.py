@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from engine.errors import HistoDeskError
 
@@ -32,7 +33,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     Sub-command parsers inherit the class (``add_subparsers`` uses the parent's class)."""
 
-    def error(self, message: str):  # type: ignore[override]  # argparse declares NoReturn; this exits too
+    def error(self, message: str) -> NoReturn:  # argparse's signature: it never returns (it exits)
         """Print ``error: <command>: <message> (see <command> --help)`` on stderr and exit with code 2."""
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 

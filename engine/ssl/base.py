@@ -13,7 +13,7 @@ needs more of the loop (DeepCluster's clustering each epoch) says so here:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -21,6 +21,9 @@ from torch import nn
 from engine.errors import ConfigError
 from engine.ssl.momentum import cosine_schedule, update_momentum
 from engine.ssl.views import MultiViewTransform, two_view_transform
+
+if TYPE_CHECKING:
+    from engine.models.base import HistoModel
 
 #: Settings every method accepts (optimiser and downstream learning rates of S4, views).
 COMMON_KEYS = ("optimizer", "lr", "weight_decay", "probe_lr", "finetune_lr", "augment")
@@ -66,13 +69,15 @@ class SSLMethod(nn.Module):
 
     DEFAULTS: dict[str, Any] = {}
     n_views: int = 2
+    encoder: HistoModel  # the online encoder
+    progress: torch.Tensor  # a buffer: the fraction of training done
     #: Whether :meth:`training_step` takes the batch's dataset ``indices`` (per-image pseudo-labels).
     needs_indices: bool = False
     #: Whether the validation loss of different epochs is comparable, so it may pick the best encoder and
     #: stop early (False for moving targets such as DeepCluster's re-clustered pseudo-labels).
     early_stopping: bool = True
 
-    def __init__(self, encoder: nn.Module, **hparams: Any) -> None:
+    def __init__(self, encoder: HistoModel, **hparams: Any) -> None:
         super().__init__()
         unknown = set(hparams) - set(self.DEFAULTS)
         if unknown:
@@ -141,7 +146,7 @@ class SSLMethod(nn.Module):
             self.last_momentum = m
 
     def _excluded_parameters(self) -> set[int]:
-        heads = getattr(self.encoder, "head_modules", lambda: [])()  # the encoder's classifier: unused here
+        heads: list[nn.Module] = getattr(self.encoder, "head_modules", lambda: [])()  # the classifier: unused here
         modules: Iterable[nn.Module] = [t for t, _ in self.target_pairs()] + list(heads)
         return {id(p) for m in modules for p in m.parameters()}
 
@@ -183,12 +188,12 @@ class PredictorMethod(SSLMethod):
     ``criterion(p1, p2, z1, z2)`` compares online predictions with target projections.
     """
 
-    def __init__(self, encoder: nn.Module, **hparams: Any) -> None:
+    def __init__(self, encoder: HistoModel, **hparams: Any) -> None:
         from engine.ssl.momentum import frozen_copy
 
         super().__init__(encoder, **hparams)
-        self.projector, self.predictor, self.criterion = self.build_heads(encoder.feature_dim, self.hparams)
-        self.target_encoder = frozen_copy(encoder)
+        self.projector, self.predictor, self.criterion = self.build_heads(self.encoder.feature_dim, self.hparams)
+        self.target_encoder = frozen_copy(self.encoder)
         self.target_projector = frozen_copy(self.projector)
 
     def build_heads(self, feature_dim: int, hp: dict[str, Any]) -> tuple[nn.Module, nn.Module, nn.Module]:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
+from engine.errors import ConfigError
 from engine.io_utils import atomic_write_text
 from engine.registry import register
 from engine.ssl.base import SSLMethod, s4_defaults
@@ -74,8 +75,10 @@ class DeepCluster(SSLMethod):
         aug = ViewAugment.from_value(hparams.get("augment", "s4"))
         return MultiViewTransform([view_pipeline(image_size, aug, normalize=normalize, in_chans=in_chans)])
 
-    def training_step(self, views: list[torch.Tensor], indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Cross-entropy of the classifier on the images' current pseudo-labels."""
+    def training_step(self, views: list[torch.Tensor], indices: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the classifier on the images' current pseudo-labels (``indices``: the batch's images)."""
+        if indices is None:
+            raise ConfigError("DeepCluster's training step needs the batch's dataset indices.")
         logits = self.classifier(self.encoder.forward_features(views[0]))
         target = self.labels[indices.cpu()].to(logits.device)  # move only this batch's labels
         return {"loss": nn.functional.cross_entropy(logits.float(), target)}
@@ -163,7 +166,7 @@ class DeepClusterCallback(Callback):
             return None
         labels = loop.method.labels[:len(loop.data.train_records)]
         counts = torch.bincount(labels.clamp_min(0))
-        weights = 1.0 / counts[labels.clamp_min(0)].double()
+        weights = (1.0 / counts[labels.clamp_min(0)].double()).tolist()
         generator = torch.Generator().manual_seed(epoch_seed(loop.config.seed, loop.epoch) + 1)
         return WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator)
 

@@ -11,6 +11,7 @@ folder has them, are only used by the kNN monitor.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from engine.data.catalog import Catalog
 from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
@@ -104,11 +105,12 @@ def ssl_split(catalog: Catalog, config: SSLConfig, downstream=None):
     from engine.data.splits import Split, make_split
 
     val = config.val_fraction or (0.2 if (config.knn_every and is_labelled(catalog)) else 0.0)
-    pool, held = catalog.records, []
+    pool = catalog.records
+    held: list = []
     if downstream is not None:
         pool = [r for r in catalog.records if downstream.assignments.get(r.path) in SCOPE_TRAIN[config.scope]]
         held = downstream.records(catalog, "val") if config.scope != "train" else []
-    mode = "patient" if pool and all(r.patient for r in pool) else "image"
+    mode: Literal["patient", "image"] = "patient" if pool and all(r.patient for r in pool) else "image"
     seed = config.split.seed
     if held or val <= 0:
         return Split({**{r.path: "train" for r in pool}, **{r.path: "val" for r in held}}, mode=mode, seed=seed,

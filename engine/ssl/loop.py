@@ -13,6 +13,7 @@ one would have run.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -92,7 +93,8 @@ class SSLTrainer(TrainingLoop):
         """The optimizer over the method's trainable parameters and the warmup/cosine schedule."""
         hp = self.config.method_hparams()
         lr = float(hp.get("lr", 1e-3))
-        optim = OptimConfig(name=str(hp.get("optimizer", "adamw")), lr=lr,
+        optimizer: Any = str(hp.get("optimizer", "adamw"))  # OptimConfig validates the name
+        optim = OptimConfig(name=optimizer, lr=lr,
                             weight_decay=float(hp.get("weight_decay", 0)))
         params = [p for p in self.method.trainable_parameters() if p.requires_grad]
         self.optimizer = build_optimizer([{"params": params, "lr": lr, "name": "ssl"}], optim)

@@ -12,8 +12,12 @@ from __future__ import annotations
 import copy
 import math
 
+from typing import TypeVar
+
 import torch
 from torch import nn
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def deactivate_requires_grad(module: nn.Module) -> nn.Module:
@@ -23,9 +27,11 @@ def deactivate_requires_grad(module: nn.Module) -> nn.Module:
     return module
 
 
-def frozen_copy(module: nn.Module) -> nn.Module:
+def frozen_copy(module: ModuleT) -> ModuleT:
     """A deep copy of ``module`` with ``requires_grad`` off: the initial EMA target (BYOL: target = online at start)."""
-    return deactivate_requires_grad(copy.deepcopy(module))
+    copied = copy.deepcopy(module)
+    deactivate_requires_grad(copied)
+    return copied
 
 
 @torch.no_grad()

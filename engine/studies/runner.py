@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import CancelledError, HistoDeskError, WeightsUnavailableError
 from engine.io_utils import read_json, write_json
@@ -32,6 +33,9 @@ from engine.studies.grid import (
     Cell, check_recipes, expand, imagenet_problem, inherited_split_file, recipe, split_file_name,
 )
 from engine.studies.store import RESULTS, create_study_dir, load_study, write_results
+
+if TYPE_CHECKING:
+    from engine.data.catalog import Catalog
 
 
 class Relay:
@@ -116,7 +120,7 @@ class StudyLifecycle(FolderLifecycle):
     def record_status(self, status: str, **fields) -> None:
         """A failure in results.json; a cancel is recorded by :meth:`StudySession._finish` (it says what is left)."""
         results = self.session.results
-        if results is None or status != "failed":
+        if not results or status != "failed":
             return
         results["error"] = fields.get("error")
         self.session._write(status)
@@ -130,19 +134,30 @@ class StudySession:
         self.cfg, self.progress = cfg, progress
         self.cancel = cancel or CancelToken()
         self.resumed = resumed
-        self.catalog = None
+        self.catalog: Catalog | None = None
         self.splits: dict = {}
         self.skipped: dict[str, str] = {}
         self.exposure: dict | None = None
-        self.results: dict | None = None
-        self.path: Path | None = None
-        self.runs: Path | None = None
+        self.results: dict[str, Any] = {}  # filled when the study runs
+        self.folder: Path | None = None  # the study folder, once it exists (attach)
         if path is not None:
             self.attach(path)
 
+    @property
+    def path(self) -> Path:
+        """The study folder (set by :meth:`attach`)."""
+        if self.folder is None:
+            raise HistoDeskError("The study folder does not exist yet.")
+        return self.folder
+
+    @property
+    def runs(self) -> Path:
+        """The folder of the study's runs."""
+        return self.path / "runs"
+
     def attach(self, path: Path) -> None:
         """Use study folder ``path``, saving the catalog and splits prepared before it existed."""
-        self.path, self.runs = Path(path), Path(path) / "runs"
+        self.folder = Path(path)
         if self.catalog is not None and not (self.path / "catalog.json").is_file():
             self.catalog.save(self.path / "catalog.json")
         for fold, split in self.splits.items():
@@ -205,17 +220,18 @@ class StudySession:
         from engine.studies.grid import split_config
         from engine.training.data_setup import load_catalog, make_loader
 
-        folder = self.path
+        folder = self.folder
         if folder is not None and (folder / "catalog.json").is_file():
-            self.catalog = Catalog.load(folder / "catalog.json")
+            catalog = Catalog.load(folder / "catalog.json")
         else:
-            self.catalog = load_catalog(_data_config(self.cfg), self.progress, self.cancel)
+            catalog = load_catalog(_data_config(self.cfg), self.progress, self.cancel)
+        self.catalog = catalog
         for fold in (list(range(self.cfg.folds)) if self.cfg.kind == "kfold" else [None]):
             if folder is not None and (folder / split_file_name(fold)).is_file():
                 self.splits[fold] = Split.load(folder / split_file_name(fold))
                 continue
             split_cfg = split_config(self.cfg, fold)
-            self.splits[fold] = split_with_audit(self.catalog, split_cfg, split_cfg.seed, progress=self.progress,
+            self.splits[fold] = split_with_audit(catalog, split_cfg, split_cfg.seed, progress=self.progress,
                                                  cancel=self.cancel, loader=make_loader(_data_config(self.cfg)))
         self.exposure = self._check_exposure()
 
@@ -225,7 +241,7 @@ class StudySession:
         from engine.ssl.exposure import check_encoder_exposure
         from engine.studies.grid import train_config
 
-        found = None
+        found: dict | None = None
         for r in (r for r in self.cfg.recipes if r.kind == "ssl_run"):
             for fold, split in self.splits.items():
                 config = train_config(self.cfg, Cell(r.name, self.cfg.seeds[0], fold), split_file=None,
@@ -402,7 +418,7 @@ def coverage(catalog, splits: dict) -> dict:
         if r.patient:
             folds_of.setdefault(r.patient, set()).update(f for f, s in splits.items()
                                                          if s.assignments.get(r.path) == "test")
-    out = {"n_images": len(catalog.records), "n_patients": len(folds_of),
+    out: dict[str, Any] = {"n_images": len(catalog.records), "n_patients": len(folds_of),
            "n_test_images": sum(tested.values()), "images_never_tested": sum(1 for r in catalog.records
                                                                             if not tested.get(r.path))}
     if len(splits) > 1:  # k-fold: every image and every patient in exactly one test fold

@@ -16,6 +16,7 @@ Layout::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.errors import ConfigError, HistoDeskError
 from engine.io_utils import read_json, write_json
@@ -87,7 +88,7 @@ def list_studies(runs_dir: str | Path | None = None) -> list[dict]:
     base = studies_dir(runs_dir)
     if not base.is_dir():
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     for folder in sorted((p for p in base.iterdir() if is_study(p)), key=lambda p: p.name, reverse=True):
         try:
             study = load_study(folder)
