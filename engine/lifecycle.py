@@ -173,7 +173,7 @@ class FolderLifecycle:
         try:
             write()
             return True
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - best effort (see above): any failure is reported as False
             return False
 
 

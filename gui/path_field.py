@@ -40,7 +40,7 @@ class PathFieldWidget(QWidget):
 
     # QLineEdit-like names, so the field can stand in for a plain line edit
     text = path
-    setText = set_path  # noqa: N815
+    setText = set_path  # noqa: N815 - QLineEdit's name, so callers can treat it as one
 
     @Slot()
     def _on_browse(self) -> None:

@@ -21,7 +21,7 @@ _ORT_TYPES = {"float32": "tensor(float)"}
 def onnxruntime_available() -> bool:
     """True when the onnxruntime package can be imported."""
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime  # noqa: F401 - imported only to see that it can be
     except ImportError:
         return False
     return True

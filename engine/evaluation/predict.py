@@ -198,7 +198,7 @@ def _units(predictor, paths: list[Path], done: dict[str, set]) -> tuple[list[dic
                 continue
             try:
                 x = predictor.spec.preprocess(predictor.spec.load(key, page))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - one unreadable image is an error row, never the batch's end
                 rows.append(_error_row(key, page, exc))
                 continue
             rows.append({"path": key, "page": page, "status": "ok", "class": None, "prob": None, "reason": None,

@@ -48,7 +48,9 @@ def _cayley() -> tuple[list[list[int]], list[int]]:
     """Product table ``mul[g][h]`` (act(act(x, h), g) == act(x, mul[g][h])) and inverses, from the action."""
     probe = torch.arange(9).reshape(3, 3)
     images = [act(probe, g) for g in range(GROUP_SIZE)]
-    index = lambda y: next(k for k, im in enumerate(images) if torch.equal(im, y))  # noqa: E731
+    def index(y: torch.Tensor) -> int:
+        return next(k for k, im in enumerate(images) if torch.equal(im, y))
+
     mul = [[index(act(act(probe, h), g)) for h in range(GROUP_SIZE)] for g in range(GROUP_SIZE)]
     inv = [mul[g].index(0) for g in range(GROUP_SIZE)]
     return mul, inv
