@@ -112,7 +112,7 @@ def test_cli_explain_misclassified_writes_a_strip_per_error(run, tmp_path, capsy
                 "--out", str(out)]) == 0
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == expected >= 2
-    assert cv2.imread(str(pngs[0])).shape == (32, 3 * 32 + 2 * 4, 3)  # image + 2 overlays
+    assert cv2.imread(str(pngs[0])).shape == (48, 3 * 64 + 2 * 4, 3)  # image + 2 overlays, at the image's 64 x 48
     assert len((out / "index.csv").read_text().splitlines()) == expected + 1
 
 

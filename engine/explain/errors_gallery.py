@@ -45,7 +45,8 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
                           methods=("gradcam", "gradcam++", "eigencam"), alpha: float = 0.5, colormap: str = "jet",
                           batch_size: int = 16, device: str = "auto", explainer=None,
                           progress: ProgressFn = null_progress, cancel: CancelToken | None = None) -> dict:
-    """Write one overlay strip per misclassified image of ``split`` into ``out_dir``.
+    """Write one strip per misclassified image of ``split`` into ``out_dir``: the image, then its overlay per
+    method, each at the image's own size and aspect ratio (at most ``placement.MAX_SIDE`` px long).
 
     Returns ``{"out_dir", "n", "files", "failed"}``; unreadable images are
     listed in ``failed`` and skipped.
@@ -53,6 +54,7 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
     from engine.explain.cams import compute_cams
     from engine.explain.explainer import RunExplainer
     from engine.explain.overlay import overlay_heatmap, save_png
+    from engine.explain.placement import place_cam
 
     rows = misclassified_rows(run_dir, split)
     ex = explainer or RunExplainer(run_dir, device=device)
@@ -63,15 +65,14 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
     for start in range(0, len(rows), batch_size):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        chunk, images, tensors = [], [], []
+        chunk, tensors = [], []
         for row in rows[start:start + batch_size]:
             try:
-                image, x = ex.prepare(row["path"])
+                x = ex.prepare(row["path"])[1]
             except Exception as exc:  # noqa: BLE001 - unreadable or moved image: report, keep going
                 failed.append({"path": row["path"], "reason": str(exc)})
                 continue
             chunk.append(row)
-            images.append(image)
             tensors.append(x)
         if chunk:
             x = torch.cat(tensors)
@@ -79,8 +80,9 @@ def explain_misclassified(run_dir: str | os.PathLike, out_dir: str | os.PathLike
             cams = {m: compute_cams(ex.model, x, method=m, targets=targets, batch_size=batch_size) for m in methods}
             for i, row in enumerate(chunk):
                 name = f"{start + i:04d}_{safe_name(Path(row['path']).stem)}.png"  # any source name gives a safe one
-                strip = [images[i]] + [overlay_heatmap(images[i], cams[m][i], alpha=alpha, colormap=colormap)
-                                       for m in methods]
+                image, box = ex.source_image(row["path"])  # at its own size and aspect ratio, one at a time
+                strip = [image] + [overlay_heatmap(image, place_cam(cams[m][i], box, *image.shape[:2]), alpha=alpha,
+                                                   colormap=colormap) for m in methods]
                 files.append(str(save_png(out / name, _strip(strip))))
                 index.append([row["path"], row.get("true_label"), row.get("predicted_label"),
                               row.get("predicted_probability"), name])
