@@ -1,7 +1,10 @@
 """Comparison of runs: every figure with its interval, the best marked, and a paired test on the same images.
 
-The table has one column per run (ids elided to fit, full id and folder on
-hover) and marks the best value of each figure in bold green. For runs
+The table has one column per run (ids elided in the middle to the column's
+width, full id and folder on hover) and marks the best value of each figure
+by its point estimate in bold green, with "≈" where its interval overlaps
+another run's; cells wrap onto a second line rather than need horizontal
+scrolling. An amber banner lists the runs' small-sample warnings (each once, naming its runs). For runs
 evaluated on the same test images the paired comparison with a reference run
 (:func:`engine.evaluation.compare.compare_runs`: DeLong's p-value for the ROC
 AUC difference and the paired patient-bootstrap interval of each difference)
@@ -10,7 +13,7 @@ runs in a worker thread, never in the GUI thread.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
@@ -20,6 +23,9 @@ from engine.errors import HistoDeskError
 from engine.run_table import ci_text, model_label, num
 from engine.runs import Run
 from gui.results import detail_tables as dt
+from gui.results.compare_pairs import compare_with, pair_cells
+from gui.results.compare_ranking import best_indices, best_tip, grouped_warnings, overlapping
+from gui.results.intervals import WarningBanner, interval_tip
 from gui.results.plots import CurvePlotWidget, curve_sets
 from gui.workers import JobQueue
 
@@ -28,6 +34,7 @@ LOWER_IS_BETTER = {"ECE (15 bins)", "Brier score"}
 NOT_RANKED = {"images"}
 BEST_BRUSH, BEST_TEXT = QColor("#e3f4e4"), QColor("#1b5e20")
 MAX_ID = 26
+OVERLAP_MARK = " ≈"
 _SIDE_QUEUE: list[JobQueue] = []
 
 
@@ -43,40 +50,6 @@ def elide(text: str, n: int = MAX_ID) -> str:
     return text if len(text) <= n else text[: n // 2 - 1] + "…" + text[-(n - n // 2):]
 
 
-def compare_with(reference: str, others: list[str], split: str, *, progress, cancel) -> dict[str, dict]:
-    """The job: ``{other run path: compare_runs(reference, other) or {"error": message}}``."""
-    from engine.evaluation.compare import compare_runs
-
-    out = {}
-    for path in others:
-        cancel.raise_if_cancelled()
-        try:
-            out[path] = compare_runs(reference, path, split)
-        except HistoDeskError as exc:
-            out[path] = {"error": str(exc)}
-    return out
-
-
-def _pair_cells(result: dict) -> list[str]:
-    """images, ΔAUC [CI], DeLong p, Δaccuracy [CI] of one paired comparison (or its error)."""
-    if "error" in result:
-        return [result["error"], "", "", ""]
-    diff = result["difference"]
-    delong = result.get("delong") or {}
-    p = delong.get("p_value")
-    p_text = f"p = {p:.3g}" if p is not None else (delong.get("note") or "n/a (needs two classes)")
-
-    def signed(key: str) -> str:
-        d = diff.get(key) or {}
-        if d.get("value") is None:
-            return "–"
-        ci = d.get("ci")
-        return f"{d['value']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
-
-    return [f"{result['n_images']} images, {result['n_units']} {result['unit']}s", signed("roc_auc"), p_text,
-            signed("accuracy")]
-
-
 class CompareRunsWidget(QWidget):
     """Runs side by side: figures with intervals (best marked), ROC curves, paired test against a reference."""
 
@@ -89,12 +62,20 @@ class CompareRunsWidget(QWidget):
         self.queue.job_failed.connect(self._on_job_failed)
         self.pairs: dict[str, dict] = {}
         self.best: dict[str, list[int]] = {}
+        self.overlaps: dict[str, list[int]] = {}
         self.note = QLabel()
         self.note.setWordWrap(True)
+        self.banner = WarningBanner()
         self.table = dt.table(["metric"])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(True)
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self._fit_table)
+        self.table.horizontalHeader().sectionResized.connect(lambda *_a: self._fit_timer.start())
         self.roc = CurvePlotWidget("roc")
         self.roc.setTitle(f"ROC curves ({split})")
         self.reference_combo = QComboBox()
@@ -129,6 +110,7 @@ class CompareRunsWidget(QWidget):
         body.setSizes([360, 340])
         layout = QVBoxLayout(self)
         layout.addWidget(self.note)
+        layout.addWidget(self.banner)
         layout.addWidget(body, 1)
         self.set_runs(runs)
 
@@ -139,6 +121,9 @@ class CompareRunsWidget(QWidget):
         evals = [(r.read("evaluation.json", {}) or {}).get(self.split) or {} for r in self.runs]
         self._plot(evals)
         self._fill_table(evals)
+        warnings = grouped_warnings([(run.id, m.get("warnings") or []) for run, m in zip(self.runs, evals)])
+        self.banner.set_warnings(warnings, f"Read these {self.split} figures with care")
+        self._fit_table()
         self.reference_combo.blockSignals(True)
         self.reference_combo.clear()
         for run in self.runs:
@@ -186,8 +171,9 @@ class CompareRunsWidget(QWidget):
             suffix = " micro" if name == "micro" else ""
             self.roc.add_curve(x, y, f"{elide(run.id, 22)}{suffix} (AUC {ci_text(m.get('roc_auc'))})")
         note = (f"Comparing {len(self.runs)} runs on the {self.split} split. Brackets: 95% patient-bootstrap "
-                "intervals; the best value of each figure is <b style='color:#1b5e20'>bold green</b> (ties "
-                "included; overlapping intervals mean the difference may be chance: see the paired test below).")
+                "intervals; the best value of each figure (by its point estimate) is <b style='color:#1b5e20'>bold "
+                "green</b> (ties included), with <b>≈</b> where its interval overlaps another run's: that difference "
+                "may be chance (see the paired test below). Hover a column for the full run id.")
         if missing:
             note += f" No {self.split} ROC curve for: {', '.join(missing)}."
         self.note.setText(note)
@@ -195,7 +181,7 @@ class CompareRunsWidget(QWidget):
     def _fill_table(self, evals: list[dict]) -> None:
         self.table.clear()
         self.table.setColumnCount(1 + len(self.runs))
-        self.table.setHorizontalHeaderLabels(["metric"] + [elide(r.id) for r in self.runs])
+        self.table.setHorizontalHeaderLabels(["metric"] + [r.id for r in self.runs])
         for j, run in enumerate(self.runs, 1):
             self.table.horizontalHeaderItem(j).setToolTip(f"{run.id}\n{run.path}")
         info = [("model", lambda r: model_label(r.config)), ("preset", lambda r: r.config.get("preset") or "custom"),
@@ -211,23 +197,32 @@ class CompareRunsWidget(QWidget):
                     text = "unreadable"
                 self.table.setItem(i, j, QTableWidgetItem(text))
         self.best = {}
+        self.overlaps = {}
         for i, (label, getter, ci_key) in enumerate(rows, len(info)):
             self.table.setItem(i, 0, QTableWidgetItem(label))
-            values = []
+            values, cis = [], []
             for j, m in enumerate(evals, 1):
                 value = getter(m) if m else None
-                item = dt.ci_item(value, (m.get("ci") or {}).get(ci_key) if ci_key else None)
-                item.setToolTip(f"{self.runs[j - 1].id}: {item.text()}")
+                ci = (m.get("ci") or {}).get(ci_key) if ci_key else None
+                item = dt.ci_item(value, ci)
+                tip = interval_tip(m.get("bootstrap")) if ci_key else "No interval is computed for this figure."
+                item.setToolTip(f"{self.runs[j - 1].id}: {item.text()}\n{tip}")
                 self.table.setItem(i, j, item)
                 values.append(num(value))
-            self._mark_best(i, label, values)
+                cis.append(ci)
+            if label not in NOT_RANKED:
+                self._mark_best(i, label, values, cis if ci_key else None)
 
-    def _mark_best(self, row: int, label: str, values: list[float | None]) -> None:
-        known = [v for v in values if v is not None]
-        if label in NOT_RANKED or len(known) < 2 or len(set(known)) == 1:
+    def _mark_best(self, row: int, label: str, values: list[float | None], cis: list | None) -> None:
+        """Bold green on the best cells (by point estimate), "≈" added where an interval overlaps another run's."""
+        best = best_indices(values, label in LOWER_IS_BETTER)
+        if not best:
             return
-        best = min(known) if label in LOWER_IS_BETTER else max(known)
-        self.best[label] = [j for j, v in enumerate(values, 1) if v == best]
+        self.best[label] = [j + 1 for j in best]
+        others = overlapping(best, cis, values) if cis else []
+        if others:
+            self.overlaps[label] = [j + 1 for j in others]
+        tip = best_tip(label, [r.id for r in self.runs], best, others, cis is not None)
         for j in self.best[label]:
             item = self.table.item(row, j)
             font = QFont(item.font())
@@ -235,6 +230,22 @@ class CompareRunsWidget(QWidget):
             item.setFont(font)
             item.setForeground(QBrush(BEST_TEXT))
             item.setBackground(QBrush(BEST_BRUSH))
+            item.setText(item.text() + (OVERLAP_MARK if others else ""))
+            item.setToolTip(f"{item.toolTip()}\n{tip}")
+
+    def _fit_table(self) -> None:
+        """Run ids elided in the middle to their column's width; a cell too wide for its column wraps onto a
+        second line (the table never scrolls sideways)."""
+        metrics = self.table.horizontalHeader().fontMetrics()
+        for j, run in enumerate(self.runs, 1):
+            header = self.table.horizontalHeaderItem(j)
+            if header is not None:
+                width = max(self.table.columnWidth(j) - 12, 40)
+                header.setText(metrics.elidedText(run.id, Qt.TextElideMode.ElideMiddle, width))
+        least = self.table.verticalHeader().defaultSectionSize()
+        for row in range(self.table.rowCount()):
+            self.table.setRowHeight(row, max(least, self.table.sizeHintForRow(row)))
+
 
     def _on_job_failed(self, job, message: str, _trace: str) -> None:
         if job is self.job:
@@ -249,7 +260,7 @@ class CompareRunsWidget(QWidget):
                 item = QTableWidgetItem(elide(names.get(path, path)))
                 item.setToolTip(path)
                 self.pair_table.setItem(i, 0, item)
-                for c, text in enumerate(_pair_cells(pair), 1):
+                for c, text in enumerate(pair_cells(pair), 1):
                     cell = QTableWidgetItem(text)
                     cell.setToolTip(text)
                     self.pair_table.setItem(i, c, cell)
