@@ -6,6 +6,8 @@ under the job that caused them; a new job is scrolled into view. Views: :mod:`gu
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
                                QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -51,6 +53,10 @@ class JobsPanelWidget(QWidget):
 
         self.title_label = QLabel("Select a job to see its curves and log.")
         self.title_label.setWordWrap(True)
+        self.error_label = QLabel()  # why the selected job failed, wrapped below the title
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("QLabel { color: #b71c1c; }")
+        self.error_label.hide()
         self.cancel_button = QPushButton("Cancel job")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
@@ -73,6 +79,7 @@ class JobsPanelWidget(QWidget):
         dl = QVBoxLayout(detail)
         dl.setContentsMargins(0, 0, 0, 0)
         dl.addLayout(head)
+        dl.addWidget(self.error_label)
         inner = QSplitter(Qt.Orientation.Vertical)
         inner.addWidget(self.view_stack)
         inner.addWidget(self.log_view)
@@ -171,6 +178,7 @@ class JobsPanelWidget(QWidget):
             self.current_view().show_job(job)
         if job is None:
             self.title_label.setText("Select a job to see its curves and log.")
+            self.error_label.hide()
             self.cancel_button.setEnabled(False)
             return
         if job.log:
@@ -187,10 +195,9 @@ class JobsPanelWidget(QWidget):
 
     # --- helpers ----------------------------------------------------------
     def _update_detail_header(self, job: Job) -> None:
-        text = f"<b>{job.title}</b> - {job.state}"
-        if job.error:
-            text += f": {job.error}"
-        self.title_label.setText(text)
+        self.title_label.setText(f"<b>{html.escape(job.title)}</b> - {job.state}")
+        self.error_label.setText(job.error)
+        self.error_label.setVisible(bool(job.error))
         active = job.state in (QUEUED, RUNNING) and not (job.token and job.token.cancelled)
         self.cancel_button.setEnabled(active)
         self.cancel_button.setText("Cancel job" if active or job.state in TERMINAL_STATES else "Cancelling...")

@@ -31,7 +31,9 @@ class _TableJobView(JobView):
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.facts)
@@ -56,7 +58,7 @@ class _TableJobView(JobView):
 class ClassifyJobView(_TableJobView):
     """A folder classification: files, classified, unreadable, images per second and the latest rows."""
 
-    NAMES = ("Files", "Classified", "Unreadable", "Throughput", "Time left")
+    NAMES = ("Files", "Classified", "Unreadable", "Throughput", "Time")
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(self.NAMES, "Latest rows", ["File", "Class", "Probability / reason"], parent)
@@ -76,7 +78,7 @@ class ClassifyJobView(_TableJobView):
         per_s = metrics.get("per_s")
         self.facts.set("Throughput", f"{per_s:.1f} images/s" if per_s else "")
         active = job.state not in TERMINAL_STATES and job.state != QUEUED
-        self.facts.set("Time left", format_duration(job.eta_s) if active and job.eta_s is not None
+        self.facts.set("Time", f"about {format_duration(job.eta_s)} left" if active and job.eta_s is not None
                        else (f"took {format_duration(elapsed_s(job))}" if job.state == DONE else ""))
         self.set_rows([_row_cells(row) for row in reversed(metrics.get("latest") or [])])
 
@@ -102,7 +104,7 @@ class ScanJobView(_TableJobView):
     def show_job(self, job: Job) -> None:
         """Counts from the latest progress event, or from the catalog once done."""
         event = job.progress if job.progress is not None and job.progress.stage == "scan" else None
-        catalog = job.result if job.state == DONE else None
+        catalog = job.result if job.state == DONE and hasattr(job.result, "skipped") else None
         found = event.total if event is not None else None
         self.facts.set("Files found", _count(found) if found is not None else
                        ("listing..." if event is not None and job.state not in TERMINAL_STATES else ""))
@@ -113,4 +115,7 @@ class ScanJobView(_TableJobView):
         self.facts.set("Images", _count(images))
         self.facts.set("Skipped", _count(len(skipped) if catalog is not None else metrics.get("skipped")))
         reasons = Counter(s.reason for s in skipped).most_common(_LATEST_ROWS)
+        self.caption.setText("Why files were skipped" + ("" if catalog is not None else
+                             (": see the message above" if job.state in TERMINAL_STATES else
+                              ": listed when the scan has finished")))
         self.set_rows([[reason, f"{n:,}"] for reason, n in reasons])
