@@ -61,7 +61,8 @@ class DeployActions(Extension):
         if run_dir is None:
             runs = self.window.runs_tab.selected_runs()
             run_dir = str(runs[0].path) if runs else None
-        return self._open(ExportDialog(self.window.runs_dir, self.export, self.window, run_dir=run_dir))
+        return self._open(ExportDialog(self.window.runs_dir, self.export, self.window, run_dir=run_dir,
+                                       fine_tune=self._fine_tune))
 
     def classify(self, model: str, folder: str, **options) -> Job:
         """Queue ``predict_folder(model, folder, **options)``; the results open in the Classifications tab."""
@@ -125,6 +126,12 @@ class DeployActions(Extension):
             self.results.clear()
 
     # --- internals ------------------------------------------------------------
+    def _fine_tune(self, ssl_run: str) -> None:
+        """The export dialog's Fine-tune... for an SSL run: the Self-supervised menu's fine-tune dialog."""
+        from gui.ssl.actions import ssl_actions
+
+        ssl_actions(self.window).open_downstream(ssl_run)
+
     def _open(self, dialog: QWidget) -> QWidget:
         dialog.finished.connect(lambda _r, d=dialog: self.dialogs.remove(d) if d in self.dialogs else None)
         dialog.finished.connect(dialog.deleteLater)  # after accepted/rejected handlers have read it

@@ -1,4 +1,8 @@
-"""File > Export model to ONNX...: export a run to a verified package and show the parity report."""
+"""File > Export model to ONNX...: export a run to a verified package and show the parity report.
+
+Only finished classifier runs are offered; a self-supervised run (an encoder without a classifier) is
+explained in a sentence with a Fine-tune... button instead.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,17 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from gui.deploy.fields import PathFieldWidget, completed_runs
+from gui.run_lists import is_ssl_run
+
+
+def ssl_run_sentence(run_dir: str) -> str:
+    """Why a self-supervised run cannot be exported, and what to do instead."""
+    return (f"{Path(run_dir).name} is a self-supervised run: it learned image features but has no classifier to "
+            "export. Fine-tune it on labelled images first; the fine-tuned run can then be exported.")
 
 
 def parity_report_html(result: dict) -> str:
@@ -33,20 +44,34 @@ class ExportDialog(QDialog):
 
     ``submit(run_dir, out, int8, on_finished, on_failed, on_cancelled=...)`` queues the export (given by the
     deploy actions) and returns the Job; :meth:`show_result` / :meth:`show_failure` / :meth:`show_cancelled`
-    fill the report when it ends.
+    fill the report when it ends. ``fine_tune(ssl_run_dir)`` (optional) opens the fine-tune dialog for an SSL run.
     """
 
-    def __init__(self, runs_dir: str | None, submit, parent: QWidget | None = None, *, run_dir: str | None = None):
+    def __init__(self, runs_dir: str | None, submit, parent: QWidget | None = None, *, run_dir: str | None = None,
+                 fine_tune=None):
         super().__init__(parent)
         self.setWindowTitle("Export model to ONNX")
         self.setMinimumWidth(680)
         self._submit = submit
+        self._fine_tune = fine_tune
+        self.ssl_run: str | None = None  # the SSL run asked for, explained instead of listed
         self._closed = False  # set when the dialog ends: late job callbacks must not touch its widgets
         self.job = None
         self.result: dict | None = None
         self.run_combo = QComboBox()
         for run in completed_runs(runs_dir):
             self.run_combo.addItem(run.id, str(run.path))
+        self.ssl_label = QLabel()
+        self.ssl_label.setWordWrap(True)
+        self.fine_tune_button = QPushButton("Fine-tune...")
+        self.fine_tune_button.setToolTip("Train a classifier from this SSL run's encoder on a labelled dataset")
+        self.fine_tune_button.clicked.connect(self._on_fine_tune)
+        self.ssl_row = QWidget()
+        ssl_layout = QHBoxLayout(self.ssl_row)
+        ssl_layout.setContentsMargins(0, 0, 0, 0)
+        ssl_layout.addWidget(self.ssl_label, 1)
+        ssl_layout.addWidget(self.fine_tune_button)
+        self.ssl_row.hide()
         if run_dir:
             self.set_run(run_dir)
         self.out_field = PathFieldWidget("Folder for the model package", placeholder="(inside the run folder)")
@@ -67,6 +92,7 @@ class ExportDialog(QDialog):
         self.buttons.accepted.connect(self._on_export)
         self.buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.ssl_row)
         lay.addLayout(form)
         lay.addWidget(self.report_label, 1)
         lay.addWidget(self.buttons)
@@ -79,7 +105,15 @@ class ExportDialog(QDialog):
         return self.run_combo.currentData() or ""
 
     def set_run(self, run_dir: str) -> None:
-        """Select ``run_dir`` (added to the list when missing)."""
+        """Select ``run_dir`` (added to the list when missing); an SSL run is explained instead (Fine-tune...)."""
+        from engine.runs import Run
+
+        if is_ssl_run(Run(Path(run_dir))):
+            self.ssl_run = str(run_dir)
+            self.ssl_label.setText(ssl_run_sentence(run_dir))
+            self.fine_tune_button.setVisible(self._fine_tune is not None)
+            self.ssl_row.show()
+            return
         index = self.run_combo.findData(str(run_dir))
         if index < 0:
             self.run_combo.addItem(Path(run_dir).name, str(run_dir))
@@ -117,6 +151,15 @@ class ExportDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         self.export_button.setEnabled(not busy)
         self.run_combo.setEnabled(not busy)
+
+    @Slot()
+    def _on_fine_tune(self) -> None:
+        """Close this dialog and open the fine-tune dialog for the SSL run."""
+        if self.ssl_run is None or self._fine_tune is None:
+            return
+        run_dir = self.ssl_run
+        self.reject()
+        self._fine_tune(run_dir)
 
     @Slot()
     def _on_export(self) -> None:

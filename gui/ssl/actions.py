@@ -111,13 +111,18 @@ class SSLActions(Extension):
             self.resume_pretrain(path)
 
     def _on_downstream(self) -> None:
+        self.open_downstream(self.selected_ssl_run())
+
+    def open_downstream(self, ssl_run: str | None = None):
+        """Open the linear probe / fine-tune dialog (``ssl_run`` preselected); OK queues the training."""
         from gui.ssl.downstream_dialog import DownstreamDialog
 
         dialog = DownstreamDialog(self.window, runs_dir=self.window.runs_dir, dataset_path=self.window.dataset_path
-                                  or "", ssl_run=self.selected_ssl_run())
+                                  or "", ssl_run=ssl_run)
         dialog.accepted.connect(lambda: self.window.start_training(dialog.config()))
         self.dialog = dialog
         dialog.open()
+        return dialog
 
     def _on_label_efficiency(self) -> None:
         from gui.ssl.label_efficiency_dialog import LabelEfficiencyDialog
