@@ -66,6 +66,22 @@ def start(out: str, prefix: str = "histodesk-shots-"):
     return application(tmp), folder, tmp
 
 
+def wizard_preset_shots(app, out: Path, wizard) -> None:
+    """The wizard started from a preset with two edits: the first page (amber marks, count) and the review list."""
+    wizard.resize(900, 680)
+    wizard.show()
+    wizard.apply_preset("demo")
+    wizard.dataset_page.size_spin.setValue(96)
+    wizard.recipe_page.lr_edit.setText("3e-4")
+    settle(app, 0.3)
+    save(wizard, out, "02-wizard-preset-changed")
+    for _ in range(len(wizard.pageIds()) - 1):
+        wizard.next()
+    settle(app, 0.3)
+    save(wizard, out, "02-wizard-review-changes")
+    wizard.reject()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Produce the screenshots; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         save(wizard, out, f"02-wizard-page{i + 1}")
         wizard.next()
     wizard.reject()
+    wizard_preset_shots(app, out, TrainWizard(window.dataset_path, window, catalog=window.catalog))
 
     from engine.training.config import build_config
 
@@ -120,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     save(window, out, "05-run-results")
 
     compare = CompareRunsWidget([job.result, second.result])
-    compare.resize(1100, 720)
+    compare.resize(1280, 720)
     compare.show()
     settle(app, 1.0)
     save(compare, out, "06-compare-runs")

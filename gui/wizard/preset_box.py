@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QLabel, QWidget
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from engine.presets import preset_description, preset_names
 from gui.wizard.fields import combo
@@ -32,11 +32,12 @@ class PresetBox(QGroupBox):
                                    "Unchecked: the new preset replaces every setting.")
         self.status = QLabel()
         self.status.setWordWrap(True)
-        form = QFormLayout(self)
+        form = QFormLayout()
         form.addRow("Preset:", self.combo)
-        form.addRow("", self.description)
-        form.addRow("", self.keep_check)
-        form.addRow("", self.status)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for widget in (self.description, self.keep_check, self.status):
+            layout.addWidget(widget)
         self.combo.currentTextChanged.connect(self._on_changed)
         self._on_changed(CUSTOM)
 
