@@ -141,13 +141,13 @@ def _run(predictor, files: list[Path], folder: Path, opts, output: BatchOutput, 
         output.update(files_done=step, rows=n_rows, ok=n_rows - n_bad, error=n_bad)
         progress(Progress("predict", step, len(files), f"{n_rows - n_bad} classified, {n_bad} unreadable",
                           eta_s=eta.eta(start + len(chunk)),
-                          metrics=_live_metrics(rows, n_rows - n_bad, n_bad, start + len(chunk), eta.elapsed())))
+                          metrics=_live_metrics(new, n_rows - n_bad, n_bad, start + len(chunk), eta.elapsed())))
     return new
 
 
 def _live_metrics(rows: list[dict], n_ok: int, n_bad: int, n_done: int, elapsed: float) -> dict:
     """What the Jobs tab shows while a batch runs: counts, images per second and the batch's last rows."""
-    latest = [{k: row.get(k) for k in ("path", "page", "status", "class", "prob", "reason")} for row in rows[-5:]]
+    latest = [{k: row.get(k) for k in ("path", "page", "status", "class", "prob", "reason")} for row in rows[-10:]]
     return {"classified": n_ok, "unreadable": n_bad, "per_s": n_done / elapsed if elapsed > 0 else None,
             "latest": latest}
 
