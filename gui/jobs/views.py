@@ -131,5 +131,4 @@ class CurvesJobView(JobView):
 
 def ssl_curves_view(parent: QWidget | None = None) -> CurvesJobView:
     """The SSL pretraining view: the method's loss (train / val) and the kNN accuracy of the val images."""
-    view = CurvesJobView(SSL_PANELS, parent)
-    return view
+    return CurvesJobView(SSL_PANELS, parent)
