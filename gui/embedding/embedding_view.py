@@ -41,7 +41,7 @@ class EmbeddingViewWidget(QWidget):
         self._clusters: dict[int, np.ndarray] = {}
         self._pinned = self._hovered = -1
         self._closed = False
-        self.thumbs = ThumbnailCache()
+        self.thumbs = ThumbnailCache(self)
         self._build()
         self.selection = SelectionActions(self)
 
@@ -145,6 +145,7 @@ class EmbeddingViewWidget(QWidget):
     def shutdown(self) -> None:
         """Cancel this view's jobs (called when the tab closes)."""
         self._closed = True
+        self.thumbs.shutdown()
         for job in self.jobs:
             if self.queue is not None and job.state in ("queued", "running"):
                 self.queue.cancel(job)
@@ -175,7 +176,7 @@ class EmbeddingViewWidget(QWidget):
         if self.emb is None or i < 0:
             self.preview.clear()
             return
-        self.preview.setPixmap(self.thumbs.pixmap(self.emb.paths[i], PREVIEW))
+        self.thumbs.show(self.preview, self.emb.paths[i], PREVIEW)  # decoded in a pool thread
         e = self.emb
         pred = f" · predicted {e.predictions[i]}" if e.predictions is not None else ""
         extra = " · ".join(v for v in (e.patients[i] and f"patient {e.patients[i]}", e.magnifications[i],

@@ -21,7 +21,7 @@ class RetrievalViewWidget(QWidget):
 
     def __init__(self, thumbs: ThumbnailCache | None = None, parent=None):
         super().__init__(parent)
-        self.thumbs = thumbs or ThumbnailCache()
+        self.thumbs = thumbs or ThumbnailCache(self)
         self.emb = None
         self.index: NeighbourIndex | None = None
         self.results: list[tuple[int, float]] = []
@@ -82,7 +82,7 @@ class RetrievalViewWidget(QWidget):
         self.title.setText(title)
         for n, (i, sim) in enumerate(results):
             tile = QLabel()
-            tile.setPixmap(self.thumbs.pixmap(self.emb.paths[i], TILE))
+            self.thumbs.show(tile, self.emb.paths[i], TILE)  # decoded in a pool thread
             tile.setFixedSize(TILE + 4, TILE + 4)
             tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
             tile.setToolTip(self.emb.paths[i])

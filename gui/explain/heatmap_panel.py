@@ -7,6 +7,9 @@ drawn over the part of the image the model saw (:mod:`engine.explain.placement`)
 at the image's aspect ratio. Opacity changes only change the overlay layer's
 opacity and colour-map changes recolour the cached map, so they are instant; the
 exported PNG is the blend at the image's own size (:attr:`HeatmapPanelWidget.overlay`).
+The method list comes from the "cam" registry, whose first use imports torch and
+pytorch-grad-cam (seconds): it is read in a pool thread, and an image shown before
+it arrives is explained as soon as it does.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from PySide6.QtWidgets import (
 
 from gui import errors
 from gui.canvas import ImageCanvas
-from gui.explain.heatmap_work import PREDICTED, blend, compute_request, method_choices, save_blend
+from gui.explain.heatmap_work import (OCCLUSION, OCCLUSION_INFO, PREDICTED, blend, compute_request,
+                                      method_choices, save_blend)
 from gui.explain.widgets import ProbabilityBarsWidget
 from gui.explain.worker import ExplainService
 from gui.tasks import TaskRunner
+
 
 class HeatmapPanelWidget(QWidget):
     """Shows one image and its explanation; call :meth:`show_image` to explain another."""
@@ -49,16 +54,17 @@ class HeatmapPanelWidget(QWidget):
         self.box: tuple | None = None  # where that square lies in the image's pixels
         self.last_result: dict | None = None
         self._runner = TaskRunner(self, threads=1, name="histodesk-heatmap-export")
+        self._methods_ready = False
         self._build()
+        self._runner.submit(method_choices, on_done=self._set_methods, on_error=self._on_methods_failed)
 
     # --- construction -------------------------------------------------------
     def _build(self) -> None:
         from engine.explain.overlay import COLORMAPS
 
         self.method_combo = QComboBox()
-        for i, (name, label, tip) in enumerate(method_choices()):
-            self.method_combo.addItem(label, name)
-            self.method_combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.method_combo.addItem("Loading methods...")
+        self.method_combo.setEnabled(False)  # until method_choices() arrives from the pool thread
         self.target_combo = QComboBox()
         self.target_combo.addItem(PREDICTED, None)
         self.cmap_combo = QComboBox()
@@ -156,7 +162,9 @@ class HeatmapPanelWidget(QWidget):
                       self.cmap_combo.currentText())
 
     def is_busy(self) -> bool:
-        """True while the map of the current image is being computed."""
+        """True while the map of the current image is being computed (or waits for the method list)."""
+        if not self._methods_ready:
+            return self._source is not None
         return self._request != 0 and self._done != self._request
 
     def export_png(self, path: str) -> None:
@@ -171,6 +179,10 @@ class HeatmapPanelWidget(QWidget):
     # --- internals ------------------------------------------------------------
     def _start(self) -> int:
         if self._source is None:
+            return 0
+        if not self._methods_ready:  # _set_methods starts it
+            self._request = 0
+            self.status.setText("Loading the explanation methods...")
             return 0
         method, label = self.method(), self.method_combo.currentText()
         loading = "" if self.service.model_ready() else "Loading the model, then "
@@ -196,6 +208,23 @@ class HeatmapPanelWidget(QWidget):
         target = result["target"]
         name = self.classes[target] if target is not None and target < len(self.classes) else "the prediction"
         return f"{name} (predicted)" if self.target_combo.currentData() is None else name
+
+    def _set_methods(self, choices: list[tuple[str, str, str]]) -> None:
+        """Fill the method combo (from the pool thread's :func:`method_choices`) and explain the waiting image."""
+        self.method_combo.blockSignals(True)
+        self.method_combo.clear()
+        for i, (name, label, tip) in enumerate(choices):
+            self.method_combo.addItem(label, name)
+            self.method_combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.method_combo.blockSignals(False)
+        self.method_combo.setEnabled(True)
+        self._methods_ready = True
+        self._start()
+
+    def _on_methods_failed(self, message: str) -> None:
+        """No CAM method could be loaded (e.g. pytorch-grad-cam is missing): occlusion still works."""
+        self._set_methods([(OCCLUSION, *OCCLUSION_INFO)])
+        self.method_combo.setToolTip(f"Class activation maps are unavailable: {message}")
 
     @Slot(int, object)
     def _on_result(self, request_id: int, result: dict) -> None:
