@@ -1,0 +1,218 @@
+"""The GUI thread never blocks for more than 100 ms while a main view opens, runs its first query and closes.
+
+One tiny finished run is built once for the module (trained, classified, robustness measured); each test opens
+one view of the main window on it with the 10 ms :class:`StallMonitor` running, waits until the view's busy
+state ends, hovers or selects what the view loads lazily, closes the view and asserts the longest stall. A
+watchdog thread samples the GUI thread's stack during a stall, so a failure names the code that blocked.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+import traceback
+
+import pytest
+
+from tests.gui.stall_monitor import StallMonitor, warm_engine_imports
+
+LIMIT_MS = 100
+
+
+class StallSampler:
+    """While a :class:`StallMonitor` runs, samples the GUI thread's stack whenever it has not ticked for 30 ms."""
+
+    def __init__(self, monitor: StallMonitor, every_s: float = 0.005):
+        self.monitor, self.every_s = monitor, every_s
+        self.gui_id = threading.get_ident()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+
+    def start(self) -> "StallSampler":
+        """Start sampling (call from the GUI thread)."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            if self.monitor.timer.isActive() and time.perf_counter() - self.monitor._last > 0.03:
+                frames = sys._current_frames()
+                frame = frames.get(self.gui_id)
+                if frame is not None:
+                    self.counts[_describe(traceback.extract_stack(frame))] += 1
+                for ident, other in frames.items():  # a worker holding the GIL stalls the GUI thread too
+                    if ident not in (self.gui_id, threading.get_ident()):
+                        self.counts["[worker] " + _describe(traceback.extract_stack(other))] += 1
+
+    def report(self, n: int = 3) -> str:
+        """The ``n`` stacks seen most often during stalls (each sample is about ``every_s``)."""
+        return "; ".join(f"{c}x {s}" for s, c in self.counts.most_common(n)) or "no samples"
+
+
+def _describe(stack: traceback.StackSummary) -> str:
+    """The innermost frame and the innermost three of HistoDesk's own (gui/, engine/), innermost first."""
+    own = [f for f in stack if "/gui/" in f.filename or "/engine/" in f.filename][-int(os.environ.get("H11_DEPTH", 3)):]
+    frames = [stack[-1]] + [f for f in reversed(own) if f is not stack[-1]]
+    return " < ".join(f"{f.name}@{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in frames)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """``(data folder, run)``: a tiny basic-CNN run with its predictions, a classification batch of its data
+    in HistoDesk's outputs folder and a robustness.json."""
+    from engine.evaluation.predict import predict_folder
+    from engine.explain.robustness import robustness_run
+    from engine.io_utils import write_json
+    from engine.training.job import train
+    from gui.preload import import_heavy_modules
+    from tests.helpers import tiny_config, tiny_demo
+
+    base = tmp_path_factory.mktemp("stall-run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HISTODESK_HOME", str(tmp_path_factory.getbasetemp() / "histodesk-home"))  # as _isolated_home
+        data = tiny_demo(base, patients_per_class=3, images=2)
+        run = train(tiny_config(data, base / "runs", epochs=1, evaluation={"n_bootstrap": 100}))
+        predict_folder(str(run.path), str(data), heatmaps=True)
+        write_json(run.path / "robustness.json", robustness_run(str(run.path), noise=(0.0, 0.1), blur=(0.0, 2.0)))
+    assert run.summary["status"] == "completed"
+    warm_engine_imports()  # the engine's first imports are start-up's cost (see stall_monitor.warm_engine_imports)
+    import_heavy_modules()  # as gui.preload does in the app after the first paint
+    return data, run
+
+
+@pytest.fixture
+def window(qtbot, finished_run):
+    """A shown main window on the run's folder (no dataset opened)."""
+    from gui.main_window import MainWindow
+
+    win = MainWindow(autoload=False, runs_dir=str(finished_run[1].path.parent))
+    qtbot.addWidget(win)
+    win.confirm_close = lambda: True
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(200)  # first paint of the window is start-up's cost
+    yield win
+    win.close()
+
+
+def measure(qtbot, what: str, open_view, wait_done, close_view=None, timeout_ms: int = 60000):
+    """Run ``open_view()`` under the monitor, wait for ``wait_done()`` and ``close_view()``; assert the stall."""
+    monitor = StallMonitor(where=lambda: what)  # slow ticks record the GUI thread's CPU ms: work, or GIL waits
+    sampler = StallSampler(monitor)
+    monitor.start()
+    sampler.start()
+    try:
+        view = open_view()
+        qtbot.waitUntil(lambda: wait_done(view), timeout=timeout_ms)
+        qtbot.wait(100)
+        if close_view is not None:
+            close_view(view)
+            qtbot.wait(150)
+    finally:
+        worst = monitor.stop()
+        sampler.stop()
+    slow = sorted(((gap, cpu) for gap, cpu, _what in monitor.slow), reverse=True)[:8]  # (gap, GUI CPU) ms
+    print(f"\nSTALL {what}: max {worst:.0f} ms; gaps over 50 ms: {slow}; where: {sampler.report()}")
+    assert worst <= LIMIT_MS, f"{what}: the GUI thread blocked {worst:.0f} ms (gaps {slow}); {sampler.report()}"
+    return view
+
+
+def test_dataset_browser(qtbot, window, finished_run):
+    from gui.workers import DONE
+
+    data, _run = finished_run
+
+    def opened(_job):
+        if window.dataset_path is None or window.queue.jobs[-1].state != DONE:
+            return False
+        window.browser.select_record(0)  # its preview decodes in the preview's pool thread
+        return not window.browser.grid.model()._runner.is_busy()
+
+    measure(qtbot, "dataset browser", lambda: window.open_dataset(str(data)), opened)
+
+
+def test_runs_view(qtbot, window, finished_run):
+    _data, run = finished_run
+
+    def show():
+        window.tabs.setCurrentWidget(window.runs_tab)
+        window.runs_tab.select_run(run.path)
+
+    measure(qtbot, "runs", show, lambda _v: window.run_view.run is not None and window.run_view.run.path == run.path)
+
+
+def test_prediction_browser(qtbot, window, finished_run):
+    from gui.explain.actions import ExplainActions
+
+    _data, run = finished_run
+    actions = window.extension(ExplainActions)
+    measure(qtbot, "prediction browser", lambda: actions.open_browser(str(run.path)),
+            lambda view: view is not None and view.panel.cam is not None and not view.panel.is_busy(),
+            close_view=actions.close_tab)
+
+
+def test_explain_an_image(qtbot, window, finished_run):
+    from gui.explain.actions import ExplainActions
+
+    data, run = finished_run
+    image = next(p for p in sorted(data.rglob("*.png")))
+    actions = window.extension(ExplainActions)
+
+    def open_dialog():
+        dialog = actions.open_image_dialog(str(run.path))
+        dialog.set_image_path(str(image))
+        return dialog
+
+    measure(qtbot, "explain an image", open_dialog,
+            lambda d: d.panel.cam is not None and not d.panel.is_busy(), close_view=lambda d: d.reject())
+
+
+def test_embeddings(qtbot, window, finished_run):
+    from gui.embedding.actions import EmbeddingActions
+
+    _data, run = finished_run
+    actions = window.extension(EmbeddingActions)
+
+    def tsne_and_hover(view):
+        if view.method != "t-SNE":
+            return False
+        for i in range(min(4, len(view.emb))):
+            view._on_point_hovered(i)
+        view._on_point_clicked(0)
+        return True
+
+    measure(qtbot, "embeddings", lambda: actions.open_view(str(run.path)), tsne_and_hover,
+            close_view=lambda v: window.close_tab(v))
+
+
+def test_robustness(qtbot, window, finished_run):
+    from gui.explain.actions import ExplainActions
+
+    _data, run = finished_run
+    actions = window.extension(ExplainActions)
+    measure(qtbot, "robustness", lambda: actions.open_robustness(str(run.path)),
+            lambda v: v is not None and v.results is not None, close_view=actions.close_tab)
+
+
+def test_classifications(qtbot, window, finished_run):
+    from gui.deploy.actions import deploy_actions
+
+    actions = deploy_actions(window)
+
+    def opened(view):
+        if not view.batches:
+            return False
+        view.table.selectRow(0)
+        return view.results is not None
+
+    measure(qtbot, "classifications", actions.open_classifications, opened,
+            close_view=lambda _v: actions.close_classifications())
