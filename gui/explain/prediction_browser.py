@@ -26,6 +26,7 @@ from gui.explain.worker import ExplainService
 
 ALL_PATIENTS = "All patients"
 SPLIT_ORDER = ("test", "val", "train")
+FIT_SAMPLE = 200  # rows measured to fit the columns
 
 
 def load_predictions(run_dir: str | os.PathLike) -> list[dict]:
@@ -65,8 +66,9 @@ class PredictionBrowserWidget(QWidget):
         self._build_filters(rows)
         self.table = QTableView()
         self.table.setModel(self.proxy)
+        # file order until a header is clicked (enabling sorting would first sort by the indicator's column)
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header is clicked
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -75,8 +77,10 @@ class PredictionBrowserWidget(QWidget):
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep "...-100-001.png" visible
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # fitted once: ResizeToContents would
+        header.setResizeContentsPrecision(FIT_SAMPLE)  # measure every row on each filter change (seconds)
         header.setStretchLastSection(True)
+        self.table.resizeColumnsToContents()
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.count_label = QLabel()
         self.panel = HeatmapPanelWidget(self.service)
@@ -237,7 +241,7 @@ class PredictionBrowserWidget(QWidget):
         self.table.setFocus()
 
     def _update_count(self) -> None:
-        wrong = sum(1 for r in self.visible_rows() if r.get("correct") is False)
+        wrong = sum(1 for r in self.source_model.rows() if r.get("correct") is False and self.proxy.accepts(r))
         self.count_label.setText(f"{self.row_count()} of {self.total_count()} images · {wrong} misclassified")
 
     @Slot(QModelIndex, QModelIndex)
