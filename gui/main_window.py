@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMessageBox, QProgressBar, QTabBar, QTabWidget,
                                QToolButton, QWidget)
@@ -17,8 +17,12 @@ from gui import settings
 from gui.dataset.browser import DatasetBrowserWidget
 from gui.dataset.opening import DatasetOpener, dataset_name
 from gui.extensions import ExtensionHost, install_all
+from gui.help import install_help_menu
 from gui.jobs_panel import JobsPanelWidget, progress_text
 from gui.runs_tab import RunsTabWidget
+from gui.runtime_info import RuntimeInfo
+from gui.start_here import should_show_at_launch, show_start_here
+from gui.startup import after_first_paint
 from gui.tasks import wait_for_retired
 from gui.workers import CANCELLED, DONE, Job, JobQueue
 
@@ -27,7 +31,7 @@ DATASET_KINDS = ("demo", "scan", "split")
 
 class MainWindow(ExtensionHost):
     """HistoDesk's main window (the extensions' host). ``autoload``: open the demo (first launch) or the last
-    dataset."""
+    dataset, after the first paint (with the Start here tab when nothing would be open otherwise)."""
 
     def __init__(self, parent: QWidget | None = None, *, autoload: bool = True, runs_dir: str | None = None):
         super().__init__(parent)
@@ -55,10 +59,15 @@ class MainWindow(ExtensionHost):
         self.tabs.addTab(self.runs_tab, "Runs")
         self._build_menus()
         self.extensions = install_all(self)  # names of the installed extension modules
+        install_help_menu(self)
         self._build_status_bar()
         self._restore_window()
+        # torch is imported (for the device and CUDA) and the dataset opened once the window is on screen
+        after_first_paint(self, self.runtime.start)
         if autoload:
-            QTimer.singleShot(0, self._autoload)
+            if should_show_at_launch():
+                show_start_here(self)
+            after_first_paint(self, self.autoload)
 
     # --- construction -----------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -116,7 +125,7 @@ class MainWindow(ExtensionHost):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open dataset folder...", self._on_open_folder, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Open dataset folder...", self.open_dataset_dialog, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Open CSV...", self._on_open_csv)
         self.recent_menu = file_menu.addMenu("Open recent")
         self._action(file_menu, "Open demo dataset", self.open_demo)
@@ -124,11 +133,10 @@ class MainWindow(ExtensionHost):
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         train_menu = bar.addMenu("&Train")
         self._action(train_menu, "New training...", self._on_new_training, QKeySequence.StandardKey.New)
-        self._action(train_menu, "Resume run...", self._on_resume_run)
+        # gui.resume adds "Resume run..." here (and Resume to the Runs tab)
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "Refresh runs", self.refresh_runs, QKeySequence(Qt.Key.Key_F5))
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "About HistoDesk", self._on_about)
+        bar.addMenu("&Help")  # filled by gui.help.install_help_menu; extension menus go before it
         self._fill_recent_menu()
 
     def _fill_recent_menu(self) -> None:
@@ -139,15 +147,15 @@ class MainWindow(ExtensionHost):
         self.recent_menu.setEnabled(bool(recent))
 
     def _build_status_bar(self) -> None:
-        from engine.training.devices import describe_device, select_device
-
         self.job_bar = QProgressBar()
         self.job_bar.setMaximumWidth(260)
         self.job_bar.setRange(0, 1000)
         self.job_bar.hide()
         self.statusBar().addPermanentWidget(self.job_bar)
-        self.device_label = QLabel(f"Device: {describe_device(select_device())}")
+        self.device_label = QLabel("Device: checking...")
         self.statusBar().addPermanentWidget(self.device_label)
+        self.runtime = self.register(RuntimeInfo(self))
+        self.runtime.ready.connect(lambda info: self.device_label.setText(f"Device: {info['device']}"))
 
     def _restore_window(self) -> None:
         geometry, state = settings.window_geometry()
@@ -189,10 +197,11 @@ class MainWindow(ExtensionHost):
         return self.show_job(self.queue.submit(title, training.train, config, kind="train"))
 
     def resume_run(self, run_dir: str) -> Job:
-        """Queue ``engine.training.job.resume(run_dir)``."""
-        from engine.training import job as training
+        """Queue the resume of ``run_dir`` (training, or SSL pretraining for an SSL run), its curves starting
+        from the earlier epochs."""
+        from gui.resume import resume_run
 
-        return self.show_job(self.queue.submit(f"Resume {Path(run_dir).name}", training.resume, run_dir, kind="train"))
+        return resume_run(self, run_dir)
 
     def show_job(self, job: Job) -> Job:
         """Bring the Jobs tab to the front with ``job`` selected; returns ``job``."""
@@ -218,7 +227,8 @@ class MainWindow(ExtensionHost):
 
     # --- slots ------------------------------------------------------------
     @Slot()
-    def _autoload(self) -> None:
+    def autoload(self) -> None:
+        """Open the last dataset, or the demo on first launch (a last dataset that is gone opens nothing)."""
         last = settings.last_dataset()
         if last and Path(last).exists():
             self.open_dataset(last)
@@ -245,7 +255,12 @@ class MainWindow(ExtensionHost):
             run = job.result
             if run is not None and hasattr(run, "path"):
                 self.runs_tab.select_run(run.path)
-            self.statusBar().showMessage(f"{job.title}: {job.state}", 8000)
+            message = job.state
+            if job.state == CANCELLED and hasattr(run, "path") and run.summary.get("status") == "cancelled":
+                from gui.resume import cancelled_message
+
+                message = cancelled_message(run)
+            self.statusBar().showMessage(f"{job.title}: {message}", 15000)
 
     @Slot(object, str, str)
     def _on_job_failed(self, job: Job, message: str, _tb: str) -> None:
@@ -255,7 +270,8 @@ class MainWindow(ExtensionHost):
             self.refresh_runs()
 
     @Slot()
-    def _on_open_folder(self) -> None:
+    def open_dataset_dialog(self) -> None:
+        """Ask for a dataset folder and open it."""
         path = QFileDialog.getExistingDirectory(self, "Open dataset folder", self.dataset_path or "")
         if path:
             self.open_dataset(path)
@@ -268,26 +284,19 @@ class MainWindow(ExtensionHost):
 
     @Slot()
     def _on_new_training(self) -> None:
+        self.new_training()
+
+    def new_training(self, preset: str | None = None):
+        """Open the training wizard on the current dataset (window-modal, non-blocking), with ``preset`` chosen."""
         from gui.wizard.train_wizard import TrainWizard
 
         wizard = TrainWizard(self.dataset_path or "", self, catalog=self.catalog)
+        if preset is not None:
+            wizard.apply_preset(preset)
         wizard.accepted.connect(lambda: self.start_training(wizard.config()))
         self.wizard = wizard
         wizard.open()  # window-modal, non-blocking: the event loop keeps running
-
-    @Slot()
-    def _on_resume_run(self) -> None:
-        from engine.paths import runs_dir
-
-        path = QFileDialog.getExistingDirectory(self, "Resume which run?", str(self.runs_dir or runs_dir()))
-        if path:
-            self.resume_run(path)
-
-    @Slot()
-    def _on_about(self) -> None:
-        from gui.app import about_html
-
-        QMessageBox.about(self, "About HistoDesk", about_html())
+        return wizard
 
     def closeEvent(self, event) -> None:
         """Ask before quitting while a job runs, then cancel it cleanly and save the window state."""
@@ -300,6 +309,7 @@ class MainWindow(ExtensionHost):
         settings.save_window(self.saveGeometry(), self.saveState())
         self.runs_tab.close_compare_windows()
         self.browser.shutdown()  # stop its background thumbnail decoding
+        self.runtime.shutdown()
         self.run_quit_hooks()
         wait_for_retired(10000)  # the one blocking wait: short tasks of closed views still running
         event.accept()
