@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gui.workers import Job, JobQueue
 
 EXTENSIONS = ("gui.ssl.actions", "gui.embedding.actions", "gui.explain.actions", "gui.deploy.actions",
-              "gui.results.actions", "gui.studies.actions")
+              "gui.results.actions", "gui.studies.actions", "gui.resume")
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -76,6 +76,10 @@ class LiveCurvesWidget(QWidget):
         """The y values plotted for metric ``key`` (for tests)."""
         return list(self._data.get(key, ([], []))[1])
 
+    def epochs(self, key: str) -> list[float]:
+        """The x values (epochs) plotted for metric ``key`` (for tests)."""
+        return list(self._data.get(key, ([], []))[0])
+
     def titles(self) -> list[str]:
         """The plots' titles, left to right."""
         return list(self.plots)

@@ -32,7 +32,7 @@ from engine.logs import job_scope
 from gui.main_thread_gc import freeze_heap
 
 #: Stages whose events are never coalesced (each one carries data the GUI keeps).
-KEEP_STAGES = frozenset({"epoch", "log", "done"})
+KEEP_STAGES = frozenset({"epoch", "log", "done", "resumed"})
 #: Minimum seconds between two forwarded events of a throttled stage (~20/s).
 THROTTLE_S = 0.05
 
@@ -140,7 +140,12 @@ class Job:
         if event.stage == "log":
             self.log.append(event.message)
             return
+        if event.stage == "resumed":  # a resumed run: its earlier epochs, so the curves go on from them
+            self.history = [dict(row) for row in event.metrics.get("history", [])]
         if event.stage == "epoch":
+            epoch = event.metrics.get("epoch")
+            if epoch is not None:  # an epoch done again (after a resume) replaces its old row and those after it
+                self.history = [row for row in self.history if (row.get("epoch") or 0) < epoch]
             self.history.append(dict(event.metrics))
         if event.eta_s is not None:
             self.eta_s = event.eta_s

@@ -144,6 +144,14 @@ def cmd_train(args) -> int:
     return 0 if run.summary.get("status") == "completed" else 3
 
 
+def print_resume_hint(run, command: str = "train") -> None:
+    """After a cancelled run: the command that resumes it (the engine's own messages name no command)."""
+    from engine.cli.main import program_name
+
+    if run.summary.get("status") == "cancelled":
+        print(f"\nresume with: {program_name()} {command} --resume {run.path}", file=sys.stderr)
+
+
 def _print_warnings(results: dict) -> None:
     """The small-sample warnings of every split, printed before anything else."""
     from engine.evaluation.tables import warning_lines
@@ -168,6 +176,7 @@ def _print_run_result(run) -> None:
         print(f"\n== {name} ==\n{format_metrics_table(metrics, show_warnings=False)}")
     if summary.get("image_level_split"):
         print("\nnote: image-level split (no patient ids): the same patient may be in train and test.")
+    print_resume_hint(run)
 
 
 def _add_train(sub) -> None:

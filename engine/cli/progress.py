@@ -28,6 +28,8 @@ class TerminalProgress:
             self._println(self._epoch_line(event.metrics))
         elif event.stage == "done":
             self._println(f"done: {event.message}")
+        elif event.stage == "resumed":  # the rows kept, for viewers; the log line already said where it goes on
+            return
         else:
             self._bar(event)
 

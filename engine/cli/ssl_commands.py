@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress, print_presets
+from engine.cli.commands import _cancel_on_sigint, _print_run_result, _progress, print_presets, print_resume_hint
 from engine.cli.overrides import flags_to_overrides, parse_set
 from engine.cli.study_commands import print_study_result
 from engine.io_utils import load_config_file
@@ -54,6 +54,7 @@ def cmd_pretrain(args) -> int:
     print(f"\nrun: {run.path}\nstatus: {s.get('status')}\nepochs: {s.get('epochs_run')}  "
           f"best val loss: {s.get('best_val_loss')}  kNN accuracy: {s.get('knn_acc')}\n"
           f"encoder: {run.file('encoder.safetensors')}")
+    print_resume_hint(run, "pretrain")
     return 0 if s.get("status") == "completed" else 3
 
 

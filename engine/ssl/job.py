@@ -201,8 +201,8 @@ def _execute(config: SSLConfig, run: Run, progress: ProgressFn, cancel: CancelTo
             run.write("config.json", config.to_dict())
         trainer = _build_trainer(config, run, life.progress, cancel, encoder, resume)
         status = life.fit(trainer, resume, lambda: (
-            f"Cancelled after {trainer.epoch} epoch(s); the last checkpoint is kept. "
-            f"Resume with `python main.py pretrain --resume {run.path}`."))
+            f"Cancelled after epoch {trainer.epoch} of {trainer.total_epochs}; the last checkpoint is kept. "
+            "The run can be resumed."))
         _finish(life, trainer, status)
     return run
 

@@ -111,8 +111,8 @@ def _execute(config: TrainConfig, run: Run, progress: ProgressFn, cancel: Cancel
                     f"split {split.mode}-level; {len(data.datasets['train'])} train / "
                     f"{len(data.datasets['val'])} val / {len(data.datasets['test'])} test images.")
         status = life.fit(trainer, resume, lambda: (
-            f"Cancelled after {trainer.batches_done} batches; keeping the best weights so far. "
-            f"Resume with `python main.py train --resume {run.path}`."))
+            f"Cancelled after {trainer.batches_done} batches ({trainer.epoch} of {trainer.total_epochs} epochs "
+            "done); keeping the best weights so far. The run can be resumed."))
         _finish(config, life, trainer, data, device, status)
     return run
 

@@ -280,6 +280,9 @@ class TrainingLoop:
             cb.on_resume(self)
         self.batches_done = self._batches_at_start = self.steps_per_epoch * self.epoch
         self.log(self.resume_note())
+        # The rows kept (metrics.jsonl as rewritten): a viewer's curves go on from them, without a gap.
+        self.progress(Progress(stage="resumed", step=self.epoch, total=self.total_epochs,
+                               metrics={"history": [dict(r) for r in self.history]}, message=self.resume_note()))
 
     # --- main loop -------------------------------------------------------
     def fit(self, resume: bool = False) -> None:

@@ -8,7 +8,8 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.jobs import Progress, format_duration
 from gui.live_plot import SSL_PANELS, TRAINING_PANELS, LiveCurvesWidget
-from gui.workers import DONE, QUEUED, TERMINAL_STATES, Job
+from gui.resume import RESUME_HINT
+from gui.workers import CANCELLED, DONE, QUEUED, TERMINAL_STATES, Job
 
 
 def elapsed_s(job: Job) -> float | None:
@@ -97,20 +98,28 @@ class CurvesJobView(JobView):
         self.note = QLabel()
         self.note.setStyleSheet("QLabel { color: #4b5563; }")
         self.curves = LiveCurvesWidget(panels=panels)
+        self._rows = 0  # epoch rows plotted
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.note)
         layout.addWidget(self.curves, 1)
 
     def show_job(self, job: Job) -> None:
-        """Plot exactly the job's epoch rows so far."""
-        self.curves.set_history(job.history)
+        """Plot exactly the job's epoch rows so far (a resumed run's earlier epochs included)."""
+        self._plot(job.history)
         self._update_note(job)
+
+    def _plot(self, rows: list[dict]) -> None:
+        self.curves.set_history(rows)
+        self._rows = len(rows)
 
     def on_progress(self, job: Job, event: Progress) -> None:
         """Add an epoch row; other events only update the note."""
-        if event.stage == "epoch":
+        if event.stage == "epoch" and self._rows == len(job.history) - 1:
             self.curves.append(event.metrics)
+            self._rows += 1
+        elif event.stage in ("epoch", "resumed"):  # the rows were replaced (a resume): redraw them all
+            self._plot(job.history)
         self._update_note(job)
 
     def points(self, key: str) -> list[float]:
@@ -126,6 +135,8 @@ class CurvesJobView(JobView):
             text = f"No epoch finished ({job.state}): nothing to plot."
         else:
             text = "The curves appear when the first epoch ends."
+        if job.state == CANCELLED and n:
+            text += f". {RESUME_HINT}"
         self.note.setText(text)
 
 

@@ -202,7 +202,7 @@ class RunResultsWidget(QWidget):
         elif status in ("running", "preparing"):
             text += f"<br>Still running: {len(run.metrics())} epoch(s) recorded so far."
         elif status == "cancelled":
-            text += "<br>Cancelled: the best weights so far were kept; it can be resumed."
+            text += "<br>Cancelled: the best weights so far were kept. Resume it with Resume (under the runs list)."
         if cfg.get("kind") == "ssl":
             text += ("<br>Self-supervised pretraining: no labels, so no test metrics. Use Self-supervised → "
                      "Linear probe / fine-tune to measure it, or Analyze → Embeddings to look at its features.")

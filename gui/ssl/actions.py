@@ -51,9 +51,9 @@ class SSLActions(Extension):
     def resume_pretrain(self, run_dir: str) -> Job:
         """Queue the resumption of the SSL run ``run_dir``."""
         from engine.ssl.job import resume_pretrain
+        from gui.resume import queue_resume  # its curves start from the run's earlier epochs
 
-        return self.window.show_job(self.window.queue.submit(f"Resume pretraining {Path(run_dir).name}",
-                                                            resume_pretrain, str(run_dir), kind="train"))
+        return queue_resume(self.window, f"Resume pretraining {Path(run_dir).name}", resume_pretrain, run_dir)
 
     def start_label_efficiency(self, config: dict) -> Job:
         """Queue a label-efficiency study; its plot opens in a tab when it finishes."""
