@@ -63,23 +63,75 @@ class CancelToken:
             raise CancelledError("The job was cancelled.")
 
 
-class EtaEstimator:
-    """Estimates the remaining time of ``total`` steps from the pace so far."""
+class MovingAverage:
+    """An exponentially weighted mean: each new value counts ``alpha`` (weight 1), older ones fade away."""
 
-    def __init__(self, total: int | None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, alpha: float = 0.3):
+        self.alpha = alpha
+        self.value: float | None = None
+
+    def add(self, value: float, weight: float = 1.0) -> float:
+        """Blend in ``value`` as ``weight`` observations (e.g. the mean of ``weight`` steps); the new mean."""
+        if self.value is None:
+            self.value = value
+        else:
+            keep = (1.0 - self.alpha) ** max(weight, 0.0)
+            self.value = keep * self.value + (1.0 - keep) * value
+        return self.value
+
+
+class EtaEstimator:
+    """Estimates the remaining time of ``total`` steps of one stage from a moving average of recent steps.
+
+    The seconds per step are an exponentially weighted mean over recent steps (:class:`MovingAverage`), so a
+    change of pace shows within a few steps. The first interval (from the start to the first ``eta`` call)
+    holds the stage's warm-up (worker start, first batch, lazy imports): it is used only until a second
+    interval is measured, then dropped, so a slow start does not inflate the whole estimate.
+    """
+
+    def __init__(self, total: int | None, clock: Callable[[], float] = time.monotonic, *, start: int = 0,
+                 alpha: float = 0.3):
         self.total = total
         self._clock = clock
         self._start = clock()
+        self._pace = MovingAverage(alpha)
+        self._last: tuple[float, int] = (self._start, start)
+        self._warm = False  # True once a step after the first interval was measured
+
+    def restart(self, done: int = 0) -> None:
+        """Start measuring afresh from ``done`` steps now (a resumed run, a new stage)."""
+        self._start = self._clock()
+        self._pace = MovingAverage(self._pace.alpha)
+        self._last, self._warm = (self._start, done), False
+
+    def skip(self, done: int) -> None:
+        """Leave the time since the last step out of the pace (another stage ran meanwhile, e.g. validation)."""
+        self._last = (self._clock(), done)
+
+    def seconds_per_step(self, done: int) -> float | None:
+        """The moving average of the seconds per step after ``done`` steps (None before any step)."""
+        now = self._clock()
+        last_t, last_done = self._last
+        if done > last_done:
+            pace = (now - last_t) / (done - last_done)
+            if self._pace.value is not None and not self._warm:
+                self._pace.value, self._warm = pace, True  # drop the warm-up interval
+            else:
+                self._pace.add(pace, done - last_done)
+            self._last = (now, done)
+        return self._pace.value
 
     def eta(self, done: int) -> float | None:
         """Seconds left after ``done`` of ``total`` steps, or None if unknown."""
         if not self.total or done <= 0:
             return None
-        elapsed = self._clock() - self._start
-        return max(0.0, elapsed / done * (self.total - done))
+        pace = self.seconds_per_step(done)
+        if pace is None:
+            return None
+        return max(0.0, pace * (self.total - done))
 
     def elapsed(self) -> float:
-        """Seconds since the estimator was created."""
+        """Seconds since the estimator was created (or restarted)."""
         return self._clock() - self._start
 
 

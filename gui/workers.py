@@ -149,6 +149,8 @@ class Job:
             self.history.append(dict(event.metrics))
         if event.eta_s is not None:
             self.eta_s = event.eta_s
+        elif event.stage != "done" and (self.progress is None or event.stage != self.progress.stage):
+            self.eta_s = None  # a new stage without its own estimate: never the last stage's (issue 13.2)
         self.progress = event
 
     def __repr__(self) -> str:

@@ -30,7 +30,7 @@ from engine.evaluation.calibration import (
 from engine.evaluation.metrics import compute_metrics
 from engine.evaluation.predictions import make_prediction_rows, probs_from_logits, write_predictions_csv
 from engine.evaluation.thresholds import positive_class, predict_labels  # positive_class: callers import it here too
-from engine.jobs import CancelToken, Progress, ProgressFn, null_progress
+from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 from engine.runs import Run
 from engine.training.inference import predict_logits
 
@@ -103,12 +103,14 @@ def _settings(evaluation):
 
 
 def _infer(model, data, name: str, device, amp: bool, tta, progress: ProgressFn, cancel) -> tuple:
-    """(logits, targets) of one split, reporting progress per batch."""
+    """(logits, targets) of one split, reporting progress per batch (its own total and ETA)."""
     loader = data.eval_loaders[name]
     total = len(loader)
+    eta = EtaEstimator(total)
 
     def on_batch(i):
-        progress(Progress(stage=f"evaluate {name}", step=i, total=total))
+        progress(Progress(stage=f"evaluate {name}", step=i, total=total, eta_s=eta.eta(i),
+                          message=f"evaluating the {name} set, batch {i}/{total}"))
 
     return predict_logits(model, loader, device, amp=amp, cancel=cancel, on_batch=on_batch, tta=tta)
 

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Protocol, Sequence
 import torch
 
 from engine.errors import CancelledError
-from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn
+from engine.jobs import CancelToken, EtaEstimator, MovingAverage, Progress, ProgressFn
 from engine.runs import Run
 from engine.training import checkpoint as ckpt
 from engine.training.callbacks import Callback
@@ -99,7 +99,8 @@ class TrainingLoop:
         self.epoch_in_phase = 0
         self.should_stop_phase = False
         self.resuming_phase = False
-        self.eta = EtaEstimator(self.total_steps)
+        self.eta = EtaEstimator(self.total_steps)  # the training batches' pace
+        self.epoch_extra = MovingAverage()  # seconds per epoch outside the batches: validation, callbacks, saving
         self.batches_done = 0
         self._batches_at_start = 0
 
@@ -147,6 +148,19 @@ class TrainingLoop:
     def on_train_batch_end(self) -> None:
         """After each optimizer step and the callbacks' ``on_train_batch_end`` (EMA updates)."""
 
+    def final_estimate_s(self) -> float:
+        """Seconds the job still needs after the last epoch (e.g. the final evaluation); 0 by default."""
+        return 0.0
+
+    def remaining_s(self) -> float | None:
+        """Seconds left: the batches left at their moving-average pace, each epoch's validation and saving at
+        theirs, and :meth:`final_estimate_s`; None before the first batch."""
+        train = self.eta.eta(self.batches_done) if self.batches_done < self.total_steps else 0.0
+        if train is None:
+            return None
+        epochs_left = self.total_epochs - self.epoch
+        return train + epochs_left * (self.epoch_extra.value or 0.0) + self.final_estimate_s()
+
     def resume_note(self) -> str:
         """The train.log line after a resume."""
         return (f"Resumed after epoch {self.epoch} (phase {self.phase_index + 1}, "
@@ -169,6 +183,7 @@ class TrainingLoop:
         meter = self.epoch_meter()
         hooks = [cb for cb in self.callbacks if type(cb).on_train_batch_end is not Callback.on_train_batch_end]
         optimizer, scaler, last = self.optimizer, self.scaler, 0.0
+        self.eta.skip(self.batches_done)  # the time since the last batch went to validation and saving
         for i, batch in enumerate(loader):
             if self.cancel.cancelled:
                 raise CancelledError(f"{self.activity} was cancelled.")
@@ -194,12 +209,8 @@ class TrainingLoop:
         return meter.compute()
 
     def _report_batch(self, batch: int, n_batches: int, loss: float) -> None:
-        done = self.batches_done - self._batches_at_start
-        eta = None
-        if self.total_steps and done:
-            eta = self.eta.elapsed() / done * (self.total_steps - self.batches_done)
         self.progress(Progress(
-            stage=self.stage, step=self.batches_done, total=self.total_steps, eta_s=eta,
+            stage=self.stage, step=self.batches_done, total=self.total_steps, eta_s=self.remaining_s(),
             message=f"epoch {self.epoch + 1}/{self.total_epochs} batch {batch}/{n_batches}",
             metrics={"epoch": self.epoch + 1, **self.batch_metrics(loss)},
         ))
@@ -212,6 +223,7 @@ class TrainingLoop:
         for cb in self.callbacks:
             cb.on_train_epoch_start(self, row)
         row.update(self.train_epoch())
+        train_s = time.monotonic() - t0
         for cb in self.callbacks:
             cb.on_train_epoch_end(self, row)
         row.update(self.validation_metrics())
@@ -229,8 +241,9 @@ class TrainingLoop:
         for cb in self.callbacks:
             cb.on_epoch_saved(self, row)
         self.run.log(format_row(row))
+        self.epoch_extra.add(time.monotonic() - t0 - train_s)
         self.progress(Progress(stage="epoch", step=self.epoch, total=self.total_epochs, metrics=dict(row),
-                               message=f"epoch {self.epoch} done"))
+                               message=f"epoch {self.epoch} done", eta_s=self.remaining_s()))
 
     # --- checkpoints -----------------------------------------------------
     def _stateful(self) -> list[Callback]:
@@ -279,6 +292,7 @@ class TrainingLoop:
         for cb in self.callbacks:
             cb.on_resume(self)
         self.batches_done = self._batches_at_start = self.steps_per_epoch * self.epoch
+        self.eta.restart(self.batches_done)
         self.log(self.resume_note())
         # The rows kept (metrics.jsonl as rewritten): a viewer's curves go on from them, without a gap.
         self.progress(Progress(stage="resumed", step=self.epoch, total=self.total_epochs,
