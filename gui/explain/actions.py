@@ -29,7 +29,8 @@ class ExplainActions(Extension):
         """Open (or switch to) the robustness tab of ``run_dir``."""
         from gui.explain.robustness_view import RobustnessViewWidget
 
-        return self._open_tab("Robustness", run_dir, lambda: RobustnessViewWidget(run_dir, self.window.queue))
+        return self._open_tab("Robustness", run_dir, lambda: RobustnessViewWidget(run_dir, self.window.queue,
+                                                                             background=True))
 
     def open_image_dialog(self, run_dir: str | None = None) -> QWidget:
         """Show the non-modal "Explain an image" dialog (model: ``run_dir`` or the selected run)."""

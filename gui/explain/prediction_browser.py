@@ -23,21 +23,28 @@ from engine.errors import DataError
 from gui.explain.heatmap_panel import HeatmapPanelWidget
 from gui.explain.predictions_model import ANY, PredictionFilterModel, PredictionTableModel
 from gui.explain.worker import ExplainService
+from gui.tasks import TaskRunner
 
 ALL_PATIENTS = "All patients"
 SPLIT_ORDER = ("test", "val", "train")
-FIT_SAMPLE = 200  # rows measured to fit the columns
+FIT_SAMPLE = 50  # rows measured to fit the columns (each costs ~0.3 ms)
+INLINE_BYTES = 256 * 1024  # a larger predictions.csv (over ~1000 images) is read in a pool thread
 
 
 def load_predictions(run_dir: str | os.PathLike) -> list[dict]:
     """Rows of the run's ``predictions.csv``; DataError with advice when there is none."""
     from engine.evaluation.predictions import read_predictions_csv
 
+    return read_predictions_csv(predictions_path(run_dir))
+
+
+def predictions_path(run_dir: str | os.PathLike) -> Path:
+    """The run's ``predictions.csv``; DataError with advice when there is none."""
     path = Path(run_dir) / "predictions.csv"
     if not path.exists():
         raise DataError(f"The run {Path(run_dir).name} has no predictions.csv: it has not finished or its "
                         "evaluation failed. Open a completed run.")
-    return read_predictions_csv(path)
+    return path
 
 
 def _spin(value: float) -> QDoubleSpinBox:
@@ -57,7 +64,8 @@ class PredictionBrowserWidget(QWidget):
         from engine.evaluation.predictions import prediction_classes
 
         self.run_dir = str(run_dir)
-        rows = load_predictions(run_dir)
+        inline = predictions_path(run_dir).stat().st_size <= INLINE_BYTES
+        rows = load_predictions(run_dir) if inline else []
         self.classes = prediction_classes(rows)
         self.service = ExplainService(self.run_dir, self, device=device)
         self.source_model = PredictionTableModel(rows, self)
@@ -98,26 +106,21 @@ class PredictionBrowserWidget(QWidget):
         self.misclassified_check.clicked.connect(self._on_control_used)
         self.table.setFocus()
         self.select_row(0)  # show a heatmap at once; the model loads in the background
+        if not inline:
+            self.count_label.setText("Loading predictions...")
+            self._loader = TaskRunner(self, threads=1, name="histodesk-predictions")
+            self._loader.submit(load_predictions, self.run_dir, on_done=self.set_rows,
+                                on_error=lambda message: self.count_label.setText(f"Cannot read the predictions: "
+                                                                                  f"{message}"))
 
     # --- construction -------------------------------------------------------
     def _build_filters(self, rows: list[dict]) -> None:
         self.misclassified_check = QCheckBox("Misclassified only")
-        self.split_combo = QComboBox()
-        self.split_combo.addItem("All splits", ANY)
-        present = {r.get("split") for r in rows if r.get("split")}
-        for split in [s for s in SPLIT_ORDER if s in present] + sorted(present - set(SPLIT_ORDER)):
-            self.split_combo.addItem(split, split)
-        self.class_combo = QComboBox()
-        self.class_combo.addItem("All classes", ANY)
-        for which in ("true", "predicted"):
-            for name in self.classes:
-                self.class_combo.addItem(f"{which}: {name}", f"{which}\t{name}")
-        self.patient_combo = QComboBox()
+        self.split_combo, self.class_combo, self.patient_combo = QComboBox(), QComboBox(), QComboBox()
         self.patient_combo.setEditable(True)
         self.patient_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.patient_combo.addItem(ALL_PATIENTS)
-        self.patient_combo.addItems(sorted({str(r["patient"]) for r in rows if r.get("patient") is not None}))
         self.patient_combo.lineEdit().setPlaceholderText("patient id")
+        self._fill_filters(rows)
         self.min_spin, self.max_spin = _spin(0.0), _spin(1.0)
         self.misclassified_check.toggled.connect(self._on_filters_changed)
         for combo in (self.split_combo, self.class_combo):
@@ -125,6 +128,10 @@ class PredictionBrowserWidget(QWidget):
         self.patient_combo.currentTextChanged.connect(self._on_filters_changed)
         for spin in (self.min_spin, self.max_spin):
             spin.valueChanged.connect(self._on_filters_changed)
+
+    def _title(self) -> str:
+        return (f"<b>{Path(self.run_dir).name}</b> · {len(self.classes)} classes · "
+                "Up/Down or N/P step through the images")
 
     def _layout_views(self) -> None:
         filters = QGridLayout()
@@ -142,8 +149,7 @@ class PredictionBrowserWidget(QWidget):
         filters.addWidget(QLabel("Patient"), 1, 4)
         filters.addWidget(self.patient_combo, 1, 5)
         filters.setColumnStretch(5, 1)
-        title = QLabel(f"<b>{Path(self.run_dir).name}</b> · {len(self.classes)} classes · "
-                       "Up/Down or N/P step through the images")
+        self.title = title = QLabel(self._title())
         title.setWordWrap(True)
         left = QWidget()
         lay = QVBoxLayout(left)
@@ -162,7 +168,38 @@ class PredictionBrowserWidget(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(splitter)
 
+    def _fill_filters(self, rows: list[dict]) -> None:
+        """The split, class and patient choices present in ``rows``."""
+        for combo in (self.split_combo, self.class_combo, self.patient_combo):
+            combo.blockSignals(True)
+            combo.clear()
+        self.split_combo.addItem("All splits", ANY)
+        present = {r.get("split") for r in rows if r.get("split")}
+        for split in [s for s in SPLIT_ORDER if s in present] + sorted(present - set(SPLIT_ORDER)):
+            self.split_combo.addItem(split, split)
+        self.class_combo.addItem("All classes", ANY)
+        for which in ("true", "predicted"):
+            for name in self.classes:
+                self.class_combo.addItem(f"{which}: {name}", f"{which}\t{name}")
+        self.patient_combo.addItem(ALL_PATIENTS)
+        self.patient_combo.addItems(sorted({str(r["patient"]) for r in rows if r.get("patient") is not None}))
+        for combo in (self.split_combo, self.class_combo, self.patient_combo):
+            combo.blockSignals(False)
+
     # --- public API ---------------------------------------------------------
+    def set_rows(self, rows: list[dict]) -> None:
+        """Show ``rows`` (read in a pool thread when predictions.csv is large) and explain the first."""
+        from engine.evaluation.predictions import prediction_classes
+
+        self.classes = prediction_classes(rows)
+        self.title.setText(self._title())
+        self.panel.set_classes(self.classes)
+        self._fill_filters(rows)
+        self.source_model.set_rows(rows)  # filtered once, by the filters chosen meanwhile
+        self.table.resizeColumnsToContents()
+        self._update_count()
+        self.select_row(0)
+
     def row_count(self) -> int:
         """Rows passing the filters."""
         return self.proxy.rowCount()
@@ -219,6 +256,8 @@ class PredictionBrowserWidget(QWidget):
     def shutdown(self) -> None:
         """Stop background work (call before the widget goes away)."""
         self.service.shutdown()
+        if hasattr(self, "_loader"):
+            self._loader.shutdown()
 
     # --- slots --------------------------------------------------------------
     @Slot()

@@ -3,7 +3,9 @@
 "Run robustness test" queues :func:`engine.explain.robustness.robustness_run`
 on the main window's job queue (progress, ETA and cancel in the Jobs tab); the
 curves are drawn from its result, or from the run's ``robustness.json`` when
-the test was run before (from the app or the CLI).
+the test was run before (from the app or the CLI). ``background=True`` (the Explain menu's
+tab) reads that file in a pool thread, so the empty plots are shown first and the curves drawn
+in a later event-loop turn.
 """
 
 from __future__ import annotations
@@ -16,30 +18,31 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.results.plots import pen
+from gui.tasks import TaskRunner
 
 PERTURBATIONS = (("noise", "Gaussian noise (σ, pixel range 0-1)"), ("blur", "Gaussian blur (σ, pixels)"))
 METRICS = (("accuracy", "accuracy", False), ("roc_auc", "ROC AUC", True))
 
 
-class RobustnessPlotWidget(pg.PlotWidget):
-    """Accuracy and ROC AUC against the level of one perturbation."""
+class RobustnessPlot:
+    """Accuracy and ROC AUC against the level of one perturbation: :attr:`item`, a plot of the view's graphics
+    layout (one view for both plots: half the layout and paint passes of two plot widgets)."""
 
-    def __init__(self, kind: str, xlabel: str, parent: QWidget | None = None):
-        super().__init__(parent)
+    def __init__(self, kind: str, xlabel: str):
         self.kind = kind
-        self.setMinimumSize(280, 240)
-        self.showGrid(x=True, y=True, alpha=0.25)
-        self.setTitle(f"Accuracy vs {kind}")
-        self.setLabel("bottom", xlabel)
-        self.getAxis("bottom").enableAutoSIPrefix(False)
-        self.setLabel("left", "score")
-        self.setYRange(0, 1, padding=0.04)
-        self.legend = self.addLegend(offset=(-10, -10))
+        self.item = item = pg.PlotItem()
+        item.showGrid(x=True, y=True, alpha=0.25)
+        item.setTitle(f"Accuracy vs {kind}")
+        item.setLabel("bottom", xlabel)
+        item.getAxis("bottom").enableAutoSIPrefix(False)
+        item.setLabel("left", "score")
+        item.setYRange(0, 1, padding=0.04)
+        self.legend = item.addLegend(offset=(-10, -10))
         self.curves: dict[str, pg.PlotDataItem] = {}
 
     def set_rows(self, rows: list[dict]) -> None:
         """Draw one curve per metric from ``[{"level", "accuracy", "roc_auc"}, ...]``."""
-        self.clear()
+        self.item.clear()
         self.legend.clear()
         self.curves = {}
         for i, (key, name, dashed) in enumerate(METRICS):
@@ -47,7 +50,7 @@ class RobustnessPlotWidget(pg.PlotWidget):
             if not pts:
                 continue
             x, y = [p[0] for p in pts], [p[1] for p in pts]
-            self.curves[key] = self.plot(x, y, pen=pen(i, dashed=dashed), symbol="o", symbolSize=7,
+            self.curves[key] = self.item.plot(x, y, pen=pen(i, dashed=dashed), symbol="o", symbolSize=7,
                                          symbolBrush=pen(i).color(), name=name)
 
 
@@ -55,7 +58,8 @@ class RobustnessViewWidget(QWidget):
     """Runs the robustness test of one run as a job and plots its curves."""
 
     def __init__(self, run_dir: str | os.PathLike, queue=None, parent: QWidget | None = None, *,
-                 noise=(0.0, 0.05, 0.1, 0.2), blur=(0.0, 1.0, 2.0, 4.0), split: str = "test"):
+                 noise=(0.0, 0.05, 0.1, 0.2), blur=(0.0, 1.0, 2.0, 4.0), split: str = "test",
+                 background: bool = False):
         super().__init__(parent)
         from gui.workers import JobQueue
 
@@ -72,29 +76,39 @@ class RobustnessViewWidget(QWidget):
         self.status.setWordWrap(True)
         self.run_button = QPushButton("Run robustness test")
         self.run_button.clicked.connect(self._on_run_clicked)
-        self.plots = {kind: RobustnessPlotWidget(kind, label) for kind, label in PERTURBATIONS}
+        self.plots = {kind: RobustnessPlot(kind, label) for kind, label in PERTURBATIONS}
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setMinimumSize(2 * 280, 240)
+        for col, plot in enumerate(self.plots.values()):
+            self.canvas.addItem(plot.item, row=0, col=col)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.run_button)
-        row = QHBoxLayout()
-        for plot in self.plots.values():
-            row.addWidget(plot, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
-        layout.addLayout(row, 1)
-        self.load_saved()
+        layout.addWidget(self.canvas, 1)
+        if background:
+            self._loader = TaskRunner(self, threads=1, name="histodesk-robustness")
+            self.status.setText("Loading the saved results...")
+            self._loader.submit(_read_saved, self.run_dir, on_done=self._on_saved_read,
+                                on_error=lambda message: self.status.setText(f"Cannot read robustness.json: "
+                                                                             f"{message}"))
+        else:
+            self.load_saved()
 
     def load_saved(self) -> bool:
         """Show the run's robustness.json if present; True when it was."""
-        from engine.io_utils import read_json
+        return self._on_saved_read(_read_saved(self.run_dir))
 
-        path = Path(self.run_dir) / "robustness.json"
-        if not path.exists():
+    def _on_saved_read(self, results: dict | None) -> bool:
+        if self._closed or self.job is not None:
+            return self.results is not None  # closed, or a new test was started: its results come
+        if results is None:
             self.status.setText("Not measured yet: press \"Run robustness test\" (it evaluates the "
                                 f"{self.split} images once per noise and blur level).")
             return False
-        self.set_results(read_json(path))
+        self.set_results(results)
         return True
 
     def set_results(self, results: dict) -> None:
@@ -126,6 +140,8 @@ class RobustnessViewWidget(QWidget):
     def shutdown(self) -> None:
         """Stop this view's job and ignore its results (called when the tab closes)."""
         self._closed = True
+        if hasattr(self, "_loader"):
+            self._loader.shutdown()
         for signal, slot in ((self.queue.job_finished, self._on_job_ended),
                              (self.queue.job_failed, self._on_job_failed)):
             try:
@@ -165,3 +181,11 @@ class RobustnessViewWidget(QWidget):
     @Slot()
     def _on_run_clicked(self) -> None:
         self.start()
+
+
+def _read_saved(run_dir: str) -> dict | None:
+    """The run's robustness.json, or None when the test was never run (safe in any thread)."""
+    from engine.io_utils import read_json
+
+    path = Path(run_dir) / "robustness.json"
+    return read_json(path) if path.exists() else None
