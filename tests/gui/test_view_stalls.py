@@ -22,6 +22,15 @@ from tests.gui.stall_monitor import StallMonitor, warm_engine_imports
 LIMIT_MS = 100
 
 
+def wall_limit_ms() -> float:
+    """:data:`LIMIT_MS`, scaled by how overloaded the machine is (1-minute load average per core, when over 1).
+
+    On a shared 2-core machine other processes stretch every gap; the GUI thread's own CPU time in a gap
+    is held to :data:`LIMIT_MS` regardless.
+    """
+    return LIMIT_MS * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
 class StallSampler:
     """While a :class:`StallMonitor` runs, samples the GUI thread's stack whenever it has not ticked for 30 ms."""
 
@@ -111,6 +120,7 @@ def measure(qtbot, what: str, open_view, wait_done, close_view=None, timeout_ms:
     monitor.start()
     sampler.start()
     try:
+        qtbot.wait(50)  # ticking: the monitor ignores its first gap, so open_view's own time must not fall in it
         view = open_view()
         qtbot.waitUntil(lambda: wait_done(view), timeout=timeout_ms)
         qtbot.wait(100)
@@ -121,8 +131,12 @@ def measure(qtbot, what: str, open_view, wait_done, close_view=None, timeout_ms:
         worst = monitor.stop()
         sampler.stop()
     slow = sorted(((gap, cpu) for gap, cpu, _what in monitor.slow), reverse=True)[:8]  # (gap, GUI CPU) ms
-    print(f"\nSTALL {what}: max {worst:.0f} ms; gaps over 50 ms: {slow}; where: {sampler.report()}")
-    assert worst <= LIMIT_MS, f"{what}: the GUI thread blocked {worst:.0f} ms (gaps {slow}); {sampler.report()}"
+    worst_cpu, wall_limit = max((cpu for _gap, cpu in slow), default=0), wall_limit_ms()
+    report = (f"{what}: longest stall {worst:.0f} ms (limit {wall_limit:.0f} ms at load {os.getloadavg()[0]:.1f}), "
+              f"GUI thread CPU in a stall at most {worst_cpu} ms (limit {LIMIT_MS}); gaps over 50 ms as "
+              f"(wall, CPU): {slow}; sampled during stalls: {sampler.report()}")
+    print("\nSTALL " + report)
+    assert worst <= wall_limit and worst_cpu <= LIMIT_MS, report
     return view
 
 
@@ -158,6 +172,25 @@ def test_prediction_browser(qtbot, window, finished_run):
     measure(qtbot, "prediction browser", lambda: actions.open_browser(str(run.path)),
             lambda view: view is not None and view.panel.cam is not None and not view.panel.is_busy(),
             close_view=actions.close_tab)
+
+
+def test_prediction_browser_of_8000_images(qtbot, window, finished_run, tmp_path):
+    """A BreaKHis-sized predictions.csv is read in a pool thread ("Loading predictions..." meanwhile)."""
+    import shutil
+
+    from gui.explain.actions import ExplainActions
+    from gui.explain.prediction_browser import INLINE_BYTES
+
+    run = tmp_path / "big-run"
+    shutil.copytree(finished_run[1].path, run)
+    header, *lines = (run / "predictions.csv").read_text().splitlines()
+    (run / "predictions.csv").write_text("\n".join([header, *(lines * (8000 // len(lines) + 1))[:8000]]) + "\n")
+    assert (run / "predictions.csv").stat().st_size > INLINE_BYTES
+    actions = window.extension(ExplainActions)
+    view = measure(qtbot, "prediction browser, 8000 images", lambda: actions.open_browser(str(run)),
+                   lambda v: v.total_count() == 8000 and v.panel.cam is not None and not v.panel.is_busy())
+    assert view.count_label.text().startswith("8000 of 8000 images") and view.current_row() == 0
+    actions.close_tab(view)
 
 
 def test_explain_an_image(qtbot, window, finished_run):
