@@ -7,6 +7,7 @@ import time
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.jobs import Progress, format_duration
+from gui.jobs.stage_bar import StageBar
 from gui.live_plot import SSL_PANELS, TRAINING_PANELS, LiveCurvesWidget
 from gui.resume import RESUME_HINT
 from gui.workers import CANCELLED, DONE, QUEUED, TERMINAL_STATES, Job
@@ -98,9 +99,11 @@ class CurvesJobView(JobView):
         self.note = QLabel()
         self.note.setStyleSheet("QLabel { color: #4b5563; }")
         self.curves = LiveCurvesWidget(panels=panels)
+        self.stage = StageBar()  # the current stage (training epoch, evaluating a split) with its own bar
         self._rows = 0  # epoch rows plotted
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stage)
         layout.addWidget(self.note)
         layout.addWidget(self.curves, 1)
 
@@ -127,6 +130,7 @@ class CurvesJobView(JobView):
         return self.curves.points(key)
 
     def _update_note(self, job: Job) -> None:
+        self.stage.show_job(job)
         n = len(job.history)
         if n:
             text = f"{n} epoch{'s' if n != 1 else ''} so far" if job.state not in TERMINAL_STATES \

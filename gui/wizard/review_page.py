@@ -1,4 +1,4 @@
-"""Wizard page that shows the resolved config, the device and a rough time estimate."""
+"""Wizard page that shows the resolved config, the device and a time estimate measured on this machine."""
 
 from __future__ import annotations
 
@@ -12,15 +12,12 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWizardPage
 
 from engine.errors import HistoDeskError
+from engine.jobs import CancelToken
 from engine.training.config import TrainConfig
+from gui.tasks import TaskRunner
 from gui.wizard.fields import error_label, show_error
 from gui.wizard.preset_changes import change_lines
 
-# Rough training throughput (images/s at 224 px, forward + backward) on a laptop CPU; a GPU is ~20x faster.
-CPU_IMAGES_PER_S = {"basic_cnn": 120, "simple_cnn": 160, "resnet18": 25, "resnet50": 8, "resnet101": 5, "vgg16": 4,
-                    "mobilenetv2": 30, "mobilenetv3": 40, "efficientnetv2_s": 6, "vit_b16": 4,
-                    "hybrid_effnetv2s_vitb16": 2}
-DEVICE_SPEEDUP = {"cpu": 1.0, "mps": 5.0, "cuda": 20.0}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 
@@ -37,24 +34,15 @@ def count_images(path: str, limit: int = 200_000) -> int | None:
     return n
 
 
-def estimate_seconds(cfg: TrainConfig, n_images: int, device_type: str) -> float:
-    """Rough training time: (train + val/3 images) x epochs / images-per-second for model and device."""
-    if cfg.data.max_images:
-        n_images = min(n_images, cfg.data.max_images)
-    ratios = list(cfg.split.ratios) + [0, 0, 0]
-    per_epoch = n_images * (ratios[0] + ratios[1] / 3)
-    ips = CPU_IMAGES_PER_S.get(cfg.model.name, 10) * DEVICE_SPEEDUP.get(device_type, 1.0)
-    ips *= (224 / max(cfg.data.image_size, 16)) ** 2
-    return per_epoch * cfg.total_epochs() / max(ips, 1e-6)
+def estimate_run(cfg: TrainConfig, catalog, device, cancel: CancelToken):
+    """:func:`engine.training.estimate.measure_throughput` (in a pool thread), scanning the dataset first when
+    the wizard has no catalog of it."""
+    from engine.training.data_setup import load_catalog
+    from engine.training.estimate import measure_throughput
 
-
-def format_duration(seconds: float) -> str:
-    """``45 s``, ``12 min`` or ``3.5 h``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    if catalog is None:
+        catalog = load_catalog(cfg.data, cancel=cancel)
+    return measure_throughput(cfg, catalog, None, device, cancel=cancel)
 
 
 def readable(d: dict, indent: int = 0) -> str:
@@ -82,6 +70,9 @@ class ReviewPage(QWizardPage):
         self.setTitle("Review")
         self.setSubTitle("Check the settings; Finish starts the run.")
         self._catalog = catalog
+        self._runner = TaskRunner(self, threads=1, name="histodesk-estimate")
+        self._estimate = CancelToken()
+        self._closing_connected = False
         self.device_label = QLabel()
         self.estimate_label = QLabel()
         self.estimate_label.setWordWrap(True)
@@ -121,15 +112,29 @@ class ReviewPage(QWizardPage):
             return
         show_error(self.error, "")
         self.device_label.setText(describe_device(device))
-        n = len(self._catalog.records) if self._catalog is not None else count_images(cfg.data.path)
-        if n:
-            secs = estimate_seconds(cfg, n, device.type)
-            self.estimate_label.setText(
-                f"about {format_duration(secs)} (estimate only: {n} images x {cfg.total_epochs()} epochs at a rough "
-                f"speed for {cfg.model.name} on {device.type}; early stopping may end sooner)")
-        else:
-            self.estimate_label.setText("unknown (the number of images is not known before the scan)")
+        self._measure(cfg, device)
         self._on_json_toggled(self.json_check.isChecked())
+
+    def _measure(self, cfg: TrainConfig, device) -> None:
+        """Time a few real batches in a pool thread ("Measuring speed..." until then); a newer request wins."""
+        self._estimate.cancel()
+        self._runner.clear()
+        if not self._closing_connected:  # a wizard closed mid-measurement: the result is dropped, nothing waits
+            self.wizard().finished.connect(lambda _result: self._runner.shutdown())
+            self._closing_connected = True
+        n = len(self._catalog.records) if self._catalog is not None else count_images(cfg.data.path)
+        what = f"{n} images x {cfg.total_epochs()} epochs" if n else f"{cfg.total_epochs()} epochs"
+        what += f" of {cfg.model.name} at {cfg.data.image_size} px on {device.type}"
+        if self._catalog is None and not n:
+            self.estimate_label.setText(f"unknown until the dataset is scanned ({what})")
+            return
+        self._estimate = CancelToken()
+        self.estimate_label.setText(f"Measuring speed for an estimate ({what})...")
+        self._runner.submit(estimate_run, cfg, self._catalog, device, self._estimate, token=self._estimate,
+                            on_done=lambda est: self.estimate_label.setText(
+                                f"{est.describe()}, measured on a few batches ({what}; early stopping may end "
+                                "sooner)"),
+                            on_error=lambda message: self.estimate_label.setText(f"unknown ({message})"))
 
     def _show_changes(self) -> None:
         """Name the preset and list each setting changed from it (``key: preset value → yours``)."""
