@@ -5,9 +5,18 @@ raised as a :class:`HistoDeskError` subclass whose message says what to do.
 The CLI prints the message without a traceback; the GUI shows it in a dialog.
 """
 
+from typing import TypeVar
+
 
 class HistoDeskError(Exception):
-    """Base class for errors caused by user input or the environment."""
+    """Base class for errors caused by user input or the environment.
+
+    ``what`` and ``step`` (set by :func:`with_step`) split a message into what happened and the next step's
+    key, so a front end without a command line words that step itself (the message names the CLI command).
+    """
+
+    what: str = ""
+    step: str = ""
 
 
 class ConfigError(HistoDeskError):
@@ -51,3 +60,14 @@ class CorruptFileError(DataError, ValueError):
 
     Also a ``ValueError``, so code that caught the decoder's error keeps working.
     """
+
+
+E = TypeVar("E", bound=HistoDeskError)
+
+
+def with_step(error: E, what: str, step: str) -> E:
+    """``error`` (whose message is ``what`` plus the command-line hint) remembering ``what`` and the next
+    ``step``'s key ("continue_batch", "overwrite_batch", "export_run", "reexport_package", "evaluate_run");
+    returns it."""
+    error.what, error.step = what, step
+    return error

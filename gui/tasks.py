@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from engine.errors import CancelledError, HistoDeskError
 from engine.failures import describe_error, record_trace
 from engine.jobs import CancelToken
+from gui.errors import user_message
 
 _retired: list[QThreadPool] = []  # pools of shut-down runners whose last task still runs
 
@@ -86,7 +87,7 @@ class _Runnable(QRunnable):
         except CancelledError:
             self._emit("dropped", None)
         except HistoDeskError as exc:
-            self._emit("failed", str(exc))
+            self._emit("failed", user_message(exc))
         except Exception as exc:  # noqa: BLE001 - nothing may escape the pool thread
             record_trace(exc)
             self._emit("failed", describe_error(exc))

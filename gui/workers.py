@@ -29,6 +29,7 @@ from engine.errors import CancelledError, HistoDeskError
 from engine.failures import describe_error, format_trace, record_trace
 from engine.jobs import CancelToken, Progress
 from engine.logs import job_scope
+from gui.errors import user_message
 from gui.main_thread_gc import freeze_heap
 
 #: Stages whose events are never coalesced (each one carries data the GUI keeps).
@@ -91,7 +92,7 @@ class JobWorker(QObject):
             self.cancelled.emit()
         except HistoDeskError as exc:
             self._flush()
-            self.failed.emit(str(exc), "")
+            self.failed.emit(user_message(exc), "")
         except BaseException as exc:  # noqa: BLE001 - nothing may escape the thread
             self._flush()
             record_trace(exc)  # errors.log, unless the run lifecycle already wrote it to the run's train.log

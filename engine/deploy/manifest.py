@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.data.outputs import PACKAGE_SUFFIX
 from engine.deploy.manifest_schema import check_manifest
-from engine.errors import ConfigError, ImageReadError, UntrustedFileError
+from engine.errors import ConfigError, ImageReadError, UntrustedFileError, with_step
 from engine.io_utils import atomic_write_bytes, atomic_write_text, display_path, to_jsonable
 
 FORMAT = "histodesk-package"
@@ -52,8 +52,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def _fail(folder: Path, what: str) -> UntrustedFileError:
-    return UntrustedFileError(f"Model package {display_path(folder)} was refused: {what}. "
-                              "Re-export it from its run (python main.py export RUN) or get an intact copy.")
+    refused = f"Model package {display_path(folder)} was refused: {what}."
+    return with_step(UntrustedFileError(f"{refused} Re-export it from its run (python main.py export RUN) or get an "
+                                        "intact copy."), refused, "reexport_package")
 
 
 def _open_regular(folder: Path, name: str):

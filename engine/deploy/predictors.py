@@ -16,7 +16,7 @@ import numpy as np
 from engine.deploy.manifest import is_package, read_manifest
 from engine.deploy.runtime import onnxruntime_available
 from engine.deploy.spec import InputSpec
-from engine.errors import ConfigError, HistoDeskError
+from engine.errors import ConfigError, HistoDeskError, with_step
 from engine.evaluation.calibration import Calibration, load_calibration
 
 BACKENDS = ("auto", "onnx", "torch")
@@ -130,7 +130,9 @@ def open_predictor(model: str | Path, *, backend: str = "auto", device: str = "a
         return OnnxPredictor(path, device, variant)
     if (path / "config.json").is_file():
         if backend == "onnx":
-            raise HistoDeskError(f"{path.name} is a training run; export it first (python main.py export RUN) "
-                                 "and classify with the package, or use --backend torch.")
+            what = f"{path.name} is a training run: the ONNX backend classifies with a model package."
+            raise with_step(HistoDeskError(f"{path.name} is a training run; export it first (python main.py export "
+                                           "RUN) and classify with the package, or use --backend torch."), what,
+                            "export_run")
         return TorchPredictor(path, device)
     raise HistoDeskError(f"{path} is neither a HistoDesk run folder nor a model package (.hdpkg).")

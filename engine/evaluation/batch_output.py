@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.data.outputs import MARKED_HEATMAP_FOLDER, PACKAGE_SUFFIX
-from engine.errors import ConfigError
+from engine.errors import ConfigError, with_step
 from engine.evaluation.batch_csv import (append_text, check_plain_file, csv_fields, read_rows, rows_text)
 from engine.io_utils import PATH_ERRORS, append_jsonl, atomic_write_text, display_path, read_jsonl, write_json
 from engine.jobs import ProgressFn, null_progress
@@ -172,15 +172,16 @@ class BatchOutput:
         old = read_batch(self.dir) or {}
         for key, now in (("model", doc["model"]), ("folder", doc["folder"])):
             if old.get(key) and os.path.realpath(old[key]) != os.path.realpath(now):
-                raise ConfigError(f"{display_path(self.dir)} holds a batch of {key} {display_path(old[key])}, not "
-                                  f"{display_path(now)}: it cannot be "
-                                  "continued with another one; use another destination or --overwrite.")
+                what = (f"{display_path(self.dir)} holds a batch of {key} {display_path(old[key])}, not "
+                        f"{display_path(now)}: it cannot be continued with another one.")
+                raise with_step(ConfigError(f"{what[:-1]}; use another destination or --overwrite."), what,
+                                "overwrite_batch")
         for key in _MATCHED_OPTIONS:
             before, now = (old.get("options") or {}).get(key, doc["options"][key]), doc["options"][key]
             if before != now:
-                raise ConfigError(f"predict.{key}: {display_path(self.dir)} was classified with {key}={before!r}, "
-                                  f"not {now!r}; "
-                                  "resume with the same setting, or use --overwrite.")
+                what = f"{display_path(self.dir)} was classified with {key}={before!r}, not {now!r}."
+                raise with_step(ConfigError(f"predict.{key}: {what[:-1]}; resume with the same setting, or use "
+                                            "--overwrite."), what, "overwrite_batch")
         if not self.csv.exists():
             return []
         rows, torn = read_rows(self.csv, self.fields)

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, with_step
 from engine.evaluation.predictions import probs_from_logits
 from engine.evaluation.thresholds import ThresholdRule, fit_threshold
 from engine.schema import SCHEMA_CONFIG, NonNegativeInt, PositiveFiniteFloat, validate
@@ -174,8 +174,9 @@ def load_calibration(run_dir: str | Path) -> Calibration | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); delete it and re-run `python main.py evaluate "
-                          f"{path.parent}` to fit the calibration again.") from None
+        what = f"{path} is not valid JSON ({exc}); delete it and evaluate the run again to fit the calibration."
+        raise with_step(ConfigError(f"{what[:-1]} (`python main.py evaluate {path.parent}`)."), what,
+                        "evaluate_run") from None
     return validate(Calibration, data, str(path))
 
 

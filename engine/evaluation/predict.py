@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import CancelledError, DataError, HistoDeskError
+from engine.errors import CancelledError, DataError, HistoDeskError, with_step
 from engine.evaluation.batch_output import BatchLifecycle, BatchOutput
 from engine.io_utils import display_path
 from engine.evaluation.predict_options import predict_options
@@ -87,9 +87,10 @@ def predict_folder(model: str | Path, folder: str | Path, *, out: str | Path | N
                              f"{display_path(output.csv)}. Continue with --resume "
                              f"{display_path(output.dir)}.") from None
     except OSError as exc:
-        raise HistoDeskError(f"Could not write the results to {display_path(output.dir)}: {exc.strerror or exc}. "
-                             f"The {_rows_on_disk(output)} rows written before are kept; fix the problem and "
-                             f"continue with --resume {display_path(output.dir)}.") from None
+        what = (f"Could not write the results to {display_path(output.dir)}: {exc.strerror or exc}. "
+                f"The {_rows_on_disk(output)} rows written before are kept; fix the problem and continue the batch.")
+        raise with_step(HistoDeskError(f"{what[:-1]} with --resume {display_path(output.dir)}."), what,
+                        "continue_batch") from None
     n_ok = sum(r["status"] == "ok" for r in rows)
     return {"rows": rows, "out": str(output.dir), "csv": str(output.csv), "json": str(output.json),
             "batch": str(output.batch), "n_ok": n_ok, "n_failed": len(rows) - n_ok,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import DataError
+from engine.errors import DataError, with_step
 from engine.io_utils import safe_name, write_csv
 from engine.jobs import CancelToken, EtaEstimator, Progress, ProgressFn, null_progress
 
@@ -27,7 +27,9 @@ def misclassified_rows(run_dir: str | os.PathLike, split: str = "test",
 
     path = Path(run_dir) / predictions
     if not path.exists():
-        raise DataError(f"{path} does not exist: evaluate the run first (python main.py evaluate RUN).")
+        what = f"{path} does not exist: the run has no per-image predictions yet."
+        raise with_step(DataError(f"{what} Evaluate the run first (python main.py evaluate RUN)."), what,
+                        "evaluate_run")
     return [r for r in read_predictions_csv(path) if r.get("split") == split and r.get("correct") is False]
 
 
