@@ -49,3 +49,13 @@ def test_wizard_estimate_and_eta_are_within_a_factor_of_2(demo_config):
     evaluation = [e for _at, e in events if e.stage.startswith("evaluate ")]
     assert evaluation and all(e.total and e.step <= e.total and e.eta_s is not None for e in evaluation)
     assert evaluation[-1].eta_s == 0.0  # its own stage, finished: no training ETA left over
+
+
+def test_an_empty_dataset_is_refused_in_one_line(demo_config):
+    from engine.errors import DataError
+
+    catalog = load_catalog(demo_config.data)
+    catalog.records = []
+    with pytest.raises(DataError, match="dataset is empty") as info:
+        measure_throughput(demo_config, catalog)
+    assert "\n" not in str(info.value)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.data.catalog import Catalog
+from engine.errors import DataError
 from engine.jobs import CancelToken, format_duration
 from engine.training.config import TrainConfig
 
@@ -65,6 +66,8 @@ def measure_throughput(config: TrainConfig, catalog: Catalog, split=None, device
 
     device = device or select_device(config.device)
     records = list(catalog.records)
+    if not records:
+        raise DataError("No images to measure the training speed on: the dataset is empty.")
     sizes = split_sizes(config, len(records), split, catalog)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         rates = _measure(config, catalog, device, max(1, batches), cancel)

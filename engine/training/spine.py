@@ -102,7 +102,6 @@ class TrainingLoop:
         self.eta = EtaEstimator(self.total_steps)  # the training batches' pace
         self.epoch_extra = MovingAverage()  # seconds per epoch outside the batches: validation, callbacks, saving
         self.batches_done = 0
-        self._batches_at_start = 0
 
     # --- the step interface (subclasses) ---------------------------------
     def configure_phase(self, index: int) -> None:
@@ -291,7 +290,7 @@ class TrainingLoop:
         self.run.rewrite_metrics(self.history)
         for cb in self.callbacks:
             cb.on_resume(self)
-        self.batches_done = self._batches_at_start = self.steps_per_epoch * self.epoch
+        self.batches_done = self.steps_per_epoch * self.epoch
         self.eta.restart(self.batches_done)
         self.log(self.resume_note())
         # The rows kept (metrics.jsonl as rewritten): a viewer's curves go on from them, without a gap.
