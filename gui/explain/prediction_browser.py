@@ -130,6 +130,8 @@ class PredictionBrowserWidget(QWidget):
             spin.valueChanged.connect(self._on_filters_changed)
 
     def _title(self) -> str:
+        if not self.classes:  # still reading predictions.csv
+            return f"<b>{Path(self.run_dir).name}</b> · loading its predictions..."
         return (f"<b>{Path(self.run_dir).name}</b> · {len(self.classes)} classes · "
                 "Up/Down or N/P step through the images")
 
