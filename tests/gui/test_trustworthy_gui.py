@@ -263,7 +263,7 @@ def test_export_report_of_a_run_from_the_runs_tab(qtbot, two_runs, tmp_path):
     qtbot.addWidget(window)
     window.confirm_close = lambda: True
     texts = [a.text() for a in window.runs_tab.context_menu.actions()]
-    assert texts == ["Compare selected runs", "Evaluate on another dataset…", "Export report…"]
+    assert texts == ["Compare selected runs", "Evaluate on another dataset…", "Export report…", "Resume"]
     window.runs_tab.select_run(runs[1].path)
     button = next(b for b, _action in window.runs_tab.run_actions if b.text() == "Export report…")
     button.click()
