@@ -154,12 +154,14 @@ class ResumeActions(Extension):
             return None
         return self.resume_row(run_row(run))
 
-    def open_dialog(self):
-        """Train > Resume run...: the resumable runs (status, epochs done) plus "Other folder..."."""
+    def open_dialog(self, ssl_only: bool = False):
+        """Train > Resume run...: the resumable runs (status, epochs done) plus "Other folder..."; ``ssl_only``:
+        only self-supervised runs (Self-supervised > Resume pretraining...)."""
         from gui.resume_dialog import ResumeRunDialog
 
         self.window.refresh_runs()
-        rows = [row for row in self.window.runs_list.rows if not resume_block(row, self.window.queue)]
+        rows = [row for row in self.window.runs_list.rows if not resume_block(row, self.window.queue)
+                and (not ssl_only or is_ssl_run(row.run))]
         dialog = ResumeRunDialog(rows, self.window, runs_dir=self.window.runs_dir)
         dialog.chosen.connect(lambda row: self.resume_row(row))
         dialog.other_folder.connect(self.resume_folder)

@@ -97,18 +97,21 @@ class SSLActions(Extension):
         runs = [r for r in self.window.runs_tab.selected_runs() if is_ssl_run(r)]
         return str(runs[0].path) if runs else None
 
-    def _choose_ssl_run(self, title: str) -> str | None:
-        path = self.selected_ssl_run() or QFileDialog.getExistingDirectory(self.window, title, self._runs_dir())
-        return path or None
-
     # --- menu slots ---------------------------------------------------------
     def _on_pretrain(self) -> None:
         self.dialog = open_pretrain_wizard(self.window)
 
     def _on_resume(self) -> None:
-        path = self._choose_ssl_run("Resume which SSL run?")
-        if path:
-            self.resume_pretrain(path)
+        """Resume the selected SSL run (when it can be), else list the resumable SSL runs."""
+        from gui.resume import ResumeActions
+
+        resume = self.window.extension(ResumeActions)
+        path = self.selected_ssl_run()
+        row = resume.selected_row() if path else None
+        if row is not None:
+            resume.resume_row(row)
+        else:
+            self.dialog = resume.open_dialog(ssl_only=True)
 
     def _on_downstream(self) -> None:
         self.open_downstream(self.selected_ssl_run())

@@ -116,7 +116,9 @@ def test_cancelled_pretraining_resumes_from_the_resume_dialog(qtbot, window, tin
     assert job.state == "cancelled", job.error
     _assert_no_command(_visible_texts(window, job))
 
-    dialog = window.extension(ResumeActions).open_dialog()  # Train > Resume run...
+    menu_action = next(a for a in window.menu("&Train").actions() if a.text() == "Resume run...")
+    menu_action.trigger()
+    dialog = window.extension(ResumeActions).dialog
     assert [row.run.path for row in dialog.rows] == [job.result.path]
     assert dialog.table.item(0, 1).text() == "self-supervised" and dialog.table.item(0, 3).text() == "1 / 3"
     assert dialog.resume_button.isEnabled()
@@ -131,6 +133,7 @@ def test_cancelled_pretraining_resumes_from_the_resume_dialog(qtbot, window, tin
 
 
 def test_only_cancelled_and_interrupted_runs_are_offered(qtbot, window, tmp_path):
+    from gui.ssl.actions import SSLActions
     from tests.fake_runs import fake_run, fake_study
 
     runs_dir = tmp_path / "runs"
@@ -147,6 +150,10 @@ def test_only_cancelled_and_interrupted_runs_are_offered(qtbot, window, tmp_path
     assert [row.run.path for row in dialog.rows] == [interrupted.path]
     assert dialog.table.item(0, 2).text() == "interrupted"
     dialog.reject()
+    window.runs_list.table.clearSelection()
+    window.extension(SSLActions)._on_resume()  # Self-supervised > Resume pretraining...: SSL runs only
+    assert window.extension(SSLActions).dialog.rows == [] and window.queue.jobs == []
+    window.extension(SSLActions).dialog.reject()
 
     for run, why in ((done, "completed"), (failed, "failed"), (no_epoch, "no checkpoint"), (interrupted, "")):
         window.runs_tab.select_run(run.path)
