@@ -160,8 +160,15 @@ def test_runs_view(qtbot, window, finished_run):
     def show():
         window.tabs.setCurrentWidget(window.runs_tab)
         window.runs_tab.select_run(run.path)
+        return iter(range(window.run_view.tabs.count()))
 
-    measure(qtbot, "runs", show, lambda _v: window.run_view.run is not None and window.run_view.run.path == run.path)
+    def each_tab(tabs):  # each of the run's tabs is drawn when first shown: one per wait step
+        index = next(tabs, None)
+        if index is not None:
+            window.run_view.tabs.setCurrentIndex(index)
+        return index is None and window.run_view.run is not None and window.run_view.run.path == run.path
+
+    measure(qtbot, "runs (every tab of the run)", show, each_tab)
 
 
 def test_prediction_browser(qtbot, window, finished_run):
@@ -215,16 +222,25 @@ def test_embeddings(qtbot, window, finished_run):
     _data, run = finished_run
     actions = window.extension(EmbeddingActions)
 
-    def tsne_and_hover(view):
+    from gui.embedding.embedding_view import PREVIEW
+    from gui.embedding.retrieval_view import TILE
+
+    hovered: list[int] = []
+
+    def tsne_hover_and_thumbnails(view):
         if view.method != "t-SNE":
             return False
-        for i in range(min(4, len(view.emb))):
-            view._on_point_hovered(i)
-        view._on_point_clicked(0)
-        return True
+        if not hovered:  # hover four points, pin the first: its preview and similar images decode in a pool
+            hovered.extend(range(min(4, len(view.emb))))
+            for i in hovered:
+                view._on_point_hovered(i)
+            view._on_point_clicked(0)
+        return (view.thumbs.cached(view.emb.paths[0], PREVIEW) is not None  # the hovers before were dropped
+                and all(view.thumbs.cached(view.emb.paths[i], TILE) for i, _sim in view.retrieval.results))
 
-    measure(qtbot, "embeddings", lambda: actions.open_view(str(run.path)), tsne_and_hover,
-            close_view=lambda v: window.close_tab(v))
+    view = measure(qtbot, "embeddings (hover, pin, similar images)", lambda: actions.open_view(str(run.path)),
+                   tsne_hover_and_thumbnails, close_view=lambda v: window.close_tab(v))
+    assert len(view.retrieval.results) > 1
 
 
 def test_robustness(qtbot, window, finished_run):
