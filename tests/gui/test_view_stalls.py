@@ -69,7 +69,7 @@ class StallSampler:
 
 def _describe(stack: traceback.StackSummary) -> str:
     """The innermost frame and the innermost three of HistoDesk's own (gui/, engine/), innermost first."""
-    own = [f for f in stack if "/gui/" in f.filename or "/engine/" in f.filename][-int(os.environ.get("H11_DEPTH", 3)):]
+    own = [f for f in stack if "/gui/" in f.filename or "/engine/" in f.filename][-3:]
     frames = [stack[-1]] + [f for f in reversed(own) if f is not stack[-1]]
     return " < ".join(f"{f.name}@{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in frames)
 
