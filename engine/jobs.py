@@ -64,16 +64,23 @@ class CancelToken:
 
 
 class MovingAverage:
-    """An exponentially weighted mean: each new value counts ``alpha`` (weight 1), older ones fade away."""
+    """An exponentially weighted mean: each new value counts ``alpha`` (weight 1), older ones fade away.
 
-    def __init__(self, alpha: float = 0.3):
+    With ``warmup`` the first value (which holds one-off costs: lazy initialisation, worker start) is replaced
+    by the second instead of blended with it.
+    """
+
+    def __init__(self, alpha: float = 0.3, *, warmup: bool = False):
         self.alpha = alpha
         self.value: float | None = None
+        self._replace_next = warmup
 
     def add(self, value: float, weight: float = 1.0) -> float:
         """Blend in ``value`` as ``weight`` observations (e.g. the mean of ``weight`` steps); the new mean."""
         if self.value is None:
             self.value = value
+        elif self._replace_next:
+            self.value, self._replace_next = value, False
         else:
             keep = (1.0 - self.alpha) ** max(weight, 0.0)
             self.value = keep * self.value + (1.0 - keep) * value

@@ -93,3 +93,10 @@ def test_skip_leaves_another_stage_out():
     eta.skip(5)
     clock.tick(1.0)
     assert eta.eta(6) == pytest.approx(1.0 * 14)
+
+
+def test_moving_average_warmup_replaces_the_first_value():
+    avg = MovingAverage(alpha=0.5, warmup=True)
+    assert avg.add(10.0) == 10.0  # the first validation pass, with its one-off costs
+    assert avg.add(1.0) == 1.0
+    assert avg.add(3.0) == 2.0

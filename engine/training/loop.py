@@ -11,12 +11,11 @@ right epoch with optimizer, scheduler, scaler and RNG state restored.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import torch
 
 from engine.errors import ConfigError
-from engine.jobs import CancelToken, MovingAverage, ProgressFn
+from engine.jobs import CancelToken, ProgressFn
 from engine.runs import Run
 from engine.training import checkpoint as ckpt
 from engine.training.batchnorm import PreciseBatchNorm
@@ -63,7 +62,6 @@ class Trainer(TrainingLoop):
         self.config, self.data, self.model = config, data, model
         self.recipe = phases  # the phases with their trainable layers and learning rates
         self.module = model
-        self.val_s = MovingAverage()  # seconds of one validation pass
         weights = None
         if config.loss.class_weights == "balanced":
             from engine.data.dataset import class_weights_balanced
@@ -153,20 +151,30 @@ class Trainer(TrainingLoop):
         loader = self.data.loaders["val"]
         if loader is None:
             return {}
-        t0 = time.monotonic()
-        metrics = epoch_val_metrics(self.model, loader, self.criterion, self.device, self.amp, self.cancel)
-        self.val_s.add(time.monotonic() - t0)
-        return metrics
+        return epoch_val_metrics(self.model, loader, self.criterion, self.device, self.amp, self.cancel)
+
+    def eval_batch_s(self) -> float:
+        """Seconds of one evaluation batch: the validation's pace per batch, at most a third of a training step's
+        (forward only, no augmentation), so a first pass slowed by one-off costs does not count for all."""
+        guesses = []
+        pace = self.eta.seconds_per_step(self.batches_done)
+        if pace is not None:
+            guesses.append(pace / 3)
+        val_batches = len(self.data.loaders["val"]) if self.data.loaders["val"] is not None else 0
+        if self.val_s.value is not None and val_batches:
+            guesses.append(self.val_s.value / val_batches)
+        return min(guesses, default=0.0)
+
+    def validation_estimate_s(self) -> float:
+        """One epoch's validation at :meth:`eval_batch_s` per batch."""
+        loader = self.data.loaders["val"]
+        return self.eval_batch_s() * len(loader) if loader is not None else 0.0
 
     def final_estimate_s(self) -> float:
-        """The evaluation after training: calibration on val, then train, val and test, at the validation's
-        pace per batch (or the training pace without validation batches), plus ~0.1 s of metrics per split."""
+        """The evaluation after training: calibration on val, then train, val and test at :meth:`eval_batch_s`
+        per batch, plus ~0.1 s of metrics per split."""
         batches = {name: len(loader) for name, loader in self.data.eval_loaders.items() if loader is not None}
-        if self.val_s.value is not None and batches.get("val"):
-            per_batch = self.val_s.value / batches["val"]
-        else:
-            per_batch = (self.eta.seconds_per_step(self.batches_done) or 0.0) / 3
-        return per_batch * (sum(batches.values()) + batches.get("val", 0)) + 0.1 * len(batches)
+        return self.eval_batch_s() * (sum(batches.values()) + batches.get("val", 0)) + 0.1 * len(batches)
 
     def validation_metrics(self) -> dict:
         """See :meth:`validate`."""

@@ -100,7 +100,8 @@ class TrainingLoop:
         self.should_stop_phase = False
         self.resuming_phase = False
         self.eta = EtaEstimator(self.total_steps)  # the training batches' pace
-        self.epoch_extra = MovingAverage()  # seconds per epoch outside the batches: validation, callbacks, saving
+        self.epoch_extra = MovingAverage(warmup=True)  # seconds per epoch besides batches and validation
+        self.val_s = MovingAverage(warmup=True)  # seconds of one validation pass
         self.batches_done = 0
 
     # --- the step interface (subclasses) ---------------------------------
@@ -151,6 +152,10 @@ class TrainingLoop:
         """Seconds the job still needs after the last epoch (e.g. the final evaluation); 0 by default."""
         return 0.0
 
+    def validation_estimate_s(self) -> float:
+        """Seconds of one epoch's validation; by default the moving average of the passes so far."""
+        return self.val_s.value or 0.0
+
     def remaining_s(self) -> float | None:
         """Seconds left: the batches left at their moving-average pace, each epoch's validation and saving at
         theirs, and :meth:`final_estimate_s`; None before the first batch."""
@@ -158,7 +163,8 @@ class TrainingLoop:
         if train is None:
             return None
         epochs_left = self.total_epochs - self.epoch
-        return train + epochs_left * (self.epoch_extra.value or 0.0) + self.final_estimate_s()
+        per_epoch = (self.epoch_extra.value or 0.0) + self.validation_estimate_s()
+        return train + epochs_left * per_epoch + self.final_estimate_s()
 
     def resume_note(self) -> str:
         """The train.log line after a resume."""
@@ -225,7 +231,10 @@ class TrainingLoop:
         train_s = time.monotonic() - t0
         for cb in self.callbacks:
             cb.on_train_epoch_end(self, row)
+        t_val = time.monotonic()
         row.update(self.validation_metrics())
+        val_s = time.monotonic() - t_val
+        self.val_s.add(val_s)
         for cb in self.callbacks:
             cb.on_validation_end(self, row)
         row.update(self.lr_metrics())
@@ -240,7 +249,7 @@ class TrainingLoop:
         for cb in self.callbacks:
             cb.on_epoch_saved(self, row)
         self.run.log(format_row(row))
-        self.epoch_extra.add(time.monotonic() - t0 - train_s)
+        self.epoch_extra.add(time.monotonic() - t0 - train_s - val_s)
         self.progress(Progress(stage="epoch", step=self.epoch, total=self.total_epochs, metrics=dict(row),
                                message=f"epoch {self.epoch} done", eta_s=self.remaining_s()))
 
