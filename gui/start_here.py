@@ -89,7 +89,7 @@ class StartHerePanel(QWidget):
         note = QLabel(tip)
         note.setWordWrap(True)
         note.setMaximumWidth(420)
-        note.setStyleSheet("color: palette(mid); margin-bottom: 8px;")
+        note.setStyleSheet("margin-bottom: 8px;")
         layout.addWidget(button)
         layout.addWidget(note)
         button.setProperty("note", note)
