@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 MODULES = ("gui.main_window", "gui.extensions", "gui.ssl.actions", "gui.embedding.actions",
            "gui.explain.actions", "gui.deploy.actions", "gui.ssl.widgets", "gui.wizard.fields", "gui.images",
-           "gui.run_lists")
+           "gui.run_lists", "gui.start_here", "gui.help", "gui.startup", "gui.runtime_info", "gui.app")
 
 
 @pytest.mark.parametrize("module", MODULES)
