@@ -64,6 +64,14 @@ def _split_list(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _non_empty_list(value: Any, what: str) -> Any:
+    """:func:`_split_list`, refusing an empty list with ``give at least one <what>``."""
+    value = _split_list(value)
+    if isinstance(value, list) and not value:
+        raise ValueError(f"give at least one {what}")
+    return value
+
+
 @schema
 class EvaluateOptions:
     """How a finished run is re-evaluated (``python main.py evaluate``, Evaluate in the GUI)."""
@@ -75,10 +83,7 @@ class EvaluateOptions:
     @field_validator("splits", mode="before")
     @classmethod
     def _splits(cls, value: Any) -> Any:
-        value = _split_list(value)
-        if isinstance(value, list) and not value:
-            raise ValueError("give at least one split (train, val or test)")
-        return value
+        return _non_empty_list(value, "split (train, val or test)")
 
 
 @schema
@@ -107,10 +112,7 @@ class ExplainOptions:
     @field_validator("methods", mode="before")
     @classmethod
     def _methods(cls, value: Any) -> Any:
-        value = _split_list(value)
-        if isinstance(value, list) and not value:
-            raise ValueError("give at least one CAM method")
-        return value
+        return _non_empty_list(value, "CAM method")
 
 
 @schema
