@@ -25,9 +25,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import ArgsKwargs
 from typing_extensions import dataclass_transform
 
 from engine.errors import ConfigError
@@ -118,7 +119,7 @@ def describe_errors(exc: ValidationError, where: str = "") -> str:
         ctx = err.get("ctx") or {}
         if kind == "literal_error" and "expected" in ctx:
             msg = f"allowed values are {ctx['expected']}"
-        if isinstance(err.get("input"), dict) and kind == "value_error":  # a rule over several settings
+        if isinstance(err.get("input"), (dict, ArgsKwargs)) and kind == "value_error":  # a rule over several settings
             lines.append(f"{loc}: {msg[0].lower() + msg[1:] if msg else msg}")
             continue
         lines.append(f"{loc}: got {_short(err.get('input'))}; {msg[0].lower() + msg[1:] if msg else msg}")
@@ -178,3 +179,68 @@ def choices(cls: Any, field: str) -> list[str]:
     if typing.get_origin(tp) is typing.Literal:
         values = list(typing.get_args(tp))
     return [v for v in values if v is not None]
+
+
+class Bounds(NamedTuple):
+    """The numeric range a schema field allows: ``lo``/``hi`` (``None`` = unbounded) and whether each is included."""
+
+    lo: float | None
+    hi: float | None
+    lo_inclusive: bool = True
+    hi_inclusive: bool = True
+
+
+def _fields(cls: Any) -> dict[str, Any]:
+    fields = getattr(cls, "__pydantic_fields__", None)
+    if not isinstance(fields, dict):
+        raise TypeError(f"{getattr(cls, '__name__', cls)!r} is not a pydantic schema")
+    return fields
+
+
+def _constraints(tp: Any) -> list[Any]:
+    """The constraint objects (annotated_types Ge/Gt/Le/Lt/Interval) inside an annotation, through Optional."""
+    found: list[Any] = []
+    while True:
+        if typing.get_origin(tp) is Annotated:
+            for item in typing.get_args(tp)[1:]:
+                found.extend(getattr(item, "metadata", None) or [item])
+            tp = typing.get_args(tp)[0]
+            continue
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if type(None) in typing.get_args(tp) and len(args) == 1:  # Optional[X]
+            tp = args[0]
+            continue
+        return found
+
+
+def _owner(cls: Any, field: str) -> tuple[Any, str]:
+    """The schema class holding the last part of a dotted ``field`` ("optim.lr") and that part's name."""
+    *path, name = field.split(".")
+    for part in path:
+        tp = _fields(cls)[part].annotation
+        while typing.get_origin(tp) is Annotated or type(None) in typing.get_args(tp):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0]
+        cls = tp
+    if name not in _fields(cls):
+        raise KeyError(f"{cls.__name__} has no setting '{name}'")
+    return cls, name
+
+
+def bounds(cls: Any, field: str) -> Bounds:
+    """The range schema ``cls`` allows for numeric ``field`` ("epochs", or dotted "optim.lr"), read from its
+    ``Field(ge=, gt=, le=, lt=)`` constraints (for spin boxes and help text); the tightest one wins."""
+    owner, name = _owner(cls, field)
+    info = _fields(owner)[name]
+    lo: tuple[float, bool] | None = None
+    hi: tuple[float, bool] | None = None
+    for item in list(info.metadata) + _constraints(info.annotation):
+        for attr, inclusive in (("ge", True), ("gt", False)):
+            value = getattr(item, attr, None)
+            if value is not None and (lo is None or (value, not inclusive) > (lo[0], not lo[1])):
+                lo = (value, inclusive)
+        for attr, inclusive in (("le", True), ("lt", False)):
+            value = getattr(item, attr, None)
+            if value is not None and (hi is None or (value, inclusive) < (hi[0], hi[1])):
+                hi = (value, inclusive)
+    return Bounds(lo[0] if lo else None, hi[0] if hi else None, lo[1] if lo else True, hi[1] if hi else True)

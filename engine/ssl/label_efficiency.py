@@ -28,6 +28,8 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from pydantic import model_validator
+
 from engine.errors import ConfigError
 from engine.jobs import CancelToken, ProgressFn, null_progress
 from engine.schema import NonNegativeInt, OpenUnitFloat, PositiveInt, schema, validate
@@ -55,6 +57,13 @@ class LabelEfficiencyConfig:
     allow_transductive: bool = False  # the SSL encoder may have seen the test images (rows are marked)
     draws: PositiveInt = 3            # patient samples per fraction below 1 (3 or more give error bars)
     steps: Optional[PositiveInt] = None  # optimiser steps per run (epochs derived); None: ``epochs`` each
+
+    @model_validator(mode="after")
+    def _frozen_below_epochs(self) -> "LabelEfficiencyConfig":
+        if self.mode == "finetune" and self.frozen_epochs >= self.epochs:
+            raise ValueError(f"frozen_epochs ({self.frozen_epochs}) must be below epochs ({self.epochs}): "
+                             "the encoder can be frozen for fewer epochs than the run has")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for the study's config.json."""

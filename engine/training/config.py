@@ -52,6 +52,10 @@ def _ratios_rule(values: list[float]) -> list[float]:
 SplitRatios = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], AfterValidator(_ratios_rule)]
 
 
+#: A whole number of pixels 8-4096 (the range :func:`engine.schema.bounds` reads; ``_pixels`` words the error).
+Pixels = Annotated[int, Field(ge=8, le=4096)]
+
+
 def _pixels(value: Any, allow_none: bool) -> Any:
     """A whole number of pixels 8-4096 (JSON true/false are not numbers)."""
     if value is None and allow_none:
@@ -67,8 +71,8 @@ class DataConfig:
 
     path: str = ""                 # dataset folder or CSV; "demo" = built-in demo
     importer: str = "auto"         # importer registry name, or auto-detect
-    image_size: int = 224          # network input size (8-4096 px)
-    resize: Optional[int] = None   # cache/resize size before cropping (None = image_size)
+    image_size: Pixels = 224       # network input size (8-4096 px)
+    resize: Optional[Pixels] = None  # cache/resize size before cropping (None = image_size)
     keep_aspect: bool = False      # resize the shorter side instead of squashing
     normalize: Normalization = "imagenet"  # ImageNet mean/std, or pixels / 255
     cache: bool = True             # decode once, cache at training resolution
