@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QButtonGroup, QLabel, QRadioButton, QVBoxLayout, QWidget
 
+from engine.training.config import TrainConfig
 from gui.ssl.widgets import (ConfigDialogBase, PathEditWidget, SSLRunComboWidget, check_dataset, check_ssl_run,
                              form_layout)
-from gui.wizard.fields import show_error, spin
+from gui.wizard.fields import schema_spin, show_error, spin
 
 PROBE, FINETUNE = "probe", "finetune"
 
@@ -34,11 +35,11 @@ class DownstreamDialog(ConfigDialogBase):
         self.mode_group.addButton(self.radio_probe)
         self.mode_group.addButton(self.radio_finetune)
         self.radio_finetune.setChecked(True)
-        self.epochs_spin = spin(1, 10_000, 50)
+        self.epochs_spin = schema_spin(TrainConfig, "epochs", 50, 10_000)
         self.frozen_spin = spin(0, 10_000, 0, " epochs")
         self.frozen_spin.setSpecialValueText("none")
         self.frozen_spin.setToolTip("Train only the head for the first N epochs, then the whole network")
-        self.batch_spin = spin(1, 4096, 32)
+        self.batch_spin = schema_spin(TrainConfig, "batch_size", 32, 4096)
         self.note = QLabel()
         mode = QVBoxLayout()
         mode.addWidget(self.radio_probe)

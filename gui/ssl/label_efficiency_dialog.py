@@ -12,7 +12,7 @@ from engine.schema import choices
 from engine.ssl.label_efficiency import LabelEfficiencyConfig
 from gui.ssl.widgets import (ConfigDialogBase, PathEditWidget, SSLRunComboWidget, check_dataset, check_ssl_run,
                              form_layout)
-from gui.wizard.fields import combo, show_error, spin
+from gui.wizard.fields import INT_MAX, combo, schema_spin, show_error
 
 FRACTIONS = (0.01, 0.1, 0.25, 1.0)
 ENCODERS = (("ssl", "SSL-initialised (the run's encoder)"), ("random", "Random initialisation"),
@@ -59,12 +59,12 @@ class LabelEfficiencyDialog(ConfigDialogBase):
         self.imagenet_note.setWordWrap(True)
         encoders.addWidget(self.imagenet_note)
         self.mode_combo = combo(choices(LabelEfficiencyConfig, "mode"), "finetune")
-        self.epochs_spin = spin(1, 10_000, 20)
-        self.frozen_spin = spin(0, 10_000, 0, " epochs")
+        self.epochs_spin = schema_spin(LabelEfficiencyConfig, "epochs", 20, 10_000)
+        self.frozen_spin = schema_spin(LabelEfficiencyConfig, "frozen_epochs", 0, 10_000, suffix=" epochs")
         self.frozen_spin.setSpecialValueText("none")
         self.frozen_spin.setToolTip("Fine-tune: train only the head for the first N epochs")
-        self.seed_spin = spin(0, 2_147_483_647, 0)
-        self.draws_spin = spin(1, 50, 3)
+        self.seed_spin = schema_spin(LabelEfficiencyConfig, "seed", 0, INT_MAX)
+        self.draws_spin = schema_spin(LabelEfficiencyConfig, "draws", 3, 50)
         self.draws_spin.setToolTip("Patient samples per fraction below 100 %: 3 or more give error bars")
         form = form_layout([("SSL run:", self.run_combo), ("Labelled dataset:", self.dataset_edit),
                             ("Label fractions:", fractions), ("Draws per fraction:", self.draws_spin),
@@ -106,13 +106,11 @@ class LabelEfficiencyDialog(ConfigDialogBase):
             raise ValueError("Tick at least one label fraction.")
         if not self.encoders():
             raise ValueError("Tick at least one encoder.")
-        if self.frozen_spin.isEnabled() and self.frozen_spin.value() >= self.epochs_spin.value():
-            raise ValueError("The encoder can be frozen for fewer epochs than the run has.")
         cfg = {"dataset": self.dataset_edit.text(), "ssl_run": self.run_combo.path(), "fractions": self.fractions(),
                "encoders": self.encoders(), "mode": self.mode_combo.currentText(),
                "epochs": self.epochs_spin.value(), "seed": self.seed_spin.value(), "draws": self.draws_spin.value(),
                "frozen_epochs": self.frozen_spin.value() if self.mode_combo.currentText() == "finetune" else 0}
         if self.runs_dir:
             cfg["runs_dir"] = str(self.runs_dir)
-        LabelEfficiencyConfig.from_dict(cfg)  # validates
+        LabelEfficiencyConfig.from_dict(cfg)  # validates, frozen epochs below epochs included
         return cfg

@@ -17,7 +17,7 @@ from engine.ssl.config import DeepClusterConfig, SSLConfig
 from engine.training.config import DataConfig
 from gui.ssl.hparams import HParamsFormWidget
 from gui.ssl.widgets import PathEditWidget, form_layout
-from gui.wizard.fields import combo, dspin, error_label, set_combo, show_error, spin
+from gui.wizard.fields import INT_MAX, combo, error_label, schema_dspin, schema_spin, set_combo, show_error
 from gui.wizard.model_page import ModelPage
 from gui.wizard.review_page import count_images
 
@@ -66,7 +66,7 @@ class SSLDataPage(QWizardPage):
         self.found_label = QLabel()
         self.found_label.setWordWrap(True)
         self.normalize_combo = combo(choices(DataConfig, "normalize"), "imagenet")
-        self.max_spin = spin(0, 10_000_000, 0)
+        self.max_spin = schema_spin(DataConfig, "max_images", 0, 10_000_000, none_below=True)
         self.max_spin.setSpecialValueText("all images")
         self.error = error_label()
         layout = QVBoxLayout(self)
@@ -151,16 +151,16 @@ class SSLMethodPage(QWizardPage):
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.description.setStyleSheet("color: #444;")
-        self.epochs_spin = spin(1, 10_000, 80)
-        self.batch_spin = spin(2, 4096, 32)
-        self.size_spin = spin(16, 1024, 224, " px")
-        self.seed_spin = spin(0, 2_147_483_647, 0)
-        self.knn_spin = spin(0, 1000, 5)
+        self.epochs_spin = schema_spin(SSLConfig, "epochs", 80, 10_000)
+        self.batch_spin = schema_spin(SSLConfig, "batch_size", 32, 4096)
+        self.size_spin = schema_spin(DataConfig, "image_size", 224, suffix=" px")
+        self.seed_spin = schema_spin(SSLConfig, "seed", 0, INT_MAX)
+        self.knn_spin = schema_spin(SSLConfig, "knn_every", 5, 1000)
         self.knn_spin.setSpecialValueText("off")
         self.knn_spin.setSuffix(" epochs")
-        self.val_spin = dspin(0.0, 0.5, 0.1, 0.05)
+        self.val_spin = schema_dspin(SSLConfig, "val_fraction", 0.1)
         self.val_spin.setToolTip("Share of images held out for the validation SSL loss (0 = none)")
-        self.patience_spin = spin(0, 1000, 15, " epochs")
+        self.patience_spin = schema_spin(SSLConfig, "patience", 15, 1000, suffix=" epochs")
         self.patience_spin.setSpecialValueText("off")
         self.patience_spin.setToolTip("Stop when the validation SSL loss has not improved for this many epochs")
         self.knn_note = QLabel()

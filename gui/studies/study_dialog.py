@@ -20,7 +20,7 @@ from engine.schema import choices, number_list
 from gui.path_field import PathFieldWidget
 from gui.results.intervals import html_escape
 from gui.ssl.widgets import form_layout
-from gui.wizard.fields import combo, spin
+from gui.wizard.fields import combo, schema_spin
 
 CUSTOM = "custom"
 
@@ -47,13 +47,13 @@ class NewStudyDialog(QDialog):
         self.recipe_list = QListWidget()
         self.recipe_list.setMaximumHeight(120)
         self.seeds_edit = QLineEdit("0")
-        self.folds_spin = spin(0, 20, 0, special="no folds (one split)")
+        self.folds_spin = schema_spin(StudyConfig, "folds", 0, 20, special="no folds (one split)")
         self.fractions_edit = QLineEdit("1")
         self.fractions_edit.setToolTip("Label efficiency: fractions of the training labels, e.g. 0.1,0.25,1 "
                                        "(whole patients are sampled); 1 alone: every run sees all labels")
-        self.draws_spin = spin(1, 20, 3)
+        self.draws_spin = schema_spin(StudyConfig, "draws", 3, 20)
         self.draws_spin.setToolTip("Label efficiency: patient samples per fraction below 1 (error bars)")
-        self.steps_spin = spin(0, 10_000_000, 0, special="no step budget")
+        self.steps_spin = schema_spin(StudyConfig, "steps", 0, 10_000_000, special="no step budget", none_below=True)
         self.steps_spin.setToolTip("Label efficiency: the same number of optimiser steps for every run "
                                    "(epochs derived from it)")
         self.seeds_edit.setToolTip("Initialisation seeds, e.g. 0,1,2: one run per recipe and seed on the same split")
@@ -61,10 +61,11 @@ class NewStudyDialog(QDialog):
         form_layout([("Initialisation seeds:", self.seeds_edit), ("Patient-level folds:", self.folds_spin),
                      ("Label fractions:", self.fractions_edit), ("Patient draws per fraction:", self.draws_spin),
                      ("Optimiser steps per run:", self.steps_spin)], design)
-        self.epochs_spin = spin(0, 10_000, 0, special="preset's")
-        self.size_spin = spin(0, 4096, 0, special="preset's")
-        self.max_images_spin = spin(0, 10_000_000, 0, special="all")
-        self.batch_spin = spin(0, 4096, 0, special="preset's")
+        # the minimum of each (one below the schema's) stands for "not overridden"
+        self.epochs_spin = schema_spin(StudyConfig, "epochs", 0, 10_000, special="preset's", none_below=True)
+        self.size_spin = schema_spin(StudyConfig, "image_size", 0, special="preset's", none_below=True)
+        self.max_images_spin = schema_spin(StudyConfig, "max_images", 0, 10_000_000, special="all", none_below=True)
+        self.batch_spin = schema_spin(StudyConfig, "batch_size", 0, 4096, special="preset's", none_below=True)
         self.device_combo = combo(choices(StudyConfig, "device"), "auto")
         trial = QGroupBox("Quick trial (overrides every run)")
         form_layout([("Epochs per run:", self.epochs_spin), ("Image size (px):", self.size_spin),
@@ -112,7 +113,7 @@ class NewStudyDialog(QDialog):
                                "steps": self.steps_spin.value() or None}
         for key, box in (("epochs", self.epochs_spin), ("image_size", self.size_spin),
                          ("max_images", self.max_images_spin), ("batch_size", self.batch_spin)):
-            if box.value():
+            if box.value() > box.minimum():
                 out[key] = box.value()
         if self.device_combo.currentText() != "auto":
             out["device"] = self.device_combo.currentText()

@@ -15,7 +15,7 @@ from engine.errors import ConfigError
 from engine.options import SplitName, literal_values
 from engine.schema import choices, validate
 from engine.training.config import DataConfig, SplitConfig, TrainConfig
-from gui.wizard.fields import combo, error_label, set_combo, show_error, spin
+from gui.wizard.fields import INT_MAX, combo, error_label, schema_spin, set_combo, show_error, spin
 from gui.wizard.preset_box import PresetBox
 
 _MODE_LABELS = {"auto": "auto (patient-level when patient ids are known)", "patient": "patient-level",
@@ -44,11 +44,11 @@ class DatasetPage(QWizardPage):
         row.addWidget(self.path_edit, 1)
         row.addWidget(browse)
         self.importer_combo = combo(["auto"] + registry.names("importer"), "auto")
-        self.size_spin = spin(16, 1024, 224, " px")
+        self.size_spin = schema_spin(DataConfig, "image_size", 224, suffix=" px")
         self.normalize_combo = combo(choices(DataConfig, "normalize"), "imagenet")
         self.normalize_combo.setToolTip("imagenet: ImageNet mean/std; unit: pixels / 255 (S1 basic CNN)")
         self.cache_check = QCheckBox("Decode once and cache at training resolution")
-        self.max_spin = spin(0, 10_000_000, 0)
+        self.max_spin = schema_spin(DataConfig, "max_images", 0, 10_000_000, none_below=True)
         self.max_spin.setSpecialValueText("all images")
         form = QFormLayout()
         form.addRow("Dataset:", row)
@@ -130,12 +130,12 @@ class SplitPage(QWizardPage):
         self.sum_label = QLabel()
         ratio_row.addWidget(self.sum_label)
         ratio_row.addStretch(1)
-        self.kfold_spin = spin(0, 20, 0)
+        self.kfold_spin = schema_spin(SplitConfig, "k_folds", 0, 20)
         self.kfold_spin.setSpecialValueText("off")
-        self.fold_spin = spin(0, 19, 0)
-        self.seed_spin = spin(0, 2_147_483_647, 0)
+        self.fold_spin = schema_spin(SplitConfig, "fold", 0, 19)  # then capped at k - 1
+        self.seed_spin = schema_spin(SplitConfig, "seed", 0, INT_MAX)
         self.seed_spin.setToolTip("Seed of the split alone: runs with other training seeds keep the same test set.")
-        self.init_seed_spin = spin(0, 2_147_483_647, 0)
+        self.init_seed_spin = schema_spin(TrainConfig, "seed", 0, INT_MAX)
         self.init_seed_spin.setToolTip("Seed of the weight initialisation and the shuffling, not of the split.")
         self.no_test_check = QCheckBox("Allow an empty test split (otherwise an error)")
         self.kfold_spin.valueChanged.connect(self._on_kfold_changed)

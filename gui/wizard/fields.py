@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any, TypeVar
+
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QSpinBox, QWidget
+
+from engine.schema import bounds
+
+#: The largest value a QSpinBox holds (a C int); unbounded schema fields are capped here at most.
+INT_MAX = 2_147_483_647
+
+Box = TypeVar("Box", QSpinBox, QDoubleSpinBox)
 
 
 class FloatEditWidget(QLineEdit):
@@ -60,6 +70,50 @@ def dspin(lo: float, hi: float, value: float, step: float = 0.05, decimals: int 
     box.setSingleStep(step)
     box.setValue(value)
     return box
+
+
+def schema_range(cls: Any, field: str, *, decimals: int | None = None, fallback_max: float | None = None,
+                 fallback_min: float | None = None, none_below: bool = False) -> tuple[float, float]:
+    """The spin-box range of schema field ``cls.field`` (see :func:`engine.schema.bounds`).
+
+    ``decimals`` None means an integer box. An excluded bound moves in by one step (``10**-decimals``, or 1);
+    an unbounded side takes ``fallback_min`` / ``fallback_max`` (a ValueError when none is given).
+    ``none_below``: the value one step below the schema's minimum stands for ``None`` (the box's special text).
+    """
+    limits = bounds(cls, field)
+    step = 1.0 if decimals is None else 10.0 ** -decimals
+    lo = fallback_min if limits.lo is None else limits.lo + (0 if limits.lo_inclusive else step)
+    hi = fallback_max if limits.hi is None else limits.hi - (0 if limits.hi_inclusive else step)
+    if lo is None or hi is None:
+        raise ValueError(f"{field}: the schema leaves the range open; give a fallback for the spin box")
+    if none_below:
+        lo -= step
+    if decimals is None:
+        return max(math.ceil(lo), -INT_MAX), min(math.floor(hi), INT_MAX)
+    return round(lo, decimals), round(hi, decimals)
+
+
+def apply_bounds(box: Box, cls: Any, field: str, fallback_max: float | None = None, *,
+                 fallback_min: float | None = None, none_below: bool = False) -> Box:
+    """Set ``box``'s minimum and maximum from schema field ``cls.field`` (:func:`schema_range`); returns ``box``."""
+    decimals = box.decimals() if isinstance(box, QDoubleSpinBox) else None
+    lo, hi = schema_range(cls, field, decimals=decimals, fallback_max=fallback_max, fallback_min=fallback_min,
+                          none_below=none_below)
+    box.setRange(lo, hi)  # type: ignore[arg-type]
+    return box
+
+
+def schema_spin(cls: Any, field: str, value: int, fallback_max: int | None = None, *, suffix: str = "",
+                special: str = "", none_below: bool = False) -> QSpinBox:
+    """An integer spin box whose range is schema field ``cls.field``'s (:func:`schema_range`)."""
+    lo, hi = schema_range(cls, field, fallback_max=fallback_max, none_below=none_below)
+    return spin(int(lo), int(hi), value, suffix, special)
+
+
+def schema_dspin(cls: Any, field: str, value: float, step: float = 0.05, decimals: int = 2) -> QDoubleSpinBox:
+    """A float spin box whose range is schema field ``cls.field``'s (:func:`schema_range`)."""
+    lo, hi = schema_range(cls, field, decimals=decimals)
+    return dspin(lo, hi, value, step, decimals)
 
 
 def combo(items: list[str], current: str | None = None) -> QComboBox:

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (
 
 from engine.models import model_info, model_names, weights_status
 from engine.models.weights import hub_offline, hub_reachable
-from engine.training.config import TrainConfig
-from gui.wizard.fields import combo, dspin, error_label, set_combo, show_error, spin
+from engine.training.config import ModelConfig, TrainConfig
+from gui.wizard.fields import combo, error_label, schema_dspin, schema_spin, set_combo, show_error
 
 WEIGHT_FILTER = "Weights (*.safetensors *.pth *.pt *.bin);;All files (*)"
 
@@ -45,9 +45,9 @@ class ModelPage(QWizardPage):
         file_row.addWidget(self.browse_button)
         self.weights_label = QLabel()
         self.weights_label.setWordWrap(True)
-        self.hidden_spin = spin(0, 8192, 0)
+        self.hidden_spin = schema_spin(ModelConfig, "head_hidden", 0, 8192, none_below=True)
         self.hidden_spin.setSpecialValueText("linear head (model default)")
-        self.dropout_spin = dspin(0.0, 0.95, 0.0, 0.05)
+        self.dropout_spin = schema_dspin(ModelConfig, "dropout", 0.0)
         form = QFormLayout()
         form.addRow("Model:", self.model_combo)
         form.addRow("", self.description)

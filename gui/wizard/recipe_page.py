@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
 
 from engine.errors import ConfigError
 from engine.schema import choices
-from engine.training.config import EarlyStoppingConfig, OptimConfig, ScheduleConfig, TrainConfig
-from gui.wizard.fields import FloatEditWidget, combo, dspin, error_label, set_combo, show_error, spin
+from engine.training.config import EarlyStoppingConfig, LossConfig, OptimConfig, ScheduleConfig, TrainConfig
+from gui.wizard.fields import FloatEditWidget, combo, error_label, schema_dspin, schema_spin, set_combo, show_error
 from gui.wizard.recipe_widgets import AugmentWidget, PhasesTableWidget
 
 MONITORS = [m for m in choices(EarlyStoppingConfig, "monitor") if m.startswith("val_")]
@@ -57,8 +57,8 @@ class RecipePage(QWizardPage):
         self.lr_edit = FloatEditWidget(1e-3)
         self.backbone_lr_edit = FloatEditWidget(None, optional=True)
         self.wd_edit = FloatEditWidget(0.0)
-        self.epochs_spin = spin(1, 10_000, 10)
-        self.batch_spin = spin(1, 4096, 32)
+        self.epochs_spin = schema_spin(TrainConfig, "epochs", 10, 10_000)
+        self.batch_spin = schema_spin(TrainConfig, "batch_size", 32, 4096)
         optim = QGroupBox("Optimiser")
         f = QFormLayout(optim)
         for label, w in (("Optimizer:", self.optim_combo), ("Learning rate:", self.lr_edit),
@@ -66,18 +66,19 @@ class RecipePage(QWizardPage):
                          ("Epochs:", self.epochs_spin), ("Batch size:", self.batch_spin)):
             f.addRow(label, w)
         self.schedule_combo = combo(list(SCHEDULE_PARAMS))
-        self.sched = {"monitor": combo(MONITORS), "factor": dspin(0.01, 0.99, 0.5, 0.05),
-                      "patience": spin(0, 1000, 3), "min_lr": FloatEditWidget(1e-6),
-                      "step_size": spin(1, 1000, 7), "gamma": dspin(0.01, 0.99, 0.1, 0.05)}
+        self.sched = {"monitor": combo(MONITORS), "factor": schema_dspin(ScheduleConfig, "factor", 0.5),
+                      "patience": schema_spin(ScheduleConfig, "patience", 3, 1000), "min_lr": FloatEditWidget(1e-6),
+                      "step_size": schema_spin(ScheduleConfig, "step_size", 7, 1000),
+                      "gamma": schema_dspin(ScheduleConfig, "gamma", 0.1)}
         sched = QGroupBox("LR schedule")
         self.sched_form = QFormLayout(sched)
         self.sched_form.addRow("Schedule:", self.schedule_combo)
         for key, w in self.sched.items():
             self.sched_form.addRow(key.replace("_", " ") + ":", w)
         self.es_monitor = combo(MONITORS)
-        self.es_patience = spin(0, 1000, 0)
+        self.es_patience = schema_spin(EarlyStoppingConfig, "patience", 0, 1000)
         self.es_patience.setSpecialValueText("off")
-        self.es_min_epochs = spin(0, 1000, 0)
+        self.es_min_epochs = schema_spin(EarlyStoppingConfig, "min_epochs", 0, 1000)
         self.es_restore = QCheckBox("Restore best weights")
         stop = QGroupBox("Early stopping")
         f = QFormLayout(stop)
@@ -85,7 +86,7 @@ class RecipePage(QWizardPage):
                          ("Min epochs:", self.es_min_epochs), ("", self.es_restore)):
             f.addRow(label, w)
         self.balanced_check = QCheckBox("Balanced class weights")
-        self.smoothing_spin = dspin(0.0, 0.9, 0.0, 0.05)
+        self.smoothing_spin = schema_dspin(LossConfig, "label_smoothing", 0.0)
         self.sampler_combo = combo(choices(TrainConfig, "sampler"))
         loss = QGroupBox("Loss and sampling")
         f = QFormLayout(loss)

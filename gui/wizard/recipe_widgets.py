@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from engine.errors import ConfigError
 from engine.schema import validate
 from engine.training.config import AugmentConfig, PhaseConfig
-from gui.wizard.fields import dspin
+from gui.wizard.fields import schema_dspin
 
 PHASE_COLUMNS = ["name", "epochs", "trainable", "lr", "backbone_lr"]
 
@@ -23,9 +23,9 @@ class AugmentWidget(QGroupBox):
     """Check boxes and spin boxes for the training augmentations."""
 
     FLAGS = ("hflip", "vflip", "rot90", "random_crop", "random_resized_crop")
-    AMOUNTS = (("rotation", 0, 180, 5, 0), ("shift", 0, 0.5, 0.05, 2), ("zoom", 0, 0.5, 0.05, 2),
-               ("color_jitter", 0, 1, 0.05, 2), ("hue", 0, 0.5, 0.01, 2), ("random_erasing", 0, 1, 0.05, 2),
-               ("blur", 0, 1, 0.05, 2))
+    #: (setting, step, decimals); the ranges are the schema's (:class:`AugmentConfig`).
+    AMOUNTS = (("rotation", 5, 0), ("shift", 0.05, 2), ("zoom", 0.05, 2), ("color_jitter", 0.05, 2),
+               ("hue", 0.01, 2), ("random_erasing", 0.05, 2), ("blur", 0.05, 2))
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Augmentation", parent)
@@ -34,8 +34,8 @@ class AugmentWidget(QGroupBox):
         for i, box in enumerate(self.checks.values()):
             grid.addWidget(box, 0 + i // 3, i % 3)
         self.spins = {}
-        for i, (name, lo, hi, step, dec) in enumerate(self.AMOUNTS):
-            box = dspin(lo, hi, 0, step, dec)
+        for i, (name, step, dec) in enumerate(self.AMOUNTS):
+            box = schema_dspin(AugmentConfig, name, 0, step, dec)
             self.spins[name] = box
             r, c = 2 + i // 3, (i % 3) * 2
             grid.addWidget(QLabel(name.replace("_", " ") + (" (°)" if name == "rotation" else "")), r, c)
