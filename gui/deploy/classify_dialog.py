@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from gui.deploy.destination import ConfirmDestination, DestinationWidget
 from gui.deploy.fields import PathFieldWidget, completed_runs, model_kind, packages_in
-from gui.wizard.fields import choice_combo
+from gui.wizard.fields import apply_bounds, choice_combo
 
 # Labels of the schema's choices (engine.evaluation.predict_options.PredictOptions); the values come from it.
 TTA_LABELS = {"none": "None", "s3": "7 views (flips + rotations)", "d4": "8 views (dihedral group D4)"}
@@ -26,7 +26,7 @@ class ClassifyFolderDialog(QDialog):
 
     def __init__(self, runs_dir: str | None = None, parent: QWidget | None = None, *, model: str | None = None,
                  folder: str | None = None):
-        from engine.evaluation.predict_options import MAX_BATCH_SIZE, PredictOptions
+        from engine.evaluation.predict_options import PredictOptions
         from engine.schema import choices
 
         super().__init__(parent)
@@ -53,8 +53,7 @@ class ClassifyFolderDialog(QDialog):
         self.tta_combo = choice_combo(choices(PredictOptions, "tta"), TTA_LABELS)
         self.tta_combo.setToolTip("Test-time augmentation: average the prediction over flipped/rotated views")
         self.backend_combo = choice_combo(choices(PredictOptions, "backend"), BACKEND_LABELS)
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, MAX_BATCH_SIZE)
+        self.batch_spin = apply_bounds(QSpinBox(), PredictOptions, "batch_size")
         self.batch_spin.setValue(32)
         self.batch_spin.setToolTip("Images decoded and classified together (rows are saved after each batch)")
         self.heatmap_check = QCheckBox("Save Grad-CAM heatmaps (runs only, PyTorch)")

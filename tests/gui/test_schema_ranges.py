@@ -126,3 +126,13 @@ def test_study_dialog_spin_boxes_follow_the_schema(qtbot, tmp_path):
     assert "image_size" not in d.overrides()
     d.size_spin.setValue(8)
     assert d.overrides()["image_size"] == 8
+
+
+def test_classify_dialog_batch_size_follows_the_schema(qtbot, tmp_path):
+    from engine.evaluation.predict_options import MAX_BATCH_SIZE, PredictOptions
+    from gui.deploy.classify_dialog import ClassifyFolderDialog
+
+    d = ClassifyFolderDialog(str(tmp_path))
+    qtbot.addWidget(d)
+    _check([(d.batch_spin, PredictOptions, "batch_size")])
+    assert (d.batch_spin.minimum(), d.batch_spin.maximum(), d.batch_spin.value()) == (1, MAX_BATCH_SIZE, 32)
