@@ -8,6 +8,7 @@ and never unpickles anything. Modules:
 
 - :mod:`engine.deploy.spec` the input specification and its numpy preprocessing,
 - :mod:`engine.deploy.graph` the exported graph (model + sigmoid/softmax),
+- :mod:`engine.deploy.graph_process` that export in a child process (torch's exporter holds the GIL),
 - :mod:`engine.deploy.manifest` package.json: seal (package.sha256), size/nesting limits, hashes, folder contents,
 - :mod:`engine.deploy.manifest_schema` the strict pydantic schema of package.json,
 - :mod:`engine.deploy.model_file` model files: no external data anywhere, the stamp binding them to package.json,

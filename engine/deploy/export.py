@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.deploy.graph import OPSET, ProbabilityModel, export_onnx
+from engine.deploy.graph import OPSET, ProbabilityModel
+from engine.deploy.graph_process import export_run_graph
 from engine.deploy.manifest import FORMAT, FORMAT_VERSION, FP32_FILE, SUFFIX
 from engine.deploy.model_file import seal_package
 from engine.deploy.package import ModelPackage
@@ -116,7 +117,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, *, int8: bool
     tmp = build_folder(final)  # also clears temp folders a killed export left beside it
     try:
         progress(Progress("export", 0, 4, "exporting the model to ONNX"))
-        export_onnx(model, tmp / FP32_FILE, image_size=spec.size, binary_single_logit=single)
+        # in a child process: torch's exporter holds the GIL for up to seconds, which would freeze the GUI
+        export_run_graph(run.path, tmp / FP32_FILE, image_size=spec.size, binary_single_logit=single, cancel=cancel)
         cancel.raise_if_cancelled()
         progress(Progress("export", 1, 4, "checking parity with PyTorch"))
         samples = split_samples(run, spec, classes, "test", parity_images, cancel) or random_samples(spec, max(
