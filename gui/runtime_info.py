@@ -42,8 +42,11 @@ def probe_runtime() -> dict[str, str]:
 
 
 def warm_imports() -> None:
-    """Import the model registry (timm: seconds of imports) so that a first job or wizard need not wait for it."""
-    import engine.models  # noqa: F401
+    """Import the model registry (timm: seconds of imports) and the views' other heavy modules
+    (:data:`gui.preload.HEAVY_MODULES`), so that a first job, wizard or view need not wait for them."""
+    from gui.preload import import_heavy_modules
+
+    import_heavy_modules()
 
 
 class RuntimeInfo(Extension):

@@ -87,8 +87,9 @@ class RobustnessViewWidget(QWidget):
         self.status.setWordWrap(True)
         self.run_button = QPushButton("Run robustness test")
         self.run_button.clicked.connect(self._on_run_clicked)
-        # The plots are built one per event-loop turn (building and first painting both took ~100 ms of
-        # GUI-thread CPU in one turn); results that arrive earlier are drawn as each plot appears.
+        # The plots are built one at a time, the next once the first is painted (building and first painting
+        # both took ~100 ms of GUI-thread CPU in one turn); results that arrive earlier are drawn as each plot
+        # appears.
         self.plots: dict[str, RobustnessPlot] = {}
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setMinimumSize(2 * 280, 240)
@@ -119,7 +120,7 @@ class RobustnessViewWidget(QWidget):
         if self.results is not None:
             plot.set_rows(self.results.get(kind) or [])
         if len(self.plots) < len(PERTURBATIONS):
-            QTimer.singleShot(0, self, self._add_next_plot)
+            QTimer.singleShot(40, self, self._add_next_plot)  # after the first plot is painted
 
     def load_saved(self) -> bool:
         """Show the run's robustness.json if present; True when it was."""
