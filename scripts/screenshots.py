@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(1280, 820)
     window.show()
     wait_until(app, lambda: window.split is not None)
-    window.tabs.setCurrentIndex(0)
+    save(window, out, "00-start-here")  # the first tab on first launch
+    window.tabs.setCurrentWidget(window.browser)
     settle(app, 1.5)
     window.browser.select_record(0)
     settle(app, 1.0)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     settle(app, 0.5)
     save(window, out, "04-jobs-finished")
 
-    window.tabs.setCurrentIndex(2)
+    window.tabs.setCurrentWidget(window.runs_tab)
     window.refresh_runs()
     window.runs_list.select_run(job.result.path)
     settle(app, 1.0)
