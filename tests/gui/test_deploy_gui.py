@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.gui.main_window_fixture import shown_main_window
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QPushButton
 
 from tests.helpers import tiny_config, tiny_demo, tree_digest
@@ -32,14 +34,8 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, trained):
-    from gui.main_window import MainWindow
-
-    win = MainWindow(autoload=False, runs_dir=trained["runs_dir"])
-    win.confirm_close = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.queue.cancel_all_and_wait(10000)
+    with shown_main_window(qtbot, trained["runs_dir"]) as win:
+        yield win
 
 
 def _menu_action(window, text: str):

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests.gui.main_window_fixture import shown_main_window
+
 from gui.deploy.actions import DeployActions
 from tests.helpers import tiny_config, tiny_demo
 
@@ -32,14 +34,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, runs):
-    from gui.main_window import MainWindow
-
-    win = MainWindow(autoload=False, runs_dir=runs["runs_dir"])
-    win.confirm_close = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.queue.cancel_all_and_wait(10000)
+    with shown_main_window(qtbot, runs["runs_dir"]) as win:
+        yield win
 
 
 def test_export_lists_classifiers_and_explains_a_selected_ssl_run(qtbot, window, runs):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gui.main_window_fixture import shown_main_window
+
 from gui.deploy.actions import DeployActions
 from tests.gui.stall_monitor import warm_engine_imports
 from tests.gui.test_view_stalls import measure
@@ -44,16 +46,8 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def window(qtbot, trained):
     """A shown main window on the run's folder."""
-    from gui.main_window import MainWindow
-
-    win = MainWindow(autoload=False, runs_dir=trained["runs_dir"])
-    win.confirm_close = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.wait(200)  # first paint of the window is start-up's cost
-    yield win
-    win.queue.cancel_all_and_wait(10000)
+    with shown_main_window(qtbot, trained["runs_dir"], painted=True) as win:
+        yield win
 
 
 @pytest.mark.timeout(300)

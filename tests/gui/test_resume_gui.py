@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from tests.gui.main_window_fixture import shown_main_window
+
 pytest.importorskip("PySide6")
 from gui.resume import RESUME_HINT, ResumeActions
 
@@ -17,14 +19,8 @@ COMMAND_WORDS = ("main.py", "--resume", "histodesk train", "histodesk pretrain")
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-
-    win = MainWindow(autoload=False, runs_dir=str(tmp_path / "runs"))
-    win.confirm_close = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.queue.cancel_all_and_wait(10000)
+    with shown_main_window(qtbot, tmp_path / "runs") as win:
+        yield win
 
 
 def _cancel_after_epoch(job, epoch: int) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.gui.main_window_fixture import shown_main_window
+
 pytest.importorskip("PySide6")
 from gui.embedding.actions import EmbeddingActions
 from gui.ssl.actions import SSLActions
@@ -142,13 +144,8 @@ def _wait_job(qtbot, job, timeout=TIMEOUT_MS):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from gui.main_window import MainWindow
-
-    win = MainWindow(autoload=False, runs_dir=str(tmp_path / "runs"))
-    win.confirm_close = lambda: True
-    qtbot.addWidget(win)
-    win.show()
-    return win
+    with shown_main_window(qtbot, tmp_path / "runs") as win:
+        yield win
 
 
 def test_done_when_flow_pretrain_finetune_label_efficiency(qtbot, window, tiny_data, tmp_path):
