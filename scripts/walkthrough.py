@@ -85,7 +85,7 @@ class Recorder:
     def step(self, name: str):
         """Time the block as step ``name`` with a StallMonitor running; yields the row (add ``notes``)."""
         from tests.gui.stall_monitor import StallMonitor
-        from tests.gui.test_view_stalls import StallSampler
+        from tests.gui.stall_sampler import StallSampler
 
         row = {"step": name, "notes": []}
         monitor = StallMonitor(where=lambda: name).start()
