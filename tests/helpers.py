@@ -40,3 +40,18 @@ def tree_digest(folder: Path) -> dict:
         out[os.fsencode(p.relative_to(folder))] = (hashlib.sha256(p.read_bytes()).hexdigest()
                                                     if stat.S_ISREG(mode) else stat.S_IFMT(mode))
     return out
+
+
+def pretrain_cancelled_after_first_epoch(cfg: dict, runs_dir: Path):
+    """``pretrain(cfg)`` into ``runs_dir``, cancelled (by its token, from the progress callback) once its
+    first epoch is reported; returns the cancelled run."""
+    from engine.jobs import CancelToken
+    from engine.ssl.job import pretrain
+
+    token = CancelToken()
+
+    def cancel_after_first_epoch(event):
+        if event.stage == "epoch" and event.step == 1:
+            token.cancel()
+
+    return pretrain(dict(cfg, runs_dir=str(runs_dir)), progress=cancel_after_first_epoch, cancel=token)

@@ -11,13 +11,12 @@ from PIL import Image
 
 from engine.data.importers import detect_importer
 from engine.errors import ConfigError
-from engine.jobs import CancelToken
 from engine.presets import preset_names
 from engine.registry import names
 from engine.ssl.config import SSLConfig, build_ssl_config
 from engine.ssl.job import pretrain, resume_pretrain
 from engine.ssl.knn import knn_accuracy
-from tests.helpers import tiny_demo
+from tests.helpers import pretrain_cancelled_after_first_epoch, tiny_demo
 
 
 #: Small heads and cheap views: the tests check the plumbing, not the learning.
@@ -127,13 +126,7 @@ def test_knn_accuracy_weighted_vote():
 def test_cancel_then_resume_matches_uninterrupted(data, tmp_path):
     cfg = ssl_config(data, tmp_path / "full", "byol", epochs=2)  # BYOL: EMA target net and momentum schedule
     full = pretrain(cfg)
-    token = CancelToken()
-
-    def cancel_after_first_epoch(event):
-        if event.stage == "epoch" and event.step == 1:
-            token.cancel()
-
-    part = pretrain(dict(cfg, runs_dir=str(tmp_path / "part")), progress=cancel_after_first_epoch, cancel=token)
+    part = pretrain_cancelled_after_first_epoch(cfg, tmp_path / "part")
     assert part.summary["status"] == "cancelled" and len(part.metrics()) == 1
     assert part.last_checkpoint.exists() and part.file("encoder.safetensors").exists()
     resumed = resume_pretrain(part.path)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 
 from engine import registry
-from engine.jobs import CancelToken
 from engine.ssl.job import pretrain, resume_pretrain
 from engine.ssl.methods.simclr import DEFAULTS, SimCLR
 from engine.training.callbacks import Callback
 from engine.training.checkpoint import load_state, save_state
-from tests.helpers import tiny_demo
+from tests.helpers import pretrain_cancelled_after_first_epoch, tiny_demo
 
 LIGHT = {"augment": {"rotation": 0, "shift": 0, "zoom": 0, "blur_p": 0}}
 
@@ -82,13 +81,7 @@ def as_pre_spine_checkpoint(path) -> None:
 def test_a_pre_spine_ssl_checkpoint_resumes_exactly(data, tmp_path):
     cfg = ssl_config(data, tmp_path / "full", "byol")  # BYOL: EMA target net and momentum schedule
     full = pretrain(cfg)
-    token = CancelToken()
-
-    def cancel_after_first_epoch(event):
-        if event.stage == "epoch" and event.step == 1:
-            token.cancel()
-
-    part = pretrain(dict(cfg, runs_dir=str(tmp_path / "part")), progress=cancel_after_first_epoch, cancel=token)
+    part = pretrain_cancelled_after_first_epoch(cfg, tmp_path / "part")
     assert part.summary["status"] == "cancelled" and len(part.metrics()) == 1
     as_pre_spine_checkpoint(part.last_checkpoint)
     assert "phase_index" not in load_state(part.last_checkpoint)

@@ -18,6 +18,16 @@ def guide_text() -> str:
         return f"The guide could not be read ({path.name}: {exc.strerror or exc})."
 
 
+def lay_out_with_close(dialog: QDialog, body: QWidget, size: tuple[int, int]) -> None:
+    """The Help dialogs' layout: ``body`` above a Close button, the dialog resized to ``size``."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(body)
+    layout.addWidget(buttons)
+    dialog.resize(*size)
+
+
 class GuideDialog(QDialog):
     """The guide in a scrollable, non-modal text view (links open in the browser)."""
 
@@ -27,9 +37,4 @@ class GuideDialog(QDialog):
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(True)
         self.browser.setMarkdown(guide_text())
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.browser)
-        layout.addWidget(buttons)
-        self.resize(640, 560)
+        lay_out_with_close(self, self.browser, (640, 560))
